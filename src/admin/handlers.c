@@ -1,0 +1,563 @@
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "admin/handlers.h"
+#include "admin/proto.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#define MAX_SETS	64
+
+typedef int handler_fn(struct admin_ctx *, json_t *, const char *,
+    json_t **, struct sp_err *);
+
+/* --- argument helpers ---------------------------------------------------- */
+
+/* A string argument, or NULL if absent; wrong types are errors. */
+static int
+arg_str(json_t *args, const char *key, bool required, const char **out,
+    struct sp_err *err)
+{
+	json_t	*v = json_object_get(args, key);
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v)) {
+		if (required)
+			return sp_err_set(err, SP_ERR_INVALID, "missing "
+			    "argument \"%s\"", key);
+		return 0;
+	}
+	if (!json_is_string(v) || strlen(json_string_value(v)) !=
+	    json_string_length(v))
+		return sp_err_set(err, SP_ERR_INVALID, "argument \"%s\" must be "
+		    "a string", key);
+	*out = json_string_value(v);
+	return 0;
+}
+
+static int
+arg_int(json_t *args, const char *key, long long min, long long max,
+    long long *out, struct sp_err *err)
+{
+	json_t	*v = json_object_get(args, key);
+
+	*out = 0;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < min ||
+	    json_integer_value(v) > max)
+		return sp_err_set(err, SP_ERR_INVALID, "argument \"%s\" must be "
+		    "an integer in %lld..%lld", key, min, max);
+	*out = json_integer_value(v);
+	return 0;
+}
+
+/* "sets": ["key=value", ...] */
+static int
+arg_sets(json_t *args, const char *sets[MAX_SETS], size_t *n,
+    struct sp_err *err)
+{
+	json_t	*v = json_object_get(args, "sets"), *e;
+	size_t	 i;
+
+	*n = 0;
+	if (v == NULL)
+		return 0;
+	if (!json_is_array(v) || json_array_size(v) > MAX_SETS)
+		return sp_err_set(err, SP_ERR_INVALID, "\"sets\" must be a list "
+		    "of at most %d key=value strings", MAX_SETS);
+	json_array_foreach(v, i, e) {
+		if (!json_is_string(e))
+			return sp_err_set(err, SP_ERR_INVALID, "\"sets\" must "
+			    "hold strings");
+		sets[(*n)++] = json_string_value(e);
+	}
+	return 0;
+}
+
+/* Base64-decoded "key" argument, at most max bytes (heap). */
+static int
+arg_b64(json_t *args, const char *key, size_t max, unsigned char **out,
+    size_t *outlen, struct sp_err *err)
+{
+	const char	*s;
+	size_t		 len, pad = 0;
+	unsigned char	*buf;
+	int		 n, r;
+
+	*out = NULL;
+	*outlen = 0;
+	if ((r = arg_str(args, key, true, &s, err)) != 0)
+		return r;
+	len = strlen(s);
+	if (len == 0 || len % 4 != 0 || len / 4 * 3 > max + 2)
+		return sp_err_set(err, len / 4 * 3 > max + 2 ? SP_ERR_LIMIT :
+		    SP_ERR_INVALID, "argument \"%s\": base64 of 1..%zu bytes "
+		    "expected", key, max);
+	if ((buf = malloc(len / 4 * 3 + 1)) == NULL)
+		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
+	if ((n = EVP_DecodeBlock(buf, (const unsigned char *)s, (int)len)) < 0) {
+		free(buf);
+		return sp_err_set(err, SP_ERR_INVALID, "argument \"%s\": bad "
+		    "base64", key);
+	}
+	/* EVP_DecodeBlock counts the padding as data. */
+	if (s[len - 1] == '=')
+		pad++;
+	if (s[len - 2] == '=')
+		pad++;
+	*out = buf;
+	*outlen = (size_t)n - pad;
+	if (*outlen > max) {
+		free(buf);
+		*out = NULL;
+		return sp_err_set(err, SP_ERR_LIMIT, "argument \"%s\" larger "
+		    "than %zu bytes", key, max);
+	}
+	return 0;
+}
+
+static json_t *
+b64_json(const unsigned char *der, size_t len)
+{
+	char	*b;
+	json_t	*j;
+
+	if ((b = malloc(4 * ((len + 2) / 3) + 1)) == NULL)
+		return NULL;
+	EVP_EncodeBlock((unsigned char *)b, der, (int)len);
+	j = json_string(b);
+	free(b);
+	return j;
+}
+
+/* --- handlers ------------------------------------------------------------ */
+
+static int
+h_status(struct admin_ctx *ctx, json_t *args, const char *actor,
+    json_t **out, struct sp_err *err)
+{
+	json_t	*cas = ca_list(ctx->ca), *toks = ca_token_list(ctx->ca);
+
+	(void)args;
+	(void)actor;
+	(void)err;
+	*out = json_pack("{s:s,s:s,s:i,s:I,s:s,s:i,s:i}", "name", ctx->name,
+	    "version", SP_VERSION, "pid", (int)getpid(), "uptime_s",
+	    (json_int_t)(sp_now() - ctx->started), "dir", ctx->dir,
+	    "cas", (int)json_array_size(cas), "tokens",
+	    (int)json_array_size(toks));
+	json_decref(cas);
+	json_decref(toks);
+	return 0;
+}
+
+static int
+h_token_create(struct admin_ctx *ctx, json_t *args, const char *actor,
+    json_t **out, struct sp_err *err)
+{
+	const char	*name, *pin;
+	int		 r;
+
+	if ((r = arg_str(args, "name", true, &name, err)) != 0 ||
+	    (r = arg_str(args, "pin", true, &pin, err)) != 0 ||
+	    (r = ca_token_create(ctx->ca, name, pin, actor, err)) != 0)
+		return r;
+	*out = json_pack("{s:s,s:b}", "token", name, "active", 1);
+	return 0;
+}
+
+static int
+h_token_activate(struct admin_ctx *ctx, json_t *args, const char *actor,
+    json_t **out, struct sp_err *err)
+{
+	const char	*name, *pin;
+	int		 r;
+
+	if ((r = arg_str(args, "name", true, &name, err)) != 0 ||
+	    (r = arg_str(args, "pin", true, &pin, err)) != 0 ||
+	    (r = ca_token_activate(ctx->ca, name, pin, actor, err)) != 0)
+		return r;
+	*out = json_pack("{s:s,s:b}", "token", name, "active", 1);
+	return 0;
+}
+
+static int
+h_token_deactivate(struct admin_ctx *ctx, json_t *args, const char *actor,
+    json_t **out, struct sp_err *err)
+{
+	const char	*name;
+	int		 r;
+
+	if ((r = arg_str(args, "name", true, &name, err)) != 0 ||
+	    (r = ca_token_deactivate(ctx->ca, name, actor, err)) != 0)
+		return r;
+	*out = json_pack("{s:s,s:b}", "token", name, "active", 0);
+	return 0;
+}
+
+static int
+h_token_list(struct admin_ctx *ctx, json_t *args, const char *actor,
+    json_t **out, struct sp_err *err)
+{
+	(void)args;
+	(void)actor;
+	(void)err;
+	*out = ca_token_list(ctx->ca);
+	return 0;
+}
+
+static int
+h_token_genkey(struct admin_ctx *ctx, json_t *args, const char *actor,
+    json_t **out, struct sp_err *err)
+{
+	const char	*tok, *alias, *alg;
+	int		 r;
+
+	if ((r = arg_str(args, "token", true, &tok, err)) != 0 ||
+	    (r = arg_str(args, "alias", true, &alias, err)) != 0 ||
+	    (r = arg_str(args, "alg", true, &alg, err)) != 0)
+		return r;
+	return ca_token_genkey(ctx->ca, tok, alias, alg, actor, out, err);
+}
+
+static int
+h_token_delkey(struct admin_ctx *ctx, json_t *args, const char *actor,
+    json_t **out, struct sp_err *err)
+{
+	const char	*tok, *alias;
+	int		 r;
+
+	if ((r = arg_str(args, "token", true, &tok, err)) != 0 ||
+	    (r = arg_str(args, "alias", true, &alias, err)) != 0 ||
+	    (r = ca_token_delkey(ctx->ca, tok, alias, actor, err)) != 0)
+		return r;
+	*out = json_pack("{s:s,s:s,s:b}", "token", tok, "alias", alias,
+	    "deleted", 1);
+	return 0;
+}
+
+static int
+h_ca_create(struct admin_ctx *ctx, json_t *args, const char *actor,
+    json_t **out, struct sp_err *err)
+{
+	struct ca_create_req	req = { 0 };
+	long long		days, period;
+	int			r;
+
+	if ((r = arg_str(args, "name", true, &req.name, err)) != 0 ||
+	    (r = arg_str(args, "dn", true, &req.dn, err)) != 0 ||
+	    (r = arg_str(args, "token", true, &req.token, err)) != 0 ||
+	    (r = arg_str(args, "key", true, &req.key, err)) != 0 ||
+	    (r = arg_str(args, "signed_by", false, &req.signed_by, err)) != 0 ||
+	    (r = arg_str(args, "profile", false, &req.profile, err)) != 0 ||
+	    (r = arg_int(args, "validity_days", 1, 36500, &days, err)) != 0 ||
+	    (r = arg_int(args, "crl_period", 10, 366 * 86400, &period,
+	    err)) != 0)
+		return r;
+	req.validity_days = (int)days;
+	req.crl_period = period;
+	return ca_create(ctx->ca, &req, actor, out, err);
+}
+
+static int
+h_ca_list(struct admin_ctx *ctx, json_t *args, const char *actor,
+    json_t **out, struct sp_err *err)
+{
+	(void)args;
+	(void)actor;
+	(void)err;
+	*out = ca_list(ctx->ca);
+	return 0;
+}
+
+static int
+h_ca_show(struct admin_ctx *ctx, json_t *args, const char *actor,
+    json_t **out, struct sp_err *err)
+{
+	const char	*name;
+	int		 r;
+
+	(void)actor;
+	if ((r = arg_str(args, "name", true, &name, err)) != 0)
+		return r;
+	return ca_show(ctx->ca, name, out, err);
+}
+
+static int
+h_ca_cert(struct admin_ctx *ctx, json_t *args, const char *actor,
+    json_t **out, struct sp_err *err)
+{
+	const char	*name;
+	char		*pem = NULL;
+	int		 r;
+
+	(void)actor;
+	if ((r = arg_str(args, "name", true, &name, err)) != 0 ||
+	    (r = ca_cert_pem(ctx->ca, name, json_is_true(json_object_get(args,
+	    "chain")), &pem, err)) != 0)
+		return r;
+	*out = json_pack("{s:s,s:s}", "ca", name, "pem", pem);
+	free(pem);
+	return 0;
+}
+
+static int
+h_profile_list(struct admin_ctx *ctx, json_t *args, const char *actor,
+    json_t **out, struct sp_err *err)
+{
+	(void)args;
+	(void)actor;
+	(void)err;
+	*out = ca_profile_list(ctx->ca);
+	return 0;
+}
+
+static int
+h_profile_show(struct admin_ctx *ctx, json_t *args, const char *actor,
+    json_t **out, struct sp_err *err)
+{
+	const char	*name;
+	int		 r;
+
+	(void)actor;
+	if ((r = arg_str(args, "name", true, &name, err)) != 0)
+		return r;
+	return ca_profile_show(ctx->ca, name, out, err);
+}
+
+static int
+h_profile_create(struct admin_ctx *ctx, json_t *args, const char *actor,
+    json_t **out, struct sp_err *err)
+{
+	const char	*name, *from, *sets[MAX_SETS];
+	size_t		 n;
+	int		 r;
+
+	if ((r = arg_str(args, "name", true, &name, err)) != 0 ||
+	    (r = arg_str(args, "from", true, &from, err)) != 0 ||
+	    (r = arg_sets(args, sets, &n, err)) != 0 ||
+	    (r = ca_profile_create(ctx->ca, name, from, sets, n, actor,
+	    err)) != 0)
+		return r;
+	return ca_profile_show(ctx->ca, name, out, err);
+}
+
+static int
+h_profile_edit(struct admin_ctx *ctx, json_t *args, const char *actor,
+    json_t **out, struct sp_err *err)
+{
+	const char	*name, *sets[MAX_SETS];
+	size_t		 n;
+	int		 r;
+
+	if ((r = arg_str(args, "name", true, &name, err)) != 0 ||
+	    (r = arg_sets(args, sets, &n, err)) != 0)
+		return r;
+	if (n == 0)
+		return sp_err_set(err, SP_ERR_INVALID, "nothing to change: "
+		    "give --set key=value");
+	if ((r = ca_profile_edit(ctx->ca, name, sets, n, actor, err)) != 0)
+		return r;
+	return ca_profile_show(ctx->ca, name, out, err);
+}
+
+static int
+h_cert_issue(struct admin_ctx *ctx, json_t *args, const char *actor,
+    json_t **out, struct sp_err *err)
+{
+	struct ca_issue_req	req = { 0 };
+	struct ca_issue_res	res = { 0 };
+	unsigned char		*csr = NULL;
+	long long		 days;
+	int			 r;
+
+	if ((r = arg_str(args, "ca", true, &req.ca, err)) != 0 ||
+	    (r = arg_str(args, "profile", true, &req.profile, err)) != 0 ||
+	    (r = arg_int(args, "days", 1, 36500, &days, err)) != 0 ||
+	    (r = arg_b64(args, "csr", CSR_MAX_SIZE, &csr, &req.csrlen,
+	    err)) != 0)
+		return r;
+	req.csr = csr;
+	req.days = (int)days;
+	if ((r = ca_issue_batch(ctx->ca, &req, 1, &res, actor)) == 0 &&
+	    (r = res.rc) == 0)
+		*out = json_pack("{s:s,s:s,s:s,s:o}", "ca", req.ca, "profile",
+		    req.profile, "serial", res.serial, "der",
+		    b64_json(res.der, res.derlen));
+	else
+		sp_err_set(err, r, "%s", res.err.msg[0] ? res.err.msg :
+		    "issuance failed");
+	free(csr);
+	OPENSSL_free(res.der);
+	return r;
+}
+
+static int
+h_cert_revoke(struct admin_ctx *ctx, json_t *args, const char *actor,
+    json_t **out, struct sp_err *err)
+{
+	const char	*ca, *serial, *reason;
+	int		 r;
+
+	if ((r = arg_str(args, "ca", true, &ca, err)) != 0 ||
+	    (r = arg_str(args, "serial", true, &serial, err)) != 0 ||
+	    (r = arg_str(args, "reason", false, &reason, err)) != 0 ||
+	    (r = ca_revoke(ctx->ca, ca, serial, reason, actor, err)) != 0)
+		return r;
+	return ca_cert_show(ctx->ca, ca, serial, out, err);
+}
+
+static int
+h_cert_unrevoke(struct admin_ctx *ctx, json_t *args, const char *actor,
+    json_t **out, struct sp_err *err)
+{
+	const char	*ca, *serial;
+	int		 r;
+
+	if ((r = arg_str(args, "ca", true, &ca, err)) != 0 ||
+	    (r = arg_str(args, "serial", true, &serial, err)) != 0 ||
+	    (r = ca_unrevoke(ctx->ca, ca, serial, actor, err)) != 0)
+		return r;
+	return ca_cert_show(ctx->ca, ca, serial, out, err);
+}
+
+static int
+h_cert_list(struct admin_ctx *ctx, json_t *args, const char *actor,
+    json_t **out, struct sp_err *err)
+{
+	const char	*ca, *status;
+	long long	 limit;
+	int		 r;
+
+	(void)actor;
+	if ((r = arg_str(args, "ca", false, &ca, err)) != 0 ||
+	    (r = arg_str(args, "status", false, &status, err)) != 0 ||
+	    (r = arg_int(args, "limit", 1, 1000000, &limit, err)) != 0)
+		return r;
+	return ca_cert_list(ctx->ca, ca, status, (size_t)limit, out, err);
+}
+
+static int
+h_cert_show(struct admin_ctx *ctx, json_t *args, const char *actor,
+    json_t **out, struct sp_err *err)
+{
+	const char	*ca, *serial;
+	int		 r;
+
+	(void)actor;
+	if ((r = arg_str(args, "ca", true, &ca, err)) != 0 ||
+	    (r = arg_str(args, "serial", true, &serial, err)) != 0)
+		return r;
+	return ca_cert_show(ctx->ca, ca, serial, out, err);
+}
+
+static int
+h_crl_create(struct admin_ctx *ctx, json_t *args, const char *actor,
+    json_t **out, struct sp_err *err)
+{
+	const char	*ca;
+	int		 r;
+
+	if ((r = arg_str(args, "ca", true, &ca, err)) != 0)
+		return r;
+	return ca_crl_create(ctx->ca, ca, actor, out, err);
+}
+
+static int
+h_crl_get(struct admin_ctx *ctx, json_t *args, const char *actor,
+    json_t **out, struct sp_err *err)
+{
+	const char	*ca;
+	unsigned char	*der = NULL;
+	size_t		 len = 0;
+	int		 r;
+
+	(void)actor;
+	if ((r = arg_str(args, "ca", true, &ca, err)) != 0 ||
+	    (r = ca_crl_get(ctx->ca, ca, &der, &len, err)) != 0)
+		return r;
+	*out = json_pack("{s:s,s:o}", "ca", ca, "der", b64_json(der, len));
+	free(der);
+	return 0;
+}
+
+static int
+h_audit_verify(struct admin_ctx *ctx, json_t *args, const char *actor,
+    json_t **out, struct sp_err *err)
+{
+	(void)args;
+	(void)actor;
+	return ca_audit_verify(ctx->ca, out, err);
+}
+
+static int
+h_audit_list(struct admin_ctx *ctx, json_t *args, const char *actor,
+    json_t **out, struct sp_err *err)
+{
+	long long	limit;
+	int		r;
+
+	(void)actor;
+	if ((r = arg_int(args, "limit", 1, 100000, &limit, err)) != 0)
+		return r;
+	if ((*out = ca_audit_list(ctx->ca, limit ? (size_t)limit : 50)) == NULL)
+		return sp_err_set(err, SP_ERR_DB, "reading the audit log "
+		    "failed");
+	return 0;
+}
+
+static const struct {
+	const char	*cmd;
+	handler_fn	*fn;
+} handlers[] = {
+	{ "status", h_status },
+	{ "token.create", h_token_create },
+	{ "token.activate", h_token_activate },
+	{ "token.deactivate", h_token_deactivate },
+	{ "token.list", h_token_list },
+	{ "token.genkey", h_token_genkey },
+	{ "token.delkey", h_token_delkey },
+	{ "ca.create", h_ca_create },
+	{ "ca.list", h_ca_list },
+	{ "ca.show", h_ca_show },
+	{ "ca.cert", h_ca_cert },
+	{ "profile.list", h_profile_list },
+	{ "profile.show", h_profile_show },
+	{ "profile.create", h_profile_create },
+	{ "profile.edit", h_profile_edit },
+	{ "cert.issue", h_cert_issue },
+	{ "cert.revoke", h_cert_revoke },
+	{ "cert.unrevoke", h_cert_unrevoke },
+	{ "cert.list", h_cert_list },
+	{ "cert.show", h_cert_show },
+	{ "crl.create", h_crl_create },
+	{ "crl.get", h_crl_get },
+	{ "audit.verify", h_audit_verify },
+	{ "audit.list", h_audit_list },
+};
+
+json_t *
+admin_dispatch(struct admin_ctx *ctx, const char *cmd, json_t *args,
+    const char *actor)
+{
+	struct sp_err	 err = { 0 };
+	json_t		*out = NULL;
+	int		 r;
+
+	for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++) {
+		if (strcmp(handlers[i].cmd, cmd) != 0)
+			continue;
+		r = handlers[i].fn(ctx, args, actor, &out, &err);
+		if (r == 0)
+			return admin_response_ok(out);
+		json_decref(out);
+		log_debug("admin: %s by %s: %s", cmd, actor, err.msg);
+		return admin_response_err(r, err.msg[0] ? err.msg :
+		    sp_rc_str(r));
+	}
+	return admin_response_err(SP_ERR_NOTFOUND, "unknown command");
+}

@@ -1,0 +1,152 @@
+/*
+ * The CA service of a node: crypto tokens, CAs, certificate profiles,
+ * issuance, revocation, CRLs and the audit trail, over the store.
+ *
+ * Every operation is thread safe and may run on any worker thread. Results
+ * meant for the admin API are JSON (new references). "actor" names who
+ * asked ("admin:uid=1000") and is written to the audit log.
+ */
+#ifndef SP_CA_CA_H
+#define SP_CA_CA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "crypto/x509.h"
+#include "store/store.h"
+#include "util/err.h"
+
+#define CA_NAME_MAX		64
+#define CA_TOKEN_NAME_MAX	64
+#define CA_BATCH_MAX		1024	/* requests in one issuance batch */
+
+struct ca_service;
+
+/*
+ * Loads tokens (inactive), CAs and profiles from the store and installs
+ * missing built-in profiles. Reserved certificate rows left by a crash are
+ * marked failed (and audited).
+ */
+int	ca_service_open(struct store *st, struct ca_service **out,
+	    struct sp_err *err) SP_WUR;
+void	ca_service_free(struct ca_service *svc);
+
+/* --- crypto tokens ---------------------------------------------------- */
+
+int	ca_token_create(struct ca_service *svc, const char *name,
+	    const char *pin, const char *actor, struct sp_err *err) SP_WUR;
+int	ca_token_activate(struct ca_service *svc, const char *name,
+	    const char *pin, const char *actor, struct sp_err *err) SP_WUR;
+int	ca_token_deactivate(struct ca_service *svc, const char *name,
+	    const char *actor, struct sp_err *err) SP_WUR;
+/* [{"name", "active", "keys": [{"alias", "alg"}]}] */
+json_t	*ca_token_list(struct ca_service *svc);
+/* {"token", "alias", "alg", "public_key_sha256"} */
+int	ca_token_genkey(struct ca_service *svc, const char *token,
+	    const char *alias, const char *alg, const char *actor,
+	    json_t **out, struct sp_err *err) SP_WUR;
+/* Refused while a CA uses the key. */
+int	ca_token_delkey(struct ca_service *svc, const char *token,
+	    const char *alias, const char *actor, struct sp_err *err) SP_WUR;
+
+/* --- CAs ---------------------------------------------------------------- */
+
+struct ca_create_req {
+	const char	*name;
+	const char	*dn;
+	const char	*token;
+	const char	*key;
+	const char	*signed_by;	/* NULL: self-signed root */
+	const char	*profile;	/* NULL: ROOTCA or SUBCA */
+	int		 validity_days;	/* 0: the profile's maximum */
+	long long	 crl_period;	/* seconds, 0: one day */
+};
+
+int	ca_create(struct ca_service *svc, const struct ca_create_req *req,
+	    const char *actor, json_t **out, struct sp_err *err) SP_WUR;
+json_t	*ca_list(struct ca_service *svc);
+int	ca_show(struct ca_service *svc, const char *name, json_t **out,
+	    struct sp_err *err) SP_WUR;
+/* PEM of the CA certificate, with the chain up to the root if chain. */
+int	ca_cert_pem(struct ca_service *svc, const char *name, bool chain,
+	    char **pem, struct sp_err *err) SP_WUR;
+
+/* --- profiles ----------------------------------------------------------- */
+
+json_t	*ca_profile_list(struct ca_service *svc);
+int	ca_profile_show(struct ca_service *svc, const char *name,
+	    json_t **out, struct sp_err *err) SP_WUR;
+/* Creates name as a copy of from, then applies the key=value settings. */
+int	ca_profile_create(struct ca_service *svc, const char *name,
+	    const char *from, const char *const *sets, size_t nsets,
+	    const char *actor, struct sp_err *err) SP_WUR;
+/* Applies settings to an operator profile (built-ins are read-only). */
+int	ca_profile_edit(struct ca_service *svc, const char *name,
+	    const char *const *sets, size_t nsets, const char *actor,
+	    struct sp_err *err) SP_WUR;
+
+/* --- issuance ----------------------------------------------------------- */
+
+struct ca_issue_req {
+	const char		*ca;
+	const char		*profile;
+	const unsigned char	*csr;		/* PEM or DER */
+	size_t			 csrlen;
+	int			 days;		/* 0: the profile's maximum */
+};
+
+struct ca_issue_res {
+	int		rc;		/* 0 or the failure code */
+	struct sp_err	err;
+	char		serial[2 * SERIAL_LEN + 1];
+	unsigned char	*der;		/* issued certificate (heap) */
+	size_t		derlen;
+};
+
+/*
+ * Issues a batch of certificates: each CSR is verified and checked against
+ * its profile, a serial is reserved and the to-be-signed certificate is
+ * recorded (one transaction for the batch) before anything is signed; the
+ * signed certificates and their audit rows are stored in a second
+ * transaction, and only then returned. Failures are per request (res[i]).
+ * Returns 0 unless the batch as a whole failed (database down).
+ * Callers free res[i].der.
+ */
+int	ca_issue_batch(struct ca_service *svc, const struct ca_issue_req *reqs,
+	    size_t n, struct ca_issue_res *res, const char *actor) SP_WUR;
+
+/* Revokes with a CRLReason name; certificateHold can later be lifted. */
+int	ca_revoke(struct ca_service *svc, const char *ca, const char *serial,
+	    const char *reason, const char *actor, struct sp_err *err) SP_WUR;
+/* Lifts a certificateHold. */
+int	ca_unrevoke(struct ca_service *svc, const char *ca, const char *serial,
+	    const char *actor, struct sp_err *err) SP_WUR;
+/* [{"ca","serial","status","subject","profile","not_before",...}] */
+int	ca_cert_list(struct ca_service *svc, const char *ca, const char *status,
+	    size_t limit, json_t **out, struct sp_err *err) SP_WUR;
+int	ca_cert_show(struct ca_service *svc, const char *ca, const char *serial,
+	    json_t **out, struct sp_err *err) SP_WUR;
+
+/* --- CRLs --------------------------------------------------------------- */
+
+/* Makes and stores a new CRL now: {"ca","number","entries",...}. */
+int	ca_crl_create(struct ca_service *svc, const char *ca, const char *actor,
+	    json_t **out, struct sp_err *err) SP_WUR;
+/* The latest CRL (DER, heap). */
+int	ca_crl_get(struct ca_service *svc, const char *ca, unsigned char **der,
+	    size_t *len, struct sp_err *err) SP_WUR;
+/*
+ * Makes the CRLs that are due. Returns the number made; CAs whose token
+ * is inactive are skipped with a warning.
+ */
+int	ca_crl_tick(struct ca_service *svc);
+
+/* --- audit ------------------------------------------------------------- */
+
+int	ca_audit_verify(struct ca_service *svc, json_t **out,
+	    struct sp_err *err) SP_WUR;
+json_t	*ca_audit_list(struct ca_service *svc, size_t limit);
+
+#endif

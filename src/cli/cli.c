@@ -1,0 +1,665 @@
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <openssl/evp.h>
+
+#include "admin/proto.h"
+#include "cli/cli.h"
+#include "node/node.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#define MAX_OPTS	10
+#define MAX_POS		3
+#define FILE_MAX	(64 * 1024)	/* CSR files */
+#define PIN_FILE_MAX	1024
+
+enum otype {
+	O_STR,		/* --flag VALUE -> "key": "VALUE" */
+	O_INT,		/* --flag N -> "key": N */
+	O_LIST,		/* --flag VALUE, repeatable -> "key": [...] */
+	O_BOOL,		/* --flag -> "key": true */
+	O_FILE,		/* --flag PATH -> "key": base64 of the file */
+	O_PINFILE,	/* --flag PATH -> "key": first line of the file */
+};
+
+struct opt {
+	const char	*flag;
+	const char	*key;
+	enum otype	 type;
+	bool		 required;
+};
+
+enum out {
+	OUT_OBJ,	/* key: value lines */
+	OUT_TABLE,	/* array of objects as columns */
+	OUT_PEM,	/* the "pem" member as is */
+	OUT_CERT,	/* "der" as a PEM certificate */
+	OUT_CRL,	/* "der" as a PEM CRL, or raw with --der */
+	OUT_SHOW,	/* object, then its "pem" */
+};
+
+struct cmd {
+	const char	*noun, *verb, *admin;
+	const char	*pos[MAX_POS];	/* JSON keys of positionals */
+	struct opt	 opts[MAX_OPTS];
+	enum out	 out;
+	const char	*cols;		/* OUT_TABLE columns, comma separated */
+	const char	*usage;
+};
+
+static const struct cmd cmds[] = {
+	{ "status", NULL, "status", { NULL }, { { NULL } }, OUT_OBJ, NULL,
+	  "status\n  Shows the node's name, version and what it holds." },
+	{ "token", "create", "token.create", { "name" },
+	  { { "--pin", "pin", O_STR, false }, { "--pin-file", "pin", O_PINFILE,
+	  false } }, OUT_OBJ, NULL,
+	  "token create NAME --pin PIN | --pin-file FILE\n"
+	  "  Creates a soft crypto token protected by PIN (4..256 characters)."
+	  "\n  The new token is active." },
+	{ "token", "activate", "token.activate", { "name" },
+	  { { "--pin", "pin", O_STR, false }, { "--pin-file", "pin", O_PINFILE,
+	  false } }, OUT_OBJ, NULL,
+	  "token activate NAME --pin PIN | --pin-file FILE\n"
+	  "  Unlocks the token's keys until deactivate or node restart." },
+	{ "token", "deactivate", "token.deactivate", { "name" }, { { NULL } },
+	  OUT_OBJ, NULL, "token deactivate NAME\n"
+	  "  Forgets the PIN and keys; the token's CAs stop signing." },
+	{ "token", "list", "token.list", { NULL }, { { NULL } }, OUT_TABLE,
+	  "name,active,keys", "token list" },
+	{ "token", "genkey", "token.genkey", { "token", "alias" },
+	  { { "--alg", "alg", O_STR, true } }, OUT_OBJ, NULL,
+	  "token genkey TOKEN ALIAS --alg ec-p256|ec-p384|rsa2048|rsa3072|"
+	  "rsa4096|ed25519\n  Generates a key pair in an active token." },
+	{ "token", "delkey", "token.delkey", { "token", "alias" }, { { NULL } },
+	  OUT_OBJ, NULL, "token delkey TOKEN ALIAS\n"
+	  "  Deletes a key no CA uses." },
+	{ "ca", "create", "ca.create", { "name" },
+	  { { "--dn", "dn", O_STR, true }, { "--token", "token", O_STR, true },
+	  { "--key", "key", O_STR, true },
+	  { "--signed-by", "signed_by", O_STR, false },
+	  { "--validity", "validity_days", O_INT, false },
+	  { "--profile", "profile", O_STR, false },
+	  { "--crl-period", "crl_period", O_INT, false } }, OUT_OBJ, NULL,
+	  "ca create NAME --dn DN --token TOKEN --key ALIAS [--signed-by CA]\n"
+	  "          [--validity DAYS] [--profile PROFILE] "
+	  "[--crl-period SECONDS]\n"
+	  "  Creates a root CA (self-signed), or a sub CA signed by another CA"
+	  "\n  on this node. DN is RFC 4514: \"CN=Issuing CA,O=Example,C=SE\"."
+	  "\n  Profile defaults to ROOTCA or SUBCA; CRLs are made every "
+	  "--crl-period\n  seconds (default 86400), the first one right "
+	  "away." },
+	{ "ca", "list", "ca.list", { NULL }, { { NULL } }, OUT_TABLE,
+	  "name,issuer,subject,not_after", "ca list" },
+	{ "ca", "show", "ca.show", { "name" }, { { NULL } }, OUT_OBJ, NULL,
+	  "ca show NAME" },
+	{ "ca", "cert", "ca.cert", { "name" },
+	  { { "--chain", "chain", O_BOOL, false } }, OUT_PEM, NULL,
+	  "ca cert NAME [--chain]\n"
+	  "  Prints the CA certificate (PEM); --chain adds its issuers up to "
+	  "the root." },
+	{ "profile", "list", "profile.list", { NULL }, { { NULL } }, OUT_TABLE,
+	  "name,builtin,ca,validity_days", "profile list" },
+	{ "profile", "show", "profile.show", { "name" }, { { NULL } }, OUT_OBJ,
+	  NULL, "profile show NAME" },
+	{ "profile", "create", "profile.create", { "name" },
+	  { { "--from", "from", O_STR, true }, { "--set", "sets", O_LIST,
+	  false } }, OUT_OBJ, NULL,
+	  "profile create NAME --from PROFILE [--set key=value ...]\n"
+	  "  Copies a profile and changes it. Keys: validity_days, key_algs,\n"
+	  "  key_usage, key_usage_critical, ext_key_usage, ca, path_len,\n"
+	  "  san_types, san_required, crl_dp, ocsp_url, ocsp_nocheck; lists "
+	  "are\n  comma separated (--set key_algs=ec-p256,rsa3072)." },
+	{ "profile", "edit", "profile.edit", { "name" },
+	  { { "--set", "sets", O_LIST, true } }, OUT_OBJ, NULL,
+	  "profile edit NAME --set key=value ...\n"
+	  "  Changes an operator profile (built-in ones are read-only)." },
+	{ "cert", "issue", "cert.issue", { NULL },
+	  { { "--ca", "ca", O_STR, true }, { "--profile", "profile", O_STR,
+	  true }, { "--csr", "csr", O_FILE, true },
+	  { "--days", "days", O_INT, false } }, OUT_CERT, NULL,
+	  "cert issue --ca CA --profile PROFILE --csr FILE [--days N]\n"
+	  "  Issues a certificate for a PKCS#10 request (PEM or DER) and "
+	  "prints it (PEM)." },
+	{ "cert", "revoke", "cert.revoke", { NULL },
+	  { { "--ca", "ca", O_STR, true }, { "--serial", "serial", O_STR,
+	  true }, { "--reason", "reason", O_STR, false } }, OUT_OBJ, NULL,
+	  "cert revoke --ca CA --serial HEX [--reason REASON]\n"
+	  "  REASON (RFC 5280): unspecified, keyCompromise, cACompromise,\n"
+	  "  affiliationChanged, superseded, cessationOfOperation,\n"
+	  "  certificateHold, privilegeWithdrawn, aACompromise; removeFromCRL"
+	  "\n  lifts a certificateHold." },
+	{ "cert", "unrevoke", "cert.unrevoke", { NULL },
+	  { { "--ca", "ca", O_STR, true }, { "--serial", "serial", O_STR,
+	  true } }, OUT_OBJ, NULL,
+	  "cert unrevoke --ca CA --serial HEX\n  Lifts a certificateHold." },
+	{ "cert", "list", "cert.list", { NULL },
+	  { { "--ca", "ca", O_STR, false }, { "--status", "status", O_STR,
+	  false }, { "--limit", "limit", O_INT, false } }, OUT_TABLE,
+	  "ca,serial,status,subject,not_after",
+	  "cert list [--ca CA] [--status active|revoked|reserved|failed] "
+	  "[--limit N]" },
+	{ "cert", "show", "cert.show", { NULL },
+	  { { "--ca", "ca", O_STR, true }, { "--serial", "serial", O_STR,
+	  true } }, OUT_SHOW, NULL, "cert show --ca CA --serial HEX" },
+	{ "crl", "create", "crl.create", { NULL },
+	  { { "--ca", "ca", O_STR, true } }, OUT_OBJ, NULL,
+	  "crl create --ca CA\n  Makes a new CRL now." },
+	{ "crl", "get", "crl.get", { NULL },
+	  { { "--ca", "ca", O_STR, true }, { "--der", "der", O_BOOL, false } },
+	  OUT_CRL, NULL, "crl get --ca CA [--der]\n"
+	  "  Prints the latest CRL, PEM or (--der) DER." },
+	{ "audit", "verify", "audit.verify", { NULL }, { { NULL } }, OUT_OBJ,
+	  NULL, "audit verify\n"
+	  "  Recomputes the audit log's hash chain; fails if a row was "
+	  "changed,\n  inserted or deleted." },
+	{ "audit", "list", "audit.list", { NULL },
+	  { { "--limit", "limit", O_INT, false } }, OUT_TABLE,
+	  "seq,time,event,actor", "audit list [--limit N]" },
+};
+#define NCMDS	(sizeof(cmds) / sizeof(cmds[0]))
+
+static bool	json_out;
+
+static void
+usage_all(FILE *f)
+{
+	fprintf(f, "usage: sallyport [-d DIR] [--json] COMMAND ...\n\n"
+	    "  sallyport init DIR [--name NAME]   create a node directory\n"
+	    "  sallyport run DIR                  run a node (foreground)\n"
+	    "  sallyport check DIR                validate its configuration"
+	    "\n\nCommands for a running node (-d DIR or SALLYPORT_DIR):\n");
+	for (size_t i = 0; i < NCMDS; i++) {
+		const char *nl = strchr(cmds[i].usage, '\n');
+		int len = nl ? (int)(nl - cmds[i].usage) :
+		    (int)strlen(cmds[i].usage);
+
+		fprintf(f, "  sallyport %.*s\n", len, cmds[i].usage);
+	}
+	fprintf(f, "\nEvery command takes --help. --json prints results as "
+	    "JSON.\nExit status: 0 ok, 1 refused or failed, 2 usage, 3 node "
+	    "not reachable.\n");
+}
+
+/* "sallyport: WHAT ARG" and the command's usage; returns CLI_USAGE. */
+static int
+usage_err(const char *usage, const char *what, const char *arg)
+{
+	fprintf(stderr, "sallyport: %s %s\nusage: sallyport %s\n", what, arg,
+	    usage);
+	return CLI_USAGE;
+}
+
+static char *
+file_b64(const char *path, struct sp_err *err)
+{
+	char	*data = NULL, *b64;
+	size_t	 len;
+
+	if (sp_file_read(path, FILE_MAX, &data, &len, err) != 0)
+		return NULL;
+	if ((b64 = malloc(4 * ((len + 2) / 3) + 1)) != NULL)
+		EVP_EncodeBlock((unsigned char *)b64, (unsigned char *)data,
+		    (int)len);
+	free(data);
+	return b64;
+}
+
+static char *
+pin_file(const char *path, struct sp_err *err)
+{
+	char	*data = NULL;
+	size_t	 len;
+
+	if (sp_file_read(path, PIN_FILE_MAX, &data, &len, err) != 0)
+		return NULL;
+	data[strcspn(data, "\r\n")] = '\0';
+	return data;
+}
+
+/* Builds the request arguments from argv per the command's spec. */
+static int
+parse_args(const struct cmd *c, int argc, char **argv, json_t *args)
+{
+	struct sp_err	 err = { 0 };
+	int		 npos = 0;
+
+	for (int i = 0; i < argc; i++) {
+		const struct opt	*o = NULL;
+		const char		*v = NULL;
+		long long		 n;
+		const char		*errstr;
+		char			*s;
+		json_t			*jv;
+
+		if (strncmp(argv[i], "--", 2) != 0) {
+			if (npos >= MAX_POS || c->pos[npos] == NULL)
+				return usage_err(c->usage, "unexpected argument",
+				    argv[i]);
+			json_object_set_new(args, c->pos[npos++],
+			    json_string(argv[i]));
+			continue;
+		}
+		for (int k = 0; k < MAX_OPTS && c->opts[k].flag; k++)
+			if (strcmp(c->opts[k].flag, argv[i]) == 0)
+				o = &c->opts[k];
+		if (o == NULL)
+			return usage_err(c->usage, "unknown option %s",
+			    argv[i]);
+		if (o->type != O_BOOL) {
+			if (i + 1 >= argc)
+				return usage_err(c->usage, "needs a value:",
+				    argv[i]);
+			v = argv[++i];
+		}
+		switch (o->type) {
+		case O_STR:
+			jv = json_string(v);
+			break;
+		case O_INT:
+			if (sp_strtonum(v, 0, INT_MAX, &n, &errstr) != 0)
+				return usage_err(c->usage, "must be a "
+				    "number:", o->flag);
+			jv = json_integer(n);
+			break;
+		case O_BOOL:
+			jv = json_true();
+			break;
+		case O_LIST:
+			if ((jv = json_object_get(args, o->key)) == NULL) {
+				json_object_set_new(args, o->key, json_array());
+				jv = json_object_get(args, o->key);
+			}
+			json_array_append_new(jv, json_string(v));
+			continue;
+		case O_FILE:
+		case O_PINFILE:
+			s = o->type == O_FILE ? file_b64(v, &err) :
+			    pin_file(v, &err);
+			if (s == NULL) {
+				fprintf(stderr, "sallyport: %s\n", err.msg);
+				return CLI_FAILED;
+			}
+			jv = json_string(s);
+			if (o->type == O_PINFILE)
+				sp_freezero(s, strlen(s));
+			else
+				free(s);
+			break;
+		default:
+			return CLI_USAGE;
+		}
+		if (jv == NULL) {
+			fprintf(stderr, "sallyport: invalid value for %s\n",
+			    o->flag);
+			return CLI_USAGE;
+		}
+		json_object_set_new(args, o->key, jv);
+	}
+	for (int k = 0; k < MAX_POS && c->pos[k]; k++)
+		if (json_object_get(args, c->pos[k]) == NULL)
+			return usage_err(c->usage, "missing", c->pos[k]);
+	for (int k = 0; k < MAX_OPTS && c->opts[k].flag; k++)
+		if (c->opts[k].required &&
+		    json_object_get(args, c->opts[k].key) == NULL)
+			return usage_err(c->usage, "missing",
+			    c->opts[k].flag);
+	if (json_object_get(args, "pin") == NULL && (strcmp(c->admin,
+	    "token.create") == 0 || strcmp(c->admin, "token.activate") == 0))
+		return usage_err(c->usage, "missing", "--pin or --pin-file");
+	return CLI_OK;
+}
+
+static void
+print_scalar(FILE *f, json_t *v)
+{
+	char	*s;
+
+	if (json_is_string(v))
+		fputs(json_string_value(v), f);
+	else if (json_is_array(v) && json_array_size(v) > 0 &&
+	    json_is_object(json_array_get(v, 0))) {
+		/* Token keys: alias(alg), ... */
+		size_t	 i;
+		json_t	*e;
+
+		json_array_foreach(v, i, e) {
+			fprintf(f, "%s%s(%s)", i ? " " : "",
+			    json_string_value(json_object_get(e, "alias")) ?: "",
+			    json_string_value(json_object_get(e, "alg")) ?: "");
+		}
+	} else if ((s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)) !=
+	    NULL) {
+		fputs(s, f);
+		free(s);
+	}
+}
+
+static void
+print_obj(json_t *obj, int indent)
+{
+	const char	*k;
+	json_t		*v;
+
+	json_object_foreach(obj, k, v) {
+		if (strcmp(k, "pem") == 0)
+			continue;
+		if (json_is_object(v)) {
+			printf("%*s%s:\n", indent, "", k);
+			print_obj(v, indent + 2);
+			continue;
+		}
+		printf("%*s%-20s ", indent, "", k);
+		print_scalar(stdout, v);
+		putchar('\n');
+	}
+}
+
+static void
+print_table(json_t *arr, const char *cols)
+{
+	char	 buf[256], *save, *col;
+	size_t	 i;
+	json_t	*row;
+
+	snprintf(buf, sizeof(buf), "%s", cols);
+	for (col = strtok_r(buf, ",", &save); col != NULL;
+	    col = strtok_r(NULL, ",", &save)) {
+		for (char *p = col; *p; p++)
+			putchar(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+		putchar('\t');
+	}
+	putchar('\n');
+	json_array_foreach(arr, i, row) {
+		snprintf(buf, sizeof(buf), "%s", cols);
+		for (col = strtok_r(buf, ",", &save); col != NULL;
+		    col = strtok_r(NULL, ",", &save)) {
+			print_scalar(stdout, json_object_get(row, col));
+			putchar('\t');
+		}
+		putchar('\n');
+	}
+}
+
+/* PEM is base64 in 64-column lines between the labels (RFC 7468). */
+static char *
+pem_wrap(const char *label, const char *b64)
+{
+	size_t	 len = strlen(b64), cap = len + len / 64 + 128;
+	char	*out = malloc(cap), *p = out;
+
+	if (out == NULL)
+		return NULL;
+	p += snprintf(p, cap, "-----BEGIN %s-----\n", label);
+	for (size_t i = 0; i < len; i += 64) {
+		size_t n = len - i < 64 ? len - i : 64;
+
+		memcpy(p, b64 + i, n);
+		p += n;
+		*p++ = '\n';
+	}
+	snprintf(p, cap - (size_t)(p - out), "-----END %s-----\n", label);
+	return out;
+}
+
+static int
+print_result(const struct cmd *c, json_t *args, json_t *res)
+{
+	const char	*der = json_string_value(json_object_get(res, "der"));
+	char		*pem = NULL;
+	int		 r = CLI_OK;
+
+	if (c->out == OUT_CERT || c->out == OUT_CRL) {
+		if (der == NULL ||
+		    (pem = pem_wrap(c->out == OUT_CERT ? "CERTIFICATE" :
+		    "X509 CRL", der)) == NULL) {
+			fprintf(stderr, "sallyport: bad response\n");
+			return CLI_FAILED;
+		}
+		json_object_set_new(res, "pem", json_string(pem));
+		if (c->out == OUT_CRL && json_is_true(json_object_get(args,
+		    "der"))) {
+			size_t		 len = strlen(der), pad = 0;
+			unsigned char	*bin = malloc(len / 4 * 3 + 1);
+			int		 n;
+
+			if (len >= 2)
+				pad = (der[len - 1] == '=') +
+				    (der[len - 2] == '=');
+			if (bin == NULL || (n = EVP_DecodeBlock(bin,
+			    (const unsigned char *)der, (int)len)) < 0) {
+				free(bin);
+				free(pem);
+				return CLI_FAILED;
+			}
+			fwrite(bin, 1, (size_t)n - pad, stdout);
+			free(bin);
+			free(pem);
+			return CLI_OK;
+		}
+		json_object_del(res, "der");
+	}
+	if (json_out) {
+		char *s = json_dumps(res, JSON_INDENT(2) | JSON_ENCODE_ANY);
+
+		if (s != NULL)
+			printf("%s\n", s);
+		free(s);
+		free(pem);
+		return r;
+	}
+	switch (c->out) {
+	case OUT_OBJ:
+		print_obj(res, 0);
+		break;
+	case OUT_TABLE:
+		print_table(res, c->cols);
+		break;
+	case OUT_SHOW:
+		print_obj(res, 0);
+		/* FALLTHROUGH */
+	case OUT_PEM:
+		fputs(json_string_value(json_object_get(res, "pem")) ?: "",
+		    stdout);
+		break;
+	case OUT_CERT:
+	case OUT_CRL:
+		fputs(pem, stdout);
+		break;
+	}
+	free(pem);
+	return r;
+}
+
+static int
+run_admin(const char *dir, const struct cmd *c, int argc, char **argv)
+{
+	struct sp_err	 err = { 0 };
+	json_t		*args = json_object(), *res = NULL;
+	char		 sock[PATH_MAX];
+	int		 r;
+
+	if (args == NULL)
+		return CLI_FAILED;
+	if ((r = parse_args(c, argc, argv, args)) != CLI_OK) {
+		json_decref(args);
+		return r;
+	}
+	if (dir == NULL) {
+		json_decref(args);
+		fprintf(stderr, "sallyport: no node directory: use -d DIR or "
+		    "set SALLYPORT_DIR\n");
+		return CLI_USAGE;
+	}
+	if ((size_t)snprintf(sock, sizeof(sock), "%s/%s", dir, ADMIN_SOCKET) >=
+	    sizeof(sock)) {
+		json_decref(args);
+		fprintf(stderr, "sallyport: %s: path too long\n", dir);
+		return CLI_USAGE;
+	}
+	json_incref(args);
+	r = admin_call(sock, c->admin, args, &res, &err);
+	if (r == SP_ERR_IO) {
+		fprintf(stderr, "sallyport: %s\n", err.msg);
+		r = CLI_UNREACHABLE;
+	} else if (r != 0) {
+		fprintf(stderr, "sallyport: %s\n", err.msg);
+		r = CLI_FAILED;
+	} else
+		r = print_result(c, args, res);
+	json_decref(res);
+	json_decref(args);
+	return r;
+}
+
+static bool
+want_help(int argc, char **argv)
+{
+	for (int i = 0; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return true;
+	return false;
+}
+
+static int
+local_cmd(const char *name, int argc, char **argv)
+{
+	struct sp_err	 err = { 0 };
+	const char	*dir = NULL, *nodename = NULL;
+	int		 r;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--name") == 0 && strcmp(name, "init") == 0
+		    && i + 1 < argc)
+			nodename = argv[++i];
+		else if (argv[i][0] != '-' && dir == NULL)
+			dir = argv[i];
+		else {
+			fprintf(stderr, "sallyport: %s: unexpected argument "
+			    "\"%s\"\n", name, argv[i]);
+			return CLI_USAGE;
+		}
+	}
+	if (dir == NULL) {
+		fprintf(stderr, "usage: sallyport %s DIR%s\n", name,
+		    strcmp(name, "init") == 0 ? " [--name NAME]" : "");
+		return CLI_USAGE;
+	}
+	if (strcmp(name, "init") == 0) {
+		if ((r = node_init(dir, nodename, &err)) == 0)
+			printf("node initialised in %s\n", dir);
+	} else if (strcmp(name, "check") == 0) {
+		if ((r = node_check(dir, &err)) == 0)
+			printf("%s/sallyport.conf: OK\n", dir);
+	} else {
+		r = node_run(dir, &err);
+		libevent_global_shutdown();
+	}
+	if (r != 0) {
+		if (strcmp(name, "run") == 0)
+			log_warnx("%s", err.msg);
+		else
+			fprintf(stderr, "sallyport: %s\n", err.msg);
+		return CLI_FAILED;
+	}
+	return CLI_OK;
+}
+
+static const char *const local_help[] = {
+	"init", "init DIR [--name NAME]\n"
+	"  Creates a node directory: DIR/sallyport.conf and the database.",
+	"run", "run DIR\n"
+	"  Runs the node in the foreground, logging to stderr, until SIGTERM"
+	"\n  or SIGINT. The admin socket is DIR/admin.sock.",
+	"check", "check DIR\n  Validates DIR/sallyport.conf and exits.",
+};
+
+int
+cli_main(int argc, char **argv)
+{
+	const char	*dir = getenv("SALLYPORT_DIR");
+	char		*rest[256];
+	int		 nrest = 0;
+
+	/* Global options anywhere before the command; --json anywhere. */
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json_out = true;
+		else if (strcmp(argv[i], "-d") == 0 && nrest == 0) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "sallyport: -d needs a "
+				    "directory\n");
+				return CLI_USAGE;
+			}
+			dir = argv[++i];
+		} else if (nrest < 256)
+			rest[nrest++] = argv[i];
+		else
+			return CLI_USAGE;
+	}
+	if (nrest == 0 || strcmp(rest[0], "--help") == 0 ||
+	    strcmp(rest[0], "help") == 0 || strcmp(rest[0], "-h") == 0) {
+		usage_all(nrest == 0 ? stderr : stdout);
+		return nrest == 0 ? CLI_USAGE : CLI_OK;
+	}
+	if (strcmp(rest[0], "--version") == 0 ||
+	    strcmp(rest[0], "version") == 0) {
+		printf("sallyport %s\n", SP_VERSION);
+		return CLI_OK;
+	}
+	for (size_t i = 0; i < sizeof(local_help) / sizeof(local_help[0]);
+	    i += 2) {
+		if (strcmp(rest[0], local_help[i]) != 0)
+			continue;
+		if (want_help(nrest - 1, rest + 1)) {
+			printf("usage: sallyport %s\n", local_help[i + 1]);
+			return CLI_OK;
+		}
+		return local_cmd(rest[0], nrest - 1, rest + 1);
+	}
+	for (size_t i = 0; i < NCMDS; i++) {
+		const struct cmd	*c = &cmds[i];
+		int			 skip = c->verb ? 2 : 1;
+
+		if (strcmp(rest[0], c->noun) != 0)
+			continue;
+		if (c->verb != NULL && (nrest < 2 ||
+		    strcmp(rest[1], c->verb) != 0))
+			continue;
+		if (want_help(nrest - skip, rest + skip)) {
+			printf("usage: sallyport %s\n", c->usage);
+			return CLI_OK;
+		}
+		return run_admin(dir, c, nrest - skip, rest + skip);
+	}
+	/* A known noun with an unknown verb: list that noun's verbs. */
+	for (size_t i = 0; i < NCMDS; i++)
+		if (strcmp(rest[0], cmds[i].noun) == 0) {
+			bool help = nrest > 1 && (strcmp(rest[1], "--help") == 0
+			    || strcmp(rest[1], "-h") == 0);
+			FILE *f = help ? stdout : stderr;
+
+			if (!help)
+				fprintf(f, "sallyport: %s: unknown or missing "
+				    "verb\n", rest[0]);
+			for (size_t k = 0; k < NCMDS; k++)
+				if (strcmp(rest[0], cmds[k].noun) == 0) {
+					const char *nl = strchr(cmds[k].usage,
+					    '\n');
+					int len = nl ? (int)(nl -
+					    cmds[k].usage) :
+					    (int)strlen(cmds[k].usage);
+
+					fprintf(f, "usage: sallyport %.*s\n",
+					    len, cmds[k].usage);
+				}
+			return help ? CLI_OK : CLI_USAGE;
+		}
+	fprintf(stderr, "sallyport: unknown command \"%s\" (try "
+	    "sallyport --help)\n", rest[0]);
+	return CLI_USAGE;
+}

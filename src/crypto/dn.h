@@ -1,0 +1,34 @@
+/*
+ * Distinguished names as operators write them: RFC 4514 strings such as
+ * "CN=Sub CA 1,O=Example,C=SE".
+ */
+#ifndef SP_CRYPTO_DN_H
+#define SP_CRYPTO_DN_H
+
+#include <openssl/x509.h>
+
+#include "util/err.h"
+
+#define DN_MAX_LEN	1024	/* characters in a DN string */
+#define DN_MAX_ATTRS	32	/* attribute values in one DN */
+#define DN_MAX_VALUE	256	/* bytes in one attribute value */
+
+/*
+ * Parses an RFC 4514 string into a new X509_NAME (*out, caller frees).
+ * As RFC 4514 prescribes, the string lists RDNs most specific first, so
+ * the encoding order is the reverse of the string order and dn_print()
+ * gives back the same string. Attribute types are OpenSSL short or long
+ * names (CN, O, OU, C, L, ST, DC, UID, serialNumber, emailAddress, ...) or
+ * dotted OIDs. Handles '\' escapes (\, \+ \" \\ \< \> \; \= \# and \XX
+ * hex pairs), '+' for multi-valued RDNs, and spaces around '=' and ','.
+ * Values are UTF8String, except C (PrintableString, exactly two letters)
+ * and emailAddress/DC (IA5String). Empty strings, empty values, unknown
+ * attribute types and the limits above are errors (SP_ERR_INVALID) whose
+ * message names the offending attribute or position.
+ */
+int	 dn_parse(const char *s, X509_NAME **out, struct sp_err *err) SP_WUR;
+
+/* RFC 4514 string of name (heap, caller frees), or NULL on failure. */
+char	*dn_print(const X509_NAME *name);
+
+#endif

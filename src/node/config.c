@@ -1,0 +1,139 @@
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "node/config.h"
+#include "util/util.h"
+
+enum ckey { CK_NAME, CK_LOG_LEVEL, CK_DATABASE, CK_WORKERS, CK__MAX };
+
+/* One row per directive: the table is the documentation's source. */
+static const struct {
+	const char	*section;
+	const char	*name;
+	bool		 required;
+} ckeys[CK__MAX] = {
+	[CK_NAME] = { "node", "name", true },
+	[CK_LOG_LEVEL] = { "node", "log_level", false },
+	[CK_DATABASE] = { "node", "database", true },
+	[CK_WORKERS] = { "node", "workers", false },
+};
+
+struct parse {
+	struct config	*c;
+	bool		 seen[CK__MAX];
+	char		 msg[200];
+};
+
+/* inih calls this per key; returning 0 makes ini_parse report the line. */
+static int
+on_key(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse	*ps = user;
+	struct config	*c = ps->c;
+	const char	*errstr;
+	long long	 n;
+	int		 k, lvl;
+
+	for (k = 0; k < CK__MAX; k++)
+		if (strcmp(ckeys[k].section, section) == 0 &&
+		    strcmp(ckeys[k].name, name) == 0)
+			break;
+	if (k == CK__MAX) {
+		snprintf(ps->msg, sizeof(ps->msg), "unknown key \"%s\" in "
+		    "section [%s]", name, section);
+		return 0;
+	}
+	if (ps->seen[k]) {
+		snprintf(ps->msg, sizeof(ps->msg), "duplicate key \"%s\"",
+		    name);
+		return 0;
+	}
+	ps->seen[k] = true;
+	switch (k) {
+	case CK_NAME:
+		if (!sp_name_valid(value, CONFIG_NAME_MAX)) {
+			snprintf(ps->msg, sizeof(ps->msg), "name must be 1 to "
+			    "%d characters of [A-Za-z0-9_.-]", CONFIG_NAME_MAX);
+			return 0;
+		}
+		snprintf(c->name, sizeof(c->name), "%s", value);
+		break;
+	case CK_LOG_LEVEL:
+		if ((lvl = log_level_parse(value)) < 0) {
+			snprintf(ps->msg, sizeof(ps->msg), "log_level must be "
+			    "error, warn, info or debug");
+			return 0;
+		}
+		c->log_level = lvl;
+		break;
+	case CK_DATABASE:
+		if (value[0] != '/' || strlen(value) >= sizeof(c->database)) {
+			snprintf(ps->msg, sizeof(ps->msg), "database must be "
+			    "an absolute path");
+			return 0;
+		}
+		snprintf(c->database, sizeof(c->database), "%s", value);
+		break;
+	case CK_WORKERS:
+		if (sp_strtonum(value, 1, 64, &n, &errstr) != 0) {
+			snprintf(ps->msg, sizeof(ps->msg), "workers is %s "
+			    "(1..64)", errstr);
+			return 0;
+		}
+		c->workers = (int)n;
+		break;
+	}
+	return 1;
+}
+
+int
+config_load(const char *path, struct config *c, struct sp_err *err)
+{
+	struct parse	 ps = { .c = c };
+	FILE		*f;
+	int		 line;
+
+	memset(c, 0, sizeof(*c));
+	c->log_level = LOG_LVL_INFO;
+	c->workers = 2;
+	if ((f = fopen(path, "r")) == NULL)
+		return sp_err_set(err, SP_ERR_IO, "%s: cannot open: %m", path);
+	line = ini_parse_file(f, on_key, &ps);
+	fclose(f);
+	if (line > 0)
+		return sp_err_set(err, SP_ERR_INVALID, "%s:%d: %s", path, line,
+		    ps.msg[0] ? ps.msg : "syntax error");
+	if (line < 0)
+		return sp_err_set(err, SP_ERR_IO, "%s: read error", path);
+	for (int k = 0; k < CK__MAX; k++)
+		if (ckeys[k].required && !ps.seen[k])
+			return sp_err_set(err, SP_ERR_INVALID, "%s: missing "
+			    "required key \"%s\" in [%s]", path, ckeys[k].name,
+			    ckeys[k].section);
+	return 0;
+}
+
+int
+config_write_new(const char *path, const char *name, const char *database,
+    struct sp_err *err)
+{
+	char	buf[PATH_MAX + 512];
+	int	n;
+
+	n = snprintf(buf, sizeof(buf),
+	    "# Sallyport node configuration. Everything else lives in the\n"
+	    "# database and is managed with the sallyport CLI.\n"
+	    "[node]\n"
+	    "name = %s\n"
+	    "# error, warn, info or debug\n"
+	    "log_level = info\n"
+	    "database = %s\n"
+	    "# threads for signing and database work\n"
+	    "workers = 2\n", name, database);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return sp_err_set(err, SP_ERR_INVALID, "path too long");
+	return sp_file_write(path, buf, (size_t)n, 0600, err);
+}

@@ -1,0 +1,32 @@
+/*
+ * The bootstrap configuration file DIR/sallyport.conf (INI). Strict:
+ * unknown sections or keys, duplicates, relative paths and bad values are
+ * errors reported as "FILE:LINE: message".
+ */
+#ifndef SP_NODE_CONFIG_H
+#define SP_NODE_CONFIG_H
+
+#include <limits.h>
+
+#include "util/err.h"
+#include "util/log.h"
+
+#define CONFIG_FILE		"sallyport.conf"
+#define CONFIG_NAME_MAX		64
+
+struct config {
+	char		name[CONFIG_NAME_MAX + 1];
+	enum log_level	log_level;
+	char		database[PATH_MAX];
+	int		workers;
+};
+
+/* Parses path into *c (defaults first). */
+int	config_load(const char *path, struct config *c, struct sp_err *err)
+	    SP_WUR;
+
+/* Writes a fresh configuration file for a new node (mode 0600). */
+int	config_write_new(const char *path, const char *name,
+	    const char *database, struct sp_err *err) SP_WUR;
+
+#endif

@@ -1,0 +1,238 @@
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "admin/proto.h"
+#include "admin/server.h"
+#include "ca/ca.h"
+#include "net/pool.h"
+#include "node/config.h"
+#include "node/node.h"
+#include "store/store.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#define CRL_TICK_SECONDS	5
+
+struct node {
+	struct config		 conf;
+	char			 dir[PATH_MAX];
+	struct store		*st;
+	struct ca_service	*ca;
+	struct event_base	*base;
+	struct pool		*pool;
+	struct admin_server	*admin;
+	struct admin_ctx	 actx;
+	struct event		*ev_term, *ev_int, *ev_crl;
+	bool			 crl_running;
+};
+
+static int
+path_in(char *out, size_t outsz, const char *dir, const char *file,
+    struct sp_err *err)
+{
+	if ((size_t)snprintf(out, outsz, "%s/%s", dir, file) >= outsz)
+		return sp_err_set(err, SP_ERR_INVALID, "%s: path too long",
+		    dir);
+	return 0;
+}
+
+int
+node_init(const char *dir, const char *name, struct sp_err *err)
+{
+	char		 abs[PATH_MAX], conf[PATH_MAX], db[PATH_MAX];
+	struct store	*st = NULL;
+	struct stat	 sb;
+	int		 r;
+
+	if (name != NULL && !sp_name_valid(name, CONFIG_NAME_MAX))
+		return sp_err_set(err, SP_ERR_INVALID, "node name must be 1 to "
+		    "%d characters of [A-Za-z0-9_.-]", CONFIG_NAME_MAX);
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
+		return sp_err_set(err, SP_ERR_IO, "%s: %s", dir,
+		    strerror(errno));
+	if (realpath(dir, abs) == NULL)
+		return sp_err_set(err, SP_ERR_IO, "%s: %s", dir,
+		    strerror(errno));
+	if ((r = path_in(conf, sizeof(conf), abs, CONFIG_FILE, err)) != 0 ||
+	    (r = path_in(db, sizeof(db), abs, NODE_DB_FILE, err)) != 0)
+		return r;
+	if (stat(conf, &sb) == 0)
+		return sp_err_set(err, SP_ERR_EXISTS, "%s already holds a node "
+		    "(%s exists)", abs, CONFIG_FILE);
+	if ((r = store_open(db, &st, err)) != 0)
+		return r;
+	store_close(st);
+	if ((r = config_write_new(conf, name ? name : "sallyport", db,
+	    err)) != 0)
+		return r;
+	return 0;
+}
+
+int
+node_check(const char *dir, struct sp_err *err)
+{
+	struct config	c;
+	char		conf[PATH_MAX];
+	int		r;
+
+	if ((r = path_in(conf, sizeof(conf), dir, CONFIG_FILE, err)) != 0)
+		return r;
+	return config_load(conf, &c, err);
+}
+
+/* Holds DIR's lock for the life of the process; returns the fd. */
+static int
+lock_dir(const char *dir, struct sp_err *err)
+{
+	char	path[PATH_MAX], pid[32];
+	int	fd, n;
+
+	if (path_in(path, sizeof(path), dir, NODE_LOCK_FILE, err) != 0)
+		return -1;
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1) {
+		sp_err_set(err, SP_ERR_IO, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		n = (int)read(fd, pid, sizeof(pid) - 1);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		sp_err_set(err, SP_ERR_STATE, "a node is already running on %s "
+		    "(pid %s)", dir, pid[0] ? pid : "?");
+		close(fd);
+		return -1;
+	}
+	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) == -1 || write(fd, pid, (size_t)n) != n)
+		log_warn("%s", path);
+	return fd;
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct node	*n = arg;
+
+	(void)what;
+	log_info("signal %d: shutting down", (int)sig);
+	event_base_loopbreak(n->base);
+}
+
+static void
+crl_work(void *arg)
+{
+	struct node	*n = arg;
+
+	(void)ca_crl_tick(n->ca);
+}
+
+static void
+crl_done(void *arg)
+{
+	struct node	*n = arg;
+
+	n->crl_running = false;
+}
+
+static void
+on_crl_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct node	*n = arg;
+
+	(void)fd;
+	(void)what;
+	if (n->crl_running)
+		return;
+	if (pool_submit(n->pool, crl_work, crl_done, n) == 0)
+		n->crl_running = true;
+}
+
+static void
+node_cleanup(struct node *n)
+{
+	/* Accepted work finishes before anything it uses goes away. */
+	pool_free(n->pool);
+	admin_server_free(n->admin);
+	if (n->ev_term != NULL)
+		event_free(n->ev_term);
+	if (n->ev_int != NULL)
+		event_free(n->ev_int);
+	if (n->ev_crl != NULL)
+		event_free(n->ev_crl);
+	if (n->base != NULL)
+		event_base_free(n->base);
+	ca_service_free(n->ca);
+	store_close(n->st);
+}
+
+int
+node_run(const char *dir, struct sp_err *err)
+{
+	struct node	 n = { 0 };
+	char		 conf[PATH_MAX], sock[PATH_MAX];
+	struct timeval	 tick = { CRL_TICK_SECONDS, 0 };
+	int		 lockfd = -1, r;
+
+	if (realpath(dir, n.dir) == NULL)
+		return sp_err_set(err, SP_ERR_IO, "%s: %s", dir,
+		    strerror(errno));
+	if ((r = path_in(conf, sizeof(conf), n.dir, CONFIG_FILE, err)) != 0 ||
+	    (r = path_in(sock, sizeof(sock), n.dir, ADMIN_SOCKET, err)) != 0 ||
+	    (r = config_load(conf, &n.conf, err)) != 0)
+		return r;
+	log_init(n.conf.log_level);
+	if ((lockfd = lock_dir(n.dir, err)) == -1)
+		return SP_ERR_STATE;
+	signal(SIGPIPE, SIG_IGN);
+	if (evthread_use_pthreads() == -1) {
+		r = sp_err_set(err, SP_ERR_INTERNAL, "libevent threads");
+		goto out;
+	}
+	if ((r = store_open(n.conf.database, &n.st, err)) != 0 ||
+	    (r = ca_service_open(n.st, &n.ca, err)) != 0)
+		goto out;
+	if ((n.base = event_base_new()) == NULL ||
+	    (n.pool = pool_new(n.base, n.conf.workers)) == NULL) {
+		r = sp_err_set(err, SP_ERR_INTERNAL, "event loop setup failed");
+		goto out;
+	}
+	n.actx.ca = n.ca;
+	n.actx.name = n.conf.name;
+	n.actx.dir = n.dir;
+	n.actx.started = sp_now();
+	if ((r = admin_server_start(n.base, n.pool, sock, &n.actx, &n.admin,
+	    err)) != 0)
+		goto out;
+	n.ev_term = evsignal_new(n.base, SIGTERM, on_signal, &n);
+	n.ev_int = evsignal_new(n.base, SIGINT, on_signal, &n);
+	n.ev_crl = event_new(n.base, -1, EV_PERSIST, on_crl_tick, &n);
+	if (n.ev_term == NULL || n.ev_int == NULL || n.ev_crl == NULL ||
+	    evsignal_add(n.ev_term, NULL) == -1 ||
+	    evsignal_add(n.ev_int, NULL) == -1 ||
+	    event_add(n.ev_crl, &tick) == -1) {
+		r = sp_err_set(err, SP_ERR_INTERNAL, "event setup failed");
+		goto out;
+	}
+	log_info("node %s running in %s (pid %d, %d workers), admin socket "
+	    "%s", n.conf.name, n.dir, (int)getpid(), n.conf.workers, sock);
+	if (event_base_dispatch(n.base) == -1)
+		r = sp_err_set(err, SP_ERR_INTERNAL, "event loop failed");
+	log_info("node %s stopped", n.conf.name);
+ out:
+	node_cleanup(&n);
+	if (lockfd != -1)
+		close(lockfd);
+	return r;
+}

@@ -1,0 +1,223 @@
+/*
+ * The node's database (SQLite, WAL). One logical schema with versioned
+ * migrations; every function is thread safe (one connection behind a
+ * recursive mutex, so a transaction opened with store_begin() spans the
+ * calls the same thread makes until store_commit()/store_rollback()).
+ *
+ * Callbacks receive borrowed rows, valid only during the call; a callback
+ * returning non-zero stops the iteration and that value is returned.
+ */
+#ifndef SP_STORE_STORE_H
+#define SP_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "util/err.h"
+
+#define STORE_SCHEMA_VERSION	1
+
+struct store;
+
+enum cert_status {
+	CERT_RESERVED,	/* serial and TBS recorded, not (yet) signed */
+	CERT_ACTIVE,	/* issued */
+	CERT_REVOKED,	/* revoked (reason says whether it is on hold) */
+	CERT_FAILED,	/* reserved but signing failed: never issued */
+	CERT__MAX
+};
+
+const char	*cert_status_name(enum cert_status s);
+
+/*
+ * Opens (creating if needed) the database at path and brings the schema
+ * up to STORE_SCHEMA_VERSION. A database newer than this binary is
+ * refused.
+ */
+int	store_open(const char *path, struct store **out, struct sp_err *err)
+	    SP_WUR;
+void	store_close(struct store *st);
+int	store_schema_version(struct store *st);
+
+/*
+ * BEGIN IMMEDIATE; the calling thread holds the store until commit or
+ * rollback. Rollback is a no-op outside a transaction.
+ */
+int	store_begin(struct store *st, struct sp_err *err) SP_WUR;
+int	store_commit(struct store *st, struct sp_err *err) SP_WUR;
+void	store_rollback(struct store *st);
+
+/* --- crypto tokens ------------------------------------------------- */
+
+struct store_token {
+	int64_t		 id;
+	const char	*name;
+	const char	*verifier;
+};
+struct store_token_key {
+	int64_t			 token_id;
+	const char		*alias;
+	int			 alg;
+	const unsigned char	*wrapped;
+	size_t			 wlen;
+	const unsigned char	*spki;
+	size_t			 spkilen;
+};
+typedef int store_token_cb(const struct store_token *, void *);
+typedef int store_token_key_cb(const struct store_token_key *, void *);
+
+int	store_token_insert(struct store *st, const char *name,
+	    const char *verifier, int64_t *id, struct sp_err *err) SP_WUR;
+int	store_token_foreach(struct store *st, store_token_cb *cb, void *arg)
+	    SP_WUR;
+int	store_token_key_insert(struct store *st,
+	    const struct store_token_key *k, struct sp_err *err) SP_WUR;
+int	store_token_key_delete(struct store *st, int64_t token_id,
+	    const char *alias, struct sp_err *err) SP_WUR;
+int	store_token_key_foreach(struct store *st, store_token_key_cb *cb,
+	    void *arg) SP_WUR;
+
+/* --- certificate authorities --------------------------------------- */
+
+struct store_ca {
+	int64_t			 id;
+	const char		*name;
+	const char		*subject;
+	const char		*token;
+	const char		*key_alias;
+	int64_t			 issuer_id;	/* 0 for a root */
+	const unsigned char	*cert;
+	size_t			 certlen;
+	int64_t			 crl_period;	/* seconds */
+	int64_t			 crl_number;	/* last number used */
+	time_t			 next_crl;	/* when a CRL is due */
+	time_t			 created;
+};
+typedef int store_ca_cb(const struct store_ca *, void *);
+
+int	store_ca_insert(struct store *st, const struct store_ca *ca,
+	    int64_t *id, struct sp_err *err) SP_WUR;
+int	store_ca_foreach(struct store *st, store_ca_cb *cb, void *arg) SP_WUR;
+/* Reserves the next CRL number (returned) and sets the next due time. */
+int	store_ca_next_crl(struct store *st, int64_t ca_id, time_t next_crl,
+	    int64_t *number, struct sp_err *err) SP_WUR;
+
+/* --- certificate profiles (JSON documents) ------------------------- */
+
+struct store_profile {
+	const char	*name;
+	const char	*json;
+	bool		 builtin;
+};
+typedef int store_profile_cb(const struct store_profile *, void *);
+
+/* Inserts or replaces a profile. */
+int	store_profile_put(struct store *st, const struct store_profile *p,
+	    struct sp_err *err) SP_WUR;
+int	store_profile_foreach(struct store *st, store_profile_cb *cb,
+	    void *arg) SP_WUR;
+
+/* --- certificates -------------------------------------------------- */
+
+struct store_cert {
+	int64_t			 id;
+	int64_t			 ca_id;
+	const char		*serial;	/* lower-case hex */
+	enum cert_status	 status;
+	const char		*subject;
+	const char		*profile;
+	time_t			 not_before;
+	time_t			 not_after;
+	time_t			 revoked_at;	/* 0 if not revoked */
+	int			 reason;	/* CRLReason, -1 if none */
+	const char		*fingerprint;	/* SHA-256 hex, "" if unsigned */
+	const unsigned char	*der;		/* certificate, or TBS if reserved */
+	size_t			 derlen;
+};
+typedef int store_cert_cb(const struct store_cert *, void *);
+
+/*
+ * Records a reserved serial with its to-be-signed bytes (c->der);
+ * SP_ERR_EXISTS if the serial is taken on this CA.
+ */
+int	store_cert_reserve(struct store *st, const struct store_cert *c,
+	    int64_t *id, struct sp_err *err) SP_WUR;
+/* Stores the signed certificate for a reserved row and activates it. */
+int	store_cert_issued(struct store *st, int64_t id,
+	    const unsigned char *der, size_t len, const char *fingerprint,
+	    struct sp_err *err) SP_WUR;
+/*
+ * Marks every row still reserved as failed: run at start-up, when no
+ * issuance can be in flight. A reserved row left by a crash was never
+ * released (certificates leave the node only after they are stored).
+ * Returns the number of rows or a negative code.
+ */
+int	store_cert_abandon_reserved(struct store *st, struct sp_err *err)
+	    SP_WUR;
+/* Marks a reserved row as failed (signing did not happen). */
+int	store_cert_failed(struct store *st, int64_t id, struct sp_err *err)
+	    SP_WUR;
+/* Sets status, revocation time and reason of an existing row. */
+int	store_cert_set_status(struct store *st, int64_t id,
+	    enum cert_status status, time_t revoked_at, int reason,
+	    struct sp_err *err) SP_WUR;
+/* One certificate by CA and serial; SP_ERR_NOTFOUND if none. */
+int	store_cert_get(struct store *st, int64_t ca_id, const char *serial,
+	    store_cert_cb *cb, void *arg, struct sp_err *err) SP_WUR;
+
+struct store_cert_filter {
+	int64_t	ca_id;		/* 0: every CA */
+	int	status;		/* -1: any */
+	size_t	limit;		/* 0: no limit */
+};
+int	store_cert_foreach(struct store *st, const struct store_cert_filter *f,
+	    store_cert_cb *cb, void *arg) SP_WUR;
+
+/* --- CRLs ---------------------------------------------------------- */
+
+int	store_crl_insert(struct store *st, int64_t ca_id, int64_t number,
+	    time_t this_update, time_t next_update, const unsigned char *der,
+	    size_t len, struct sp_err *err) SP_WUR;
+/* Latest CRL of a CA (heap copy in *der); SP_ERR_NOTFOUND if none. */
+int	store_crl_latest(struct store *st, int64_t ca_id, unsigned char **der,
+	    size_t *len, int64_t *number, struct sp_err *err) SP_WUR;
+
+/* --- audit log ----------------------------------------------------- */
+
+/*
+ * Appends an event to the hash-chained audit log (inside the caller's
+ * transaction if one is open, else in its own). details is a JSON object
+ * text. Each row's hash covers the previous row's hash and its own
+ * fields; the head (last seq and hash) is also kept in the meta table.
+ */
+int	store_audit_append(struct store *st, const char *event,
+	    const char *actor, const char *details, struct sp_err *err) SP_WUR;
+
+struct store_audit_report {
+	int64_t	rows;		/* rows checked */
+	int64_t	bad_seq;	/* first row that fails, 0 if none */
+	char	head[65];	/* hash of the last row */
+};
+/*
+ * Recomputes the chain. Returns 0 if intact, SP_ERR_POLICY (with the
+ * reason in err and the first failing row in r->bad_seq) if a row was
+ * changed, deleted or inserted.
+ */
+int	store_audit_verify(struct store *st, struct store_audit_report *r,
+	    struct sp_err *err) SP_WUR;
+
+struct store_audit_row {
+	int64_t		 seq;
+	time_t		 ts;
+	const char	*event;
+	const char	*actor;
+	const char	*details;
+};
+typedef int store_audit_cb(const struct store_audit_row *, void *);
+/* The newest rows, newest first. */
+int	store_audit_foreach(struct store *st, size_t limit, store_audit_cb *cb,
+	    void *arg) SP_WUR;
+
+#endif
