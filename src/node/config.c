@@ -23,15 +23,44 @@ static const struct {
 
 struct parse {
 	struct config	*c;
+	FILE		*f;
+	int		 line;		/* lines read so far */
+	int		 errline;	/* line of msg, 0 if none */
 	bool		 seen[CK__MAX];
 	char		 msg[200];
 };
+
+/* fgets for inih that counts lines, so errors name the right one. */
+static char *
+reader(char *buf, int size, void *arg)
+{
+	struct parse	*ps = arg;
+	char		*r = fgets(buf, size, ps->f);
+
+	if (r != NULL)
+		ps->line++;
+	return r;
+}
+
+static int	on_key1(struct parse *, const char *, const char *,
+		    const char *);
 
 /* inih calls this per key; returning 0 makes ini_parse report the line. */
 static int
 on_key(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse	*ps = user;
+	int		 ok;
+
+	if ((ok = on_key1(ps, section, name, value)) == 0 && ps->errline == 0)
+		ps->errline = ps->line;
+	return ok;
+}
+
+static int
+on_key1(struct parse *ps, const char *section, const char *name,
+    const char *value)
+{
 	struct config	*c = ps->c;
 	const char	*errstr;
 	long long	 n;
@@ -93,19 +122,18 @@ int
 config_load(const char *path, struct config *c, struct sp_err *err)
 {
 	struct parse	 ps = { .c = c };
-	FILE		*f;
 	int		 line;
 
 	memset(c, 0, sizeof(*c));
 	c->log_level = LOG_LVL_INFO;
 	c->workers = 2;
-	if ((f = fopen(path, "r")) == NULL)
+	if ((ps.f = fopen(path, "r")) == NULL)
 		return sp_err_set(err, SP_ERR_IO, "%s: cannot open: %m", path);
-	line = ini_parse_file(f, on_key, &ps);
-	fclose(f);
+	line = ini_parse_stream(reader, &ps, on_key, &ps);
+	fclose(ps.f);
 	if (line > 0)
 		return sp_err_set(err, SP_ERR_INVALID, "%s:%d: %s", path, line,
-		    ps.msg[0] ? ps.msg : "syntax error");
+		    line == ps.errline ? ps.msg : "syntax error");
 	if (line < 0)
 		return sp_err_set(err, SP_ERR_IO, "%s: read error", path);
 	for (int k = 0; k < CK__MAX; k++)
