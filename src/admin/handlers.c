@@ -11,8 +11,6 @@
 
 #define MAX_SETS	64
 
-typedef int handler_fn(struct admin_ctx *, json_t *, const char *,
-    json_t **, struct sp_err *);
 
 /* --- argument helpers ---------------------------------------------------- */
 
@@ -510,54 +508,60 @@ h_audit_list(struct admin_ctx *ctx, json_t *args, const char *actor,
 	return 0;
 }
 
-static const struct {
-	const char	*cmd;
-	handler_fn	*fn;
-} handlers[] = {
-	{ "status", h_status },
-	{ "token.create", h_token_create },
-	{ "token.activate", h_token_activate },
-	{ "token.deactivate", h_token_deactivate },
-	{ "token.list", h_token_list },
-	{ "token.genkey", h_token_genkey },
-	{ "token.delkey", h_token_delkey },
-	{ "ca.create", h_ca_create },
-	{ "ca.list", h_ca_list },
-	{ "ca.show", h_ca_show },
-	{ "ca.cert", h_ca_cert },
-	{ "profile.list", h_profile_list },
-	{ "profile.show", h_profile_show },
-	{ "profile.create", h_profile_create },
-	{ "profile.edit", h_profile_edit },
-	{ "cert.issue", h_cert_issue },
-	{ "cert.revoke", h_cert_revoke },
-	{ "cert.unrevoke", h_cert_unrevoke },
-	{ "cert.list", h_cert_list },
-	{ "cert.show", h_cert_show },
-	{ "crl.create", h_crl_create },
-	{ "crl.get", h_crl_get },
-	{ "audit.verify", h_audit_verify },
-	{ "audit.list", h_audit_list },
+const struct admin_handler admin_handlers_ca[] = {
+	{ "status", h_status, NULL },
+	{ "token.create", h_token_create, NULL },
+	{ "token.activate", h_token_activate, NULL },
+	{ "token.deactivate", h_token_deactivate, NULL },
+	{ "token.list", h_token_list, NULL },
+	{ "token.genkey", h_token_genkey, NULL },
+	{ "token.delkey", h_token_delkey, NULL },
+	{ "ca.create", h_ca_create, NULL },
+	{ "ca.list", h_ca_list, NULL },
+	{ "ca.show", h_ca_show, NULL },
+	{ "ca.cert", h_ca_cert, NULL },
+	{ "profile.list", h_profile_list, NULL },
+	{ "profile.show", h_profile_show, NULL },
+	{ "profile.create", h_profile_create, NULL },
+	{ "profile.edit", h_profile_edit, NULL },
+	{ "cert.issue", h_cert_issue, NULL },
+	{ "cert.revoke", h_cert_revoke, NULL },
+	{ "cert.unrevoke", h_cert_unrevoke, NULL },
+	{ "cert.list", h_cert_list, NULL },
+	{ "cert.show", h_cert_show, NULL },
+	{ "crl.create", h_crl_create, NULL },
+	{ "crl.get", h_crl_get, NULL },
+	{ "audit.verify", h_audit_verify, NULL },
+	{ "audit.list", h_audit_list, NULL },
+	{ NULL },
 };
 
+static const struct admin_handler *const tables[] = {
+	admin_handlers_ca, admin_handlers_authz, admin_handlers_peer,
+	admin_handlers_kb,
+};
+
+const struct admin_handler *
+admin_handler_find(const char *cmd)
+{
+	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
+		for (const struct admin_handler *h = tables[t]; h->cmd; h++)
+			if (strcmp(h->cmd, cmd) == 0)
+				return h;
+	return NULL;
+}
+
 json_t *
-admin_dispatch(struct admin_ctx *ctx, const char *cmd, json_t *args,
-    const char *actor)
+admin_dispatch(struct admin_ctx *ctx, const struct admin_handler *h,
+    json_t *args, const char *actor)
 {
 	struct sp_err	 err = { 0 };
 	json_t		*out = NULL;
 	int		 r;
 
-	for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++) {
-		if (strcmp(handlers[i].cmd, cmd) != 0)
-			continue;
-		r = handlers[i].fn(ctx, args, actor, &out, &err);
-		if (r == 0)
-			return admin_response_ok(out);
-		json_decref(out);
-		log_debug("admin: %s by %s: %s", cmd, actor, err.msg);
-		return admin_response_err(r, err.msg[0] ? err.msg :
-		    sp_rc_str(r));
-	}
-	return admin_response_err(SP_ERR_NOTFOUND, "unknown command");
+	if ((r = h->fn(ctx, args, actor, &out, &err)) == 0)
+		return admin_response_ok(out);
+	json_decref(out);
+	log_debug("admin: %s by %s: %s", h->cmd, actor, err.msg);
+	return admin_response_err(r, err.msg[0] ? err.msg : sp_rc_str(r));
 }

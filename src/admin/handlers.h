@@ -12,19 +12,56 @@
 
 #include "ca/ca.h"
 
+struct authz;
+struct kb_service;
+struct peer;
+struct event_base;
+
 /* What handlers may use; owned by the node. */
 struct admin_ctx {
 	struct ca_service	*ca;
+	struct store		*st;
+	struct authz		*authz;		/* roles and access rules */
+	struct kb_service	*kb;		/* key bindings and trust */
+	struct peer		*peer;		/* peer listener, connectors */
+	struct event_base	*base;		/* the loop */
 	const char		*name;		/* node name */
 	const char		*dir;
 	time_t			 started;
 };
 
 /*
- * Runs cmd with args for actor and returns the response document (new
+ * A command runs on a worker thread (fn) and returns its result or a
+ * code with err set; or, for commands that wait on network I/O, on the
+ * loop thread (async): it must call reply exactly once, later or right
+ * away, with a response document (admin_response_ok/err, stolen).
+ */
+typedef int	admin_handler_fn(struct admin_ctx *ctx, json_t *args,
+		    const char *actor, json_t **out, struct sp_err *err);
+typedef void	admin_reply_fn(void *cookie, json_t *response);
+typedef void	admin_async_fn(struct admin_ctx *ctx, json_t *args,
+		    const char *actor, admin_reply_fn *reply, void *cookie);
+
+struct admin_handler {
+	const char	*cmd;
+	admin_handler_fn *fn;
+	admin_async_fn	*async;
+};
+
+/* The command tables, each ended by a NULL cmd. */
+extern const struct admin_handler admin_handlers_ca[];	  /* handlers.c */
+extern const struct admin_handler admin_handlers_authz[]; /* handlers_authz.c */
+extern const struct admin_handler admin_handlers_peer[];  /* handlers_peer.c */
+extern const struct admin_handler admin_handlers_kb[];	  /* handlers_kb.c */
+
+/* The row for cmd, or NULL. */
+const struct admin_handler *admin_handler_find(const char *cmd);
+
+/*
+ * Runs a worker-thread command and returns the response document (new
  * reference, never NULL unless out of memory).
  */
-json_t	*admin_dispatch(struct admin_ctx *ctx, const char *cmd,
+json_t	*admin_dispatch(struct admin_ctx *ctx, const struct admin_handler *h,
 	    json_t *args, const char *actor);
 
 #endif

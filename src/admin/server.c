@@ -39,11 +39,12 @@ struct conn {
 };
 
 struct req {
-	struct conn		*c;
-	json_t			*root;
-	const char		*cmd;
-	json_t			*args;
-	json_t			*resp;
+	struct conn			*c;
+	json_t				*root;
+	const char			*cmd;
+	json_t				*args;
+	json_t				*resp;
+	const struct admin_handler	*h;
 };
 
 static void
@@ -100,7 +101,7 @@ req_work(void *arg)
 {
 	struct req	*rq = arg;
 
-	rq->resp = admin_dispatch(rq->c->srv->ctx, rq->cmd, rq->args,
+	rq->resp = admin_dispatch(rq->c->srv->ctx, rq->h, rq->args,
 	    rq->c->actor);
 }
 
@@ -124,6 +125,16 @@ req_done(void *arg)
 	json_decref(rq->resp);
 	json_decref(rq->root);
 	free(rq);
+}
+
+/* Completion of a loop-thread command. */
+static void
+async_reply(void *cookie, json_t *response)
+{
+	struct req	*rq = cookie;
+
+	rq->resp = response;
+	req_done(rq);
 }
 
 static void
@@ -177,14 +188,26 @@ on_read(struct bufferevent *bev, void *arg)
 		return;
 	}
 	evbuffer_drain(in, len);
-	if (pool_submit(c->srv->pool, req_work, req_done, rq) != 0) {
-		refuse(c, SP_ERR_STATE, "node is shutting down");
+	if ((rq->h = admin_handler_find(rq->cmd)) == NULL) {
+		refuse(c, SP_ERR_NOTFOUND, "unknown command");
 		json_decref(rq->root);
 		free(rq);
 		return;
 	}
 	c->busy = true;
 	bufferevent_disable(bev, EV_READ);
+	if (rq->h->async != NULL) {
+		rq->h->async(c->srv->ctx, rq->args, c->actor, async_reply, rq);
+		return;
+	}
+	if (pool_submit(c->srv->pool, req_work, req_done, rq) != 0) {
+		c->busy = false;
+		bufferevent_enable(bev, EV_READ);
+		refuse(c, SP_ERR_STATE, "node is shutting down");
+		json_decref(rq->root);
+		free(rq);
+		return;
+	}
 }
 
 static void

@@ -332,6 +332,17 @@ ca_service_open(struct store *st, struct ca_service **out, struct sp_err *err)
 
 /* --- tokens -------------------------------------------------------------- */
 
+struct token *
+ca_service_token(struct ca_service *svc, const char *name)
+{
+	struct tok	*tk;
+
+	pthread_rwlock_rdlock(&svc->lk);
+	tk = name != NULL ? tok_find(svc, name) : NULL;
+	pthread_rwlock_unlock(&svc->lk);
+	return tk != NULL ? tk->t : NULL;
+}
+
 int
 ca_token_create(struct ca_service *svc, const char *name, const char *pin,
     const char *actor, struct sp_err *err)

@@ -35,6 +35,14 @@ void	ca_service_free(struct ca_service *svc);
 
 /* --- crypto tokens ---------------------------------------------------- */
 
+struct token;
+/*
+ * The token named name (borrowed; tokens live as long as the service),
+ * or NULL. For other services on the node that keep keys in tokens (key
+ * bindings).
+ */
+struct token	*ca_service_token(struct ca_service *svc, const char *name);
+
 int	ca_token_create(struct ca_service *svc, const char *name,
 	    const char *pin, const char *actor, struct sp_err *err) SP_WUR;
 int	ca_token_activate(struct ca_service *svc, const char *name,

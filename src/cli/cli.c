@@ -9,159 +9,19 @@
 
 #include "admin/proto.h"
 #include "cli/cli.h"
+#include "cli/cli_int.h"
 #include "node/node.h"
 #include "util/log.h"
 #include "util/util.h"
 
-#define MAX_OPTS	10
-#define MAX_POS		3
 #define FILE_MAX	(64 * 1024)	/* CSR files */
 #define PIN_FILE_MAX	1024
 
-enum otype {
-	O_STR,		/* --flag VALUE -> "key": "VALUE" */
-	O_INT,		/* --flag N -> "key": N */
-	O_LIST,		/* --flag VALUE, repeatable -> "key": [...] */
-	O_BOOL,		/* --flag -> "key": true */
-	O_FILE,		/* --flag PATH -> "key": base64 of the file */
-	O_PINFILE,	/* --flag PATH -> "key": first line of the file */
+static const struct cmd *const tables[] = {
+	cli_cmds_ca, cli_cmds_authz, cli_cmds_peer, cli_cmds_kb,
 };
+#define NTABLES	(sizeof(tables) / sizeof(tables[0]))
 
-struct opt {
-	const char	*flag;
-	const char	*key;
-	enum otype	 type;
-	bool		 required;
-};
-
-enum out {
-	OUT_OBJ,	/* key: value lines */
-	OUT_TABLE,	/* array of objects as columns */
-	OUT_PEM,	/* the "pem" member as is */
-	OUT_CERT,	/* "der" as a PEM certificate */
-	OUT_CRL,	/* "der" as a PEM CRL, or raw with --der */
-	OUT_SHOW,	/* object, then its "pem" */
-};
-
-struct cmd {
-	const char	*noun, *verb, *admin;
-	const char	*pos[MAX_POS];	/* JSON keys of positionals */
-	struct opt	 opts[MAX_OPTS];
-	enum out	 out;
-	const char	*cols;		/* OUT_TABLE columns, comma separated */
-	const char	*usage;
-};
-
-static const struct cmd cmds[] = {
-	{ "status", NULL, "status", { NULL }, { { NULL } }, OUT_OBJ, NULL,
-	  "status\n  Shows the node's name, version and what it holds." },
-	{ "token", "create", "token.create", { "name" },
-	  { { "--pin", "pin", O_STR, false }, { "--pin-file", "pin", O_PINFILE,
-	  false } }, OUT_OBJ, NULL,
-	  "token create NAME --pin PIN | --pin-file FILE\n"
-	  "  Creates a soft crypto token protected by PIN (4..256 characters)."
-	  "\n  The new token is active." },
-	{ "token", "activate", "token.activate", { "name" },
-	  { { "--pin", "pin", O_STR, false }, { "--pin-file", "pin", O_PINFILE,
-	  false } }, OUT_OBJ, NULL,
-	  "token activate NAME --pin PIN | --pin-file FILE\n"
-	  "  Unlocks the token's keys until deactivate or node restart." },
-	{ "token", "deactivate", "token.deactivate", { "name" }, { { NULL } },
-	  OUT_OBJ, NULL, "token deactivate NAME\n"
-	  "  Forgets the PIN and keys; the token's CAs stop signing." },
-	{ "token", "list", "token.list", { NULL }, { { NULL } }, OUT_TABLE,
-	  "name,active,keys", "token list" },
-	{ "token", "genkey", "token.genkey", { "token", "alias" },
-	  { { "--alg", "alg", O_STR, true } }, OUT_OBJ, NULL,
-	  "token genkey TOKEN ALIAS --alg ec-p256|ec-p384|rsa2048|rsa3072|"
-	  "rsa4096|ed25519\n  Generates a key pair in an active token." },
-	{ "token", "delkey", "token.delkey", { "token", "alias" }, { { NULL } },
-	  OUT_OBJ, NULL, "token delkey TOKEN ALIAS\n"
-	  "  Deletes a key no CA uses." },
-	{ "ca", "create", "ca.create", { "name" },
-	  { { "--dn", "dn", O_STR, true }, { "--token", "token", O_STR, true },
-	  { "--key", "key", O_STR, true },
-	  { "--signed-by", "signed_by", O_STR, false },
-	  { "--validity", "validity_days", O_INT, false },
-	  { "--profile", "profile", O_STR, false },
-	  { "--crl-period", "crl_period", O_INT, false } }, OUT_OBJ, NULL,
-	  "ca create NAME --dn DN --token TOKEN --key ALIAS [--signed-by CA]\n"
-	  "          [--validity DAYS] [--profile PROFILE] "
-	  "[--crl-period SECONDS]\n"
-	  "  Creates a root CA (self-signed), or a sub CA signed by another CA"
-	  "\n  on this node. DN is RFC 4514: \"CN=Issuing CA,O=Example,C=SE\"."
-	  "\n  Profile defaults to ROOTCA or SUBCA; CRLs are made every "
-	  "--crl-period\n  seconds (default 86400), the first one right "
-	  "away." },
-	{ "ca", "list", "ca.list", { NULL }, { { NULL } }, OUT_TABLE,
-	  "name,issuer,subject,not_after", "ca list" },
-	{ "ca", "show", "ca.show", { "name" }, { { NULL } }, OUT_OBJ, NULL,
-	  "ca show NAME" },
-	{ "ca", "cert", "ca.cert", { "name" },
-	  { { "--chain", "chain", O_BOOL, false } }, OUT_PEM, NULL,
-	  "ca cert NAME [--chain]\n"
-	  "  Prints the CA certificate (PEM); --chain adds its issuers up to "
-	  "the root." },
-	{ "profile", "list", "profile.list", { NULL }, { { NULL } }, OUT_TABLE,
-	  "name,builtin,ca,validity_days", "profile list" },
-	{ "profile", "show", "profile.show", { "name" }, { { NULL } }, OUT_OBJ,
-	  NULL, "profile show NAME" },
-	{ "profile", "create", "profile.create", { "name" },
-	  { { "--from", "from", O_STR, true }, { "--set", "sets", O_LIST,
-	  false } }, OUT_OBJ, NULL,
-	  "profile create NAME --from PROFILE [--set key=value ...]\n"
-	  "  Copies a profile and changes it. Keys: validity_days, key_algs,\n"
-	  "  key_usage, key_usage_critical, ext_key_usage, ca, path_len,\n"
-	  "  san_types, san_required, crl_dp, ocsp_url, ocsp_nocheck; lists "
-	  "are\n  comma separated (--set key_algs=ec-p256,rsa3072)." },
-	{ "profile", "edit", "profile.edit", { "name" },
-	  { { "--set", "sets", O_LIST, true } }, OUT_OBJ, NULL,
-	  "profile edit NAME --set key=value ...\n"
-	  "  Changes an operator profile (built-in ones are read-only)." },
-	{ "cert", "issue", "cert.issue", { NULL },
-	  { { "--ca", "ca", O_STR, true }, { "--profile", "profile", O_STR,
-	  true }, { "--csr", "csr", O_FILE, true },
-	  { "--days", "days", O_INT, false } }, OUT_CERT, NULL,
-	  "cert issue --ca CA --profile PROFILE --csr FILE [--days N]\n"
-	  "  Issues a certificate for a PKCS#10 request (PEM or DER) and "
-	  "prints it (PEM)." },
-	{ "cert", "revoke", "cert.revoke", { NULL },
-	  { { "--ca", "ca", O_STR, true }, { "--serial", "serial", O_STR,
-	  true }, { "--reason", "reason", O_STR, false } }, OUT_OBJ, NULL,
-	  "cert revoke --ca CA --serial HEX [--reason REASON]\n"
-	  "  REASON (RFC 5280): unspecified, keyCompromise, cACompromise,\n"
-	  "  affiliationChanged, superseded, cessationOfOperation,\n"
-	  "  certificateHold, privilegeWithdrawn, aACompromise; removeFromCRL"
-	  "\n  lifts a certificateHold." },
-	{ "cert", "unrevoke", "cert.unrevoke", { NULL },
-	  { { "--ca", "ca", O_STR, true }, { "--serial", "serial", O_STR,
-	  true } }, OUT_OBJ, NULL,
-	  "cert unrevoke --ca CA --serial HEX\n  Lifts a certificateHold." },
-	{ "cert", "list", "cert.list", { NULL },
-	  { { "--ca", "ca", O_STR, false }, { "--status", "status", O_STR,
-	  false }, { "--limit", "limit", O_INT, false } }, OUT_TABLE,
-	  "ca,serial,status,subject,not_after",
-	  "cert list [--ca CA] [--status active|revoked|reserved|failed] "
-	  "[--limit N]" },
-	{ "cert", "show", "cert.show", { NULL },
-	  { { "--ca", "ca", O_STR, true }, { "--serial", "serial", O_STR,
-	  true } }, OUT_SHOW, NULL, "cert show --ca CA --serial HEX" },
-	{ "crl", "create", "crl.create", { NULL },
-	  { { "--ca", "ca", O_STR, true } }, OUT_OBJ, NULL,
-	  "crl create --ca CA\n  Makes a new CRL now." },
-	{ "crl", "get", "crl.get", { NULL },
-	  { { "--ca", "ca", O_STR, true }, { "--der", "der", O_BOOL, false } },
-	  OUT_CRL, NULL, "crl get --ca CA [--der]\n"
-	  "  Prints the latest CRL, PEM or (--der) DER." },
-	{ "audit", "verify", "audit.verify", { NULL }, { { NULL } }, OUT_OBJ,
-	  NULL, "audit verify\n"
-	  "  Recomputes the audit log's hash chain; fails if a row was "
-	  "changed,\n  inserted or deleted." },
-	{ "audit", "list", "audit.list", { NULL },
-	  { { "--limit", "limit", O_INT, false } }, OUT_TABLE,
-	  "seq,time,event,actor", "audit list [--limit N]" },
-};
-#define NCMDS	(sizeof(cmds) / sizeof(cmds[0]))
 
 static bool	json_out;
 
@@ -173,13 +33,14 @@ usage_all(FILE *f)
 	    "  sallyport run DIR                  run a node (foreground)\n"
 	    "  sallyport check DIR                validate its configuration"
 	    "\n\nCommands for a running node (-d DIR or SALLYPORT_DIR):\n");
-	for (size_t i = 0; i < NCMDS; i++) {
-		const char *nl = strchr(cmds[i].usage, '\n');
-		int len = nl ? (int)(nl - cmds[i].usage) :
-		    (int)strlen(cmds[i].usage);
+	for (size_t t = 0; t < NTABLES; t++)
+		for (const struct cmd *c = tables[t]; c->noun; c++) {
+			const char *nl = strchr(c->usage, '\n');
+			int len = nl ? (int)(nl - c->usage) :
+			    (int)strlen(c->usage);
 
-		fprintf(f, "  sallyport %.*s\n", len, cmds[i].usage);
-	}
+			fprintf(f, "  sallyport %.*s\n", len, c->usage);
+		}
 	fprintf(f, "\nEvery command takes --help. --json prints results as "
 	    "JSON.\nExit status: 0 ok, 1 refused or failed, 2 usage, 3 node "
 	    "not reachable.\n");
@@ -516,6 +377,57 @@ run_admin(const char *dir, const struct cmd *c, int argc, char **argv)
 	return r;
 }
 
+/*
+ * Matches a verb of one or more words ("list", "incoming list") against
+ * argv. Returns the words the command takes including the noun (1 for a
+ * noun-only command), or 0 if it does not match.
+ */
+static int
+verb_match(const char *verb, int argc, char **argv)
+{
+	int	words = 0;
+
+	if (verb == NULL)
+		return 1;
+	while (*verb != '\0') {
+		size_t len = strcspn(verb, " ");
+
+		if (words >= argc || strlen(argv[words]) != len ||
+		    strncmp(argv[words], verb, len) != 0)
+			return 0;
+		words++;
+		verb += len;
+		verb += strspn(verb, " ");
+	}
+	return words + 1;
+}
+
+/* Prints the usage lines of noun's commands; false if noun is unknown. */
+static bool
+noun_usage(const char *noun, bool help, int *rc)
+{
+	FILE	*f = help ? stdout : stderr;
+	bool	 found = false;
+
+	for (size_t t = 0; t < NTABLES; t++)
+		for (const struct cmd *c = tables[t]; c->noun; c++) {
+			const char	*nl;
+			int		 len;
+
+			if (strcmp(noun, c->noun) != 0)
+				continue;
+			if (!found && !help)
+				fprintf(f, "sallyport: %s: unknown or missing "
+				    "verb\n", noun);
+			found = true;
+			nl = strchr(c->usage, '\n');
+			len = nl ? (int)(nl - c->usage) : (int)strlen(c->usage);
+			fprintf(f, "usage: sallyport %.*s\n", len, c->usage);
+		}
+	*rc = help ? CLI_OK : CLI_USAGE;
+	return found;
+}
+
 static bool
 want_help(int argc, char **argv)
 {
@@ -583,7 +495,7 @@ cli_main(int argc, char **argv)
 {
 	const char	*dir = getenv("SALLYPORT_DIR");
 	char		*rest[256];
-	int		 nrest = 0;
+	int		 nrest = 0, r;
 
 	/* Global options anywhere before the command; --json anywhere. */
 	for (int i = 1; i < argc; i++) {
@@ -621,44 +533,23 @@ cli_main(int argc, char **argv)
 		}
 		return local_cmd(rest[0], nrest - 1, rest + 1);
 	}
-	for (size_t i = 0; i < NCMDS; i++) {
-		const struct cmd	*c = &cmds[i];
-		int			 skip = c->verb ? 2 : 1;
+	for (size_t t = 0; t < NTABLES; t++)
+		for (const struct cmd *c = tables[t]; c->noun; c++) {
+			int skip;
 
-		if (strcmp(rest[0], c->noun) != 0)
-			continue;
-		if (c->verb != NULL && (nrest < 2 ||
-		    strcmp(rest[1], c->verb) != 0))
-			continue;
-		if (want_help(nrest - skip, rest + skip)) {
-			printf("usage: sallyport %s\n", c->usage);
-			return CLI_OK;
+			if (strcmp(rest[0], c->noun) != 0 ||
+			    (skip = verb_match(c->verb, nrest - 1, rest + 1)) == 0)
+				continue;
+			if (want_help(nrest - skip, rest + skip)) {
+				printf("usage: sallyport %s\n", c->usage);
+				return CLI_OK;
+			}
+			return run_admin(dir, c, nrest - skip, rest + skip);
 		}
-		return run_admin(dir, c, nrest - skip, rest + skip);
-	}
 	/* A known noun with an unknown verb: list that noun's verbs. */
-	for (size_t i = 0; i < NCMDS; i++)
-		if (strcmp(rest[0], cmds[i].noun) == 0) {
-			bool help = nrest > 1 && (strcmp(rest[1], "--help") == 0
-			    || strcmp(rest[1], "-h") == 0);
-			FILE *f = help ? stdout : stderr;
-
-			if (!help)
-				fprintf(f, "sallyport: %s: unknown or missing "
-				    "verb\n", rest[0]);
-			for (size_t k = 0; k < NCMDS; k++)
-				if (strcmp(rest[0], cmds[k].noun) == 0) {
-					const char *nl = strchr(cmds[k].usage,
-					    '\n');
-					int len = nl ? (int)(nl -
-					    cmds[k].usage) :
-					    (int)strlen(cmds[k].usage);
-
-					fprintf(f, "usage: sallyport %.*s\n",
-					    len, cmds[k].usage);
-				}
-			return help ? CLI_OK : CLI_USAGE;
-		}
+	if (noun_usage(rest[0], nrest > 1 && (strcmp(rest[1], "--help") == 0 ||
+	    strcmp(rest[1], "-h") == 0), &r))
+		return r;
 	fprintf(stderr, "sallyport: unknown command \"%s\" (try "
 	    "sallyport --help)\n", rest[0]);
 	return CLI_USAGE;

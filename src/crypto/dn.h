@@ -25,10 +25,27 @@
  * and emailAddress/DC (IA5String). Empty strings, empty values, unknown
  * attribute types and the limits above are errors (SP_ERR_INVALID) whose
  * message names the offending attribute or position.
+ *
+ * Details: type names are case insensitive ("cn"); names or OIDs OpenSSL
+ * knows outside the naming arcs (X.520, PKCS #9, RFC 4519, EV
+ * jurisdiction) are rejected, unknown OIDs are accepted as private
+ * attributes; types are at most 64 characters. A '#' followed by hex is
+ * an RFC 4514 hexstring (the DER of a string type, whose contents are then
+ * encoded as a plain value would be); a '#' followed by anything else is
+ * literal. DN_MAX_VALUE counts bytes after unescaping. Values holding a
+ * NUL byte are rejected. OpenSSL's string table adds the X.520 upper
+ * bounds (CN, O, OU at most 64 characters) and makes serialNumber and
+ * dnQualifier PrintableString, as X.520 defines them.
  */
 int	 dn_parse(const char *s, X509_NAME **out, struct sp_err *err) SP_WUR;
 
-/* RFC 4514 string of name (heap, caller frees), or NULL on failure. */
+/*
+ * RFC 4514 string of name (heap, caller frees), or NULL on failure.
+ * UTF-8 is kept as is; control characters are escaped as \XX, values of
+ * attributes OpenSSL does not know are printed as '#' hex. The result of
+ * a dn_parse() name parses back to an equal name, unless escaping made it
+ * longer than DN_MAX_LEN.
+ */
 char	*dn_print(const X509_NAME *name);
 
 #endif

@@ -30,7 +30,7 @@
 #define KEY_PBKDF2_ITER_MAX	10000000
 #define KEY_SALT_LEN		16
 #define KEY_HASH_LEN		32	/* SHA-256 */
-#define KEY_WRAP_MAX		65536	/* bytes of wrapped DER we accept */
+#define KEY_WRAP_MAX		65536	/* bytes of wrapped DER accepted */
 #define KEY_VERIFIER_MAX	512
 #define VERIFIER_PREFIX		"pbkdf2-sha256$"
 
@@ -194,6 +194,7 @@ key_wrap(const EVP_PKEY *pk, const char *pin, unsigned char **der,
 	X509_SIG		*p8 = NULL;
 	EVP_CIPHER		*cipher = NULL;
 	unsigned char		*buf = NULL;
+	unsigned char		 salt[KEY_SALT_LEN];
 	size_t			 pinlen;
 	int			 n = 0, r;
 
@@ -210,9 +211,16 @@ key_wrap(const EVP_PKEY *pk, const char *pin, unsigned char **der,
 		r = sp_err_ossl(err, SP_ERR_CRYPTO, "EVP_CIPHER_fetch");
 		goto out;
 	}
-	/* PBES2 with a random salt and IV (the NULLs), HMAC-SHA256 PRF. */
-	if ((pbe = PKCS5_pbe2_set_iv_ex(cipher, KEY_PBKDF2_ITER, NULL, 0,
-	    NULL, NID_hmacWithSHA256, NULL)) == NULL) {
+	/*
+	 * PBES2, HMAC-SHA256 PRF, random IV (the NULL). Our own salt: 3.0's
+	 * default (PKCS5_SALT_LEN) is only 8 bytes.
+	 */
+	if (RAND_bytes(salt, sizeof(salt)) != 1) {
+		r = sp_err_ossl(err, SP_ERR_CRYPTO, "RAND_bytes");
+		goto out;
+	}
+	if ((pbe = PKCS5_pbe2_set_iv_ex(cipher, KEY_PBKDF2_ITER, salt,
+	    sizeof(salt), NULL, NID_hmacWithSHA256, NULL)) == NULL) {
 		r = sp_err_ossl(err, SP_ERR_CRYPTO, "PKCS5_pbe2_set_iv_ex");
 		goto out;
 	}

@@ -54,7 +54,11 @@ int		 key_wrap(const EVP_PKEY *pk, const char *pin,
 
 /*
  * Decrypts key_wrap() output. A wrong pin gives SP_ERR_PIN; malformed
- * input SP_ERR_INVALID.
+ * input SP_ERR_INVALID. The structure and PBES2 parameters are checked
+ * first (so garbage is SP_ERR_INVALID, as are iteration counts above ten
+ * million); damaged ciphertext cannot be told from a wrong pin and gives
+ * SP_ERR_PIN. A pin outside KEY_PIN_MIN..KEY_PIN_MAX is SP_ERR_INVALID,
+ * as in key_wrap().
  */
 int		 key_unwrap(const unsigned char *der, size_t len,
 		    const char *pin, EVP_PKEY **out, struct sp_err *err) SP_WUR;

@@ -573,3 +573,26 @@ token_sign_init(struct token *tok, const char *alias, EVP_MD_CTX **out,
 	EVP_PKEY_free(pk);
 	return r;
 }
+
+int
+token_key_get1_tls(struct token *tok, const char *alias, EVP_PKEY **out,
+    struct sp_err *err)
+{
+	ssize_t	i;
+	int	r = 0;
+
+	*out = NULL;
+	lock(tok);
+	if (!tok->active)
+		r = sp_err_set(err, SP_ERR_STATE, "token %s is not active",
+		    tok->name);
+	else if ((i = key_index(tok, alias)) == -1)
+		r = sp_err_set(err, SP_ERR_NOTFOUND, "token %s has no key %s",
+		    tok->name, alias != NULL ? alias : "(null)");
+	else if (!EVP_PKEY_up_ref(tok->keys[i].pkey))
+		r = sp_err_ossl(err, SP_ERR_CRYPTO, "EVP_PKEY_up_ref");
+	else
+		*out = tok->keys[i].pkey;
+	unlock(tok);
+	return r;
+}

@@ -26,7 +26,10 @@
 
 struct token;
 
-/* Public facts about one key. spki is borrowed from the token. */
+/*
+ * Public facts about one key. spki is borrowed from the token: valid until
+ * the key is removed or the token freed.
+ */
 struct token_keyinfo {
 	char			 alias[TOKEN_ALIAS_MAX + 1];
 	enum key_alg		 alg;
@@ -34,7 +37,10 @@ struct token_keyinfo {
 	size_t			 spkilen;
 };
 
-/* New inactive token with a key_pin_hash() verifier (copied). */
+/*
+ * New inactive token with a key_pin_hash() verifier (copied). NULL if
+ * name or pin_verifier is NULL or memory runs out.
+ */
 struct token	*token_new(const char *name, const char *pin_verifier);
 void		 token_free(struct token *tok);
 const char	*token_name(const struct token *tok);
@@ -42,7 +48,8 @@ const char	*token_name(const struct token *tok);
 /*
  * Adds a stored key (wrapped PKCS#8 and its SPKI, both copied). If the
  * token is active the key is unwrapped right away. SP_ERR_EXISTS if the
- * alias is taken.
+ * alias is taken, SP_ERR_LIMIT past TOKEN_KEYS_MAX, SP_ERR_INVALID for a
+ * malformed alias or an SPKI that is not a key of alg.
  */
 int		 token_key_load(struct token *tok, const char *alias,
 		    enum key_alg alg, const unsigned char *wrapped,
@@ -52,7 +59,9 @@ int		 token_key_load(struct token *tok, const char *alias,
 /*
  * Verifies pin against the verifier (SP_ERR_PIN if wrong) and unwraps
  * every key; on any failure the token stays inactive. Activating an active
- * token re-checks the pin.
+ * token re-checks the pin: a wrong one gives SP_ERR_PIN and leaves the
+ * token active (a bad guess must not take a CA offline). Each key is
+ * checked against its algorithm and SPKI (SP_ERR_INVALID on mismatch).
  */
 int		 token_activate(struct token *tok, const char *pin,
 		    struct sp_err *err) SP_WUR;
@@ -93,5 +102,16 @@ int		 token_key_find(const struct token *tok, const char *alias,
  */
 int		 token_sign_init(struct token *tok, const char *alias,
 		    EVP_MD_CTX **out, struct sp_err *err) SP_WUR;
+
+/*
+ * A new reference to the private key under alias, for TLS only: OpenSSL's
+ * SSL_CTX takes an EVP_PKEY. (When keys move behind a process boundary
+ * this becomes a provider-backed key; callers do not change.) The
+ * reference stays usable after deactivation, as a signing context does;
+ * deactivating does not tear down TLS contexts already made.
+ * SP_ERR_STATE if inactive, SP_ERR_NOTFOUND if no such key.
+ */
+int		 token_key_get1_tls(struct token *tok, const char *alias,
+		    EVP_PKEY **out, struct sp_err *err) SP_WUR;
 
 #endif

@@ -1,4 +1,5 @@
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,32 @@ static const char *const migrations[] = {
 	"  event TEXT NOT NULL, actor TEXT NOT NULL, details TEXT NOT NULL,"
 	"  prev TEXT NOT NULL, hash TEXT NOT NULL);"
 	"INSERT INTO meta VALUES ('audit_head', '0:');",
+	/* 1 -> 2: the peer protocol: node identity, trust, authorization. */
+	"CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	"CREATE TABLE keybindings (id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL UNIQUE, type TEXT NOT NULL, token TEXT NOT NULL,"
+	"  key_alias TEXT NOT NULL, cert BLOB, chain BLOB,"
+	"  created INTEGER NOT NULL);"
+	"CREATE TABLE trust (fingerprint TEXT PRIMARY KEY, subject TEXT NOT NULL,"
+	"  cert BLOB NOT NULL, added INTEGER NOT NULL);"
+	"CREATE TABLE roles (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+	"  created INTEGER NOT NULL);"
+	"CREATE TABLE role_members (role_id INTEGER NOT NULL REFERENCES roles"
+	"  ON DELETE CASCADE, match TEXT NOT NULL, value TEXT NOT NULL,"
+	"  issuer TEXT NOT NULL DEFAULT '',"
+	"  PRIMARY KEY (role_id, match, value, issuer));"
+	"CREATE TABLE role_rules (role_id INTEGER NOT NULL REFERENCES roles"
+	"  ON DELETE CASCADE, path TEXT NOT NULL, allow INTEGER NOT NULL,"
+	"  recursive INTEGER NOT NULL, PRIMARY KEY (role_id, path));"
+	"CREATE TABLE incoming (id INTEGER PRIMARY KEY,"
+	"  fingerprint TEXT NOT NULL UNIQUE, subject TEXT NOT NULL,"
+	"  issuer TEXT NOT NULL, serial TEXT NOT NULL, address TEXT NOT NULL,"
+	"  first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,"
+	"  count INTEGER NOT NULL, role TEXT NOT NULL DEFAULT '');"
+	"CREATE TABLE connectors (id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL UNIQUE, url TEXT NOT NULL,"
+	"  enabled INTEGER NOT NULL, auth TEXT NOT NULL,"
+	"  max_conns INTEGER NOT NULL, created INTEGER NOT NULL);",
 };
 #define NMIGRATIONS	(sizeof(migrations) / sizeof(migrations[0]))
 
@@ -1074,4 +1101,139 @@ store_audit_foreach(struct store *st, size_t limit, store_audit_cb *cb,
  out:
 	unlock(st);
 	return r;
+}
+
+/* --- generic statements ---------------------------------------------------- */
+
+struct store_row {
+	sqlite3_stmt	*s;
+};
+
+/* Binds fmt's parameters: 's' string (NULL binds NULL), 'i' int64_t, 'b'
+ * blob as (const void *, size_t). */
+static int
+vbind(sqlite3_stmt *s, const char *fmt, va_list ap)
+{
+	for (int i = 0; fmt[i] != '\0'; i++) {
+		const char	*str;
+		const void	*blob;
+		size_t		 len;
+		int		 rc;
+
+		switch (fmt[i]) {
+		case 's':
+			str = va_arg(ap, const char *);
+			rc = str ? sqlite3_bind_text(s, i + 1, str, -1,
+			    SQLITE_TRANSIENT) : sqlite3_bind_null(s, i + 1);
+			break;
+		case 'i':
+			rc = sqlite3_bind_int64(s, i + 1, va_arg(ap, int64_t));
+			break;
+		case 'b':
+			blob = va_arg(ap, const void *);
+			len = va_arg(ap, size_t);
+			rc = blob ? sqlite3_bind_blob(s, i + 1, blob, (int)len,
+			    SQLITE_TRANSIENT) : sqlite3_bind_null(s, i + 1);
+			break;
+		default:
+			return SP_ERR_INTERNAL;
+		}
+		if (rc != SQLITE_OK)
+			return SP_ERR_DB;
+	}
+	return 0;
+}
+
+int
+store_exec(struct store *st, int64_t *id, struct sp_err *err,
+    const char *sql, const char *fmt, ...)
+{
+	sqlite3_stmt	*s = NULL;
+	va_list		 ap;
+	int		 r;
+
+	if (id != NULL)
+		*id = 0;
+	lock(st);
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		r = dberr(st, err, "prepare");
+		goto out;
+	}
+	va_start(ap, fmt);
+	r = vbind(s, fmt, ap);
+	va_end(ap);
+	if (r != 0) {
+		r = dberr(st, err, "bind");
+		goto out;
+	}
+	if (sqlite3_step(s) != SQLITE_DONE) {
+		r = dberr(st, err, "statement");
+		goto out;
+	}
+	r = sqlite3_changes(st->db);
+	if (id != NULL)
+		*id = sqlite3_last_insert_rowid(st->db);
+ out:
+	sqlite3_finalize(s);
+	unlock(st);
+	return r;
+}
+
+int
+store_select(struct store *st, store_row_cb *cb, void *arg,
+    struct sp_err *err, const char *sql, const char *fmt, ...)
+{
+	struct store_row	 row;
+	va_list			 ap;
+	int			 r, rc;
+
+	lock(st);
+	row.s = NULL;
+	if (sqlite3_prepare_v2(st->db, sql, -1, &row.s, NULL) != SQLITE_OK) {
+		r = dberr(st, err, "prepare");
+		goto out;
+	}
+	va_start(ap, fmt);
+	r = vbind(row.s, fmt, ap);
+	va_end(ap);
+	if (r != 0) {
+		r = dberr(st, err, "bind");
+		goto out;
+	}
+	while ((rc = sqlite3_step(row.s)) == SQLITE_ROW)
+		if ((r = cb(&row, arg)) != 0)
+			goto out;
+	if (rc != SQLITE_DONE)
+		r = dberr(st, err, "query");
+ out:
+	sqlite3_finalize(row.s);
+	unlock(st);
+	return r;
+}
+
+const char *
+store_row_text(const struct store_row *row, int col)
+{
+	return col_text(row->s, col);
+}
+
+int64_t
+store_row_int(const struct store_row *row, int col)
+{
+	return sqlite3_column_int64(row->s, col);
+}
+
+const unsigned char *
+store_row_blob(const struct store_row *row, int col, size_t *len)
+{
+	const unsigned char	*b = sqlite3_column_blob(row->s, col);
+
+	*len = (size_t)sqlite3_column_bytes(row->s, col);
+	return b;
+}
+
+bool
+store_row_null(const struct store_row *row, int col)
+{
+	return sqlite3_column_type(row->s, col) == SQLITE_NULL;
 }

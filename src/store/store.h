@@ -17,7 +17,7 @@
 
 #include "util/err.h"
 
-#define STORE_SCHEMA_VERSION	1
+#define STORE_SCHEMA_VERSION	2
 
 struct store;
 
@@ -219,5 +219,30 @@ typedef int store_audit_cb(const struct store_audit_row *, void *);
 /* The newest rows, newest first. */
 int	store_audit_foreach(struct store *st, size_t limit, store_audit_cb *cb,
 	    void *arg) SP_WUR;
+
+/* --- generic statements --------------------------------------------------- */
+
+/*
+ * For modules whose tables are simple (keybindings, trust, roles, peer
+ * settings): the module owns its SQL, the store owns the connection, the
+ * lock and transactions. fmt has one letter per parameter: 's' a string
+ * (NULL binds NULL), 'i' an int64_t, 'b' a blob as (const void *, size_t).
+ */
+struct store_row;
+typedef int store_row_cb(const struct store_row *, void *);
+
+/* Runs a statement; returns the number of rows changed (>= 0) or a code.
+ * *id (if not NULL) gets the last inserted rowid. UNIQUE violations give
+ * SP_ERR_EXISTS. */
+int	store_exec(struct store *st, int64_t *id, struct sp_err *err,
+	    const char *sql, const char *fmt, ...) SP_WUR;
+/* Runs a query, calling cb per row (rows borrowed, valid during cb). */
+int	store_select(struct store *st, store_row_cb *cb, void *arg,
+	    struct sp_err *err, const char *sql, const char *fmt, ...) SP_WUR;
+const char		*store_row_text(const struct store_row *row, int col);
+int64_t			 store_row_int(const struct store_row *row, int col);
+const unsigned char	*store_row_blob(const struct store_row *row, int col,
+			    size_t *len);
+bool			 store_row_null(const struct store_row *row, int col);
 
 #endif

@@ -1,0 +1,7 @@
+#include <stddef.h>
+
+#include "cli/cli_int.h"
+
+const struct cmd cli_cmds_kb[] = {
+	{ NULL },
+};
