@@ -8,16 +8,29 @@ SP=${1:-build/sallyport}
 SP=$(realpath "$SP")
 WORK=$(mktemp -d /tmp/sallyport-demo.XXXXXX)
 NODE=$WORK/ca-node
+VA=$WORK/va-node
 PID=
+VAPID=
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 sp() { echo "\$ sallyport $*" >&2; "$SP" -d "$NODE" "$@"; }
+va() { echo "\$ sallyport (va) $*" >&2; "$SP" -d "$VA" "$@"; }
 cleanup() {
-	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
-		kill -TERM "$PID"
-		wait "$PID" || true
-	fi
+	for p in $PID $VAPID; do
+		if kill -0 "$p" 2>/dev/null; then
+			kill -TERM "$p"
+			wait "$p" || true
+		fi
+	done
 	rm -rf "$WORK"
+}
+wait_up() {
+	for _ in $(seq 1 100); do
+		"$SP" -d "$1" status >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	echo "node in $1 did not start" >&2
+	return 1
 }
 trap cleanup EXIT
 
@@ -27,10 +40,7 @@ step "Create a node directory (config file + SQLite database) in $NODE"
 step "Start the node in the background; it listens on $NODE/admin.sock"
 "$SP" run "$NODE" 2>"$WORK/node.log" &
 PID=$!
-for _ in $(seq 1 100); do
-	"$SP" -d "$NODE" status >/dev/null 2>&1 && break
-	sleep 0.1
-done
+wait_up "$NODE"
 sp status
 
 step "Create a soft crypto token; its keys are stored encrypted under the PIN"
@@ -92,7 +102,69 @@ step "Every step above is in the hash-chained audit log"
 sp audit list --limit 20
 sp audit verify
 
-step "Stop the node (SIGTERM)"
+step "Second node: a VA/RA-side node with a peer listener on a free port"
+"$SP" init "$VA" --name demo-va --peer-listen 127.0.0.1:0
+"$SP" run "$VA" 2>"$WORK/va.log" &
+VAPID=$!
+wait_up "$VA"
+PORT=$("$SP" -d "$VA" --json peer status | sed -n 's/.*"listen": "127.0.0.1:\([0-9]*\)".*/\1/p')
+va peer status
+
+step "The CA node gets a Management CA that issues the nodes' TLS identities"
+sp token genkey DemoToken mgmt-key --alg ec-p256
+sp ca create ManagementCA --dn "CN=Demo Management CA,O=Sallyport Demo,C=SE" \
+    --token DemoToken --key mgmt-key
+sp ca cert ManagementCA >"$WORK/mgmt.pem"
+
+step "VA node: a key and CSR for its TLS server identity (a key binding)"
+va token create VAToken --pin va-pin-1234
+va token genkey VAToken tls --alg ec-p256
+va keybinding create va-tls --token VAToken --key tls
+va keybinding csr va-tls --dn "CN=demo-va,O=Sallyport Demo" --san IP:127.0.0.1 \
+    >"$WORK/va-tls.csr"
+
+step "CA node: the operator issues it on the Management CA (TLS_SERVER)"
+sp cert issue --ca ManagementCA --profile TLS_SERVER --csr "$WORK/va-tls.csr" \
+    >"$WORK/va-tls.pem"
+
+step "VA node: install it, trust the Management CA, serve peers with it"
+va keybinding install-cert va-tls --cert "$WORK/va-tls.pem" --chain "$WORK/mgmt.pem"
+va trust add --cert "$WORK/mgmt.pem"
+va peer incoming keybinding va-tls
+
+step "CA node: its own TLS client identity, issued the same way (TLS_CLIENT)"
+sp token genkey DemoToken ca-tls-key --alg ec-p256
+sp keybinding create ca-tls --token DemoToken --key ca-tls-key
+sp keybinding csr ca-tls --dn "CN=demo-ca,O=Sallyport Demo" >"$WORK/ca-tls.csr"
+sp cert issue --ca ManagementCA --profile TLS_CLIENT --csr "$WORK/ca-tls.csr" \
+    --days 365 >"$WORK/ca-tls.pem"
+sp keybinding install-cert ca-tls --cert "$WORK/ca-tls.pem" --chain "$WORK/mgmt.pem"
+sp trust add --cert "$WORK/mgmt.pem"
+
+step "CA node: a Peer Connector to the VA; the CA opens every connection"
+sp peer connector add demo-va --url "https://127.0.0.1:$PORT/peer/v1" --auth ca-tls --max 4
+
+step "First ping: the VA refuses, incoming peer connections are off by default"
+sp peer ping demo-va || echo "(refused, as it should be)"
+
+step "VA node: enable incoming; the CA is now known but has no role"
+va peer incoming enable
+sp peer ping demo-va || echo "(refused: no role yet)"
+va peer incoming list
+
+step "VA node: authorize the CA's certificate with a new role (VA preset)"
+ID=$("$SP" -d "$VA" --json peer incoming list | sed -n 's/.*"id": \([0-9]*\).*/\1/p' | head -1)
+va peer incoming authorize "$ID" --new-role DemoCA --rules va
+
+step "Ping now succeeds; after a reset the first authenticates fully, later ones reuse"
+sp peer reset demo-va
+sp peer ping demo-va --count 5
+sp peer connector list
+
+step "Stop both nodes (SIGTERM)"
+kill -TERM "$VAPID"
+wait "$VAPID"
+VAPID=
 kill -TERM "$PID"
 wait "$PID"
 PID=

@@ -1,7 +1,284 @@
-#include <stddef.h>
+/*
+ * Admin commands for key bindings and the trust store (kb/kb.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
 
 #include "admin/handlers.h"
+#include "crypto/x509.h"
+#include "kb/kb.h"
+
+/* --- argument helpers ---------------------------------------------------- */
+
+/* A string argument without NUL bytes, or NULL if absent (and optional). */
+static int
+arg_str(json_t *args, const char *key, bool required, const char **out,
+    struct sp_err *err)
+{
+	json_t	*v = json_object_get(args, key);
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v)) {
+		if (required)
+			return sp_err_set(err, SP_ERR_INVALID, "missing "
+			    "argument \"%s\"", key);
+		return 0;
+	}
+	if (!json_is_string(v) || strlen(json_string_value(v)) !=
+	    json_string_length(v))
+		return sp_err_set(err, SP_ERR_INVALID, "argument \"%s\" must be "
+		    "a string", key);
+	*out = json_string_value(v);
+	return 0;
+}
+
+/* An optional list of at most max strings (*out heap, borrowed items). */
+static int
+arg_strlist(json_t *args, const char *key, size_t max, const char ***out,
+    size_t *n, struct sp_err *err)
+{
+	json_t		*v = json_object_get(args, key), *e;
+	const char	**list;
+	size_t		 i;
+
+	*out = NULL;
+	*n = 0;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_array(v))
+		return sp_err_set(err, SP_ERR_INVALID, "argument \"%s\" must be "
+		    "a list of strings", key);
+	if (json_array_size(v) > max)
+		return sp_err_set(err, SP_ERR_LIMIT, "argument \"%s\": at most "
+		    "%zu entries", key, max);
+	if (json_array_size(v) == 0)
+		return 0;
+	if ((list = calloc(json_array_size(v), sizeof(*list))) == NULL)
+		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
+	json_array_foreach(v, i, e) {
+		if (!json_is_string(e) || strlen(json_string_value(e)) !=
+		    json_string_length(e)) {
+			free(list);
+			return sp_err_set(err, SP_ERR_INVALID, "argument "
+			    "\"%s\" must be a list of strings", key);
+		}
+		list[i] = json_string_value(e);
+	}
+	*out = list;
+	*n = json_array_size(v);
+	return 0;
+}
+
+/*
+ * The base64-decoded bytes of a string argument (*out heap, NULL if the
+ * argument is absent and optional), at most max bytes.
+ */
+static int
+arg_b64(json_t *args, const char *key, bool required, size_t max,
+    unsigned char **out, size_t *outlen, struct sp_err *err)
+{
+	const char	*s;
+	unsigned char	*buf;
+	size_t		 len, pad = 0;
+	int		 n, r;
+
+	*out = NULL;
+	*outlen = 0;
+	if ((r = arg_str(args, key, required, &s, err)) != 0 || s == NULL)
+		return r;
+	len = strlen(s);
+	if (len / 4 * 3 > max + 2)
+		return sp_err_set(err, SP_ERR_LIMIT, "argument \"%s\" larger "
+		    "than %zu bytes", key, max);
+	if (len == 0 || len % 4 != 0)
+		return sp_err_set(err, SP_ERR_INVALID, "argument \"%s\": base64 "
+		    "of 1..%zu bytes expected", key, max);
+	if ((buf = malloc(len / 4 * 3 + 1)) == NULL)
+		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
+	/* Returns the decoded length, counting padding as data, or -1. */
+	if ((n = EVP_DecodeBlock(buf, (const unsigned char *)s, (int)len)) < 0) {
+		free(buf);
+		return sp_err_set(err, SP_ERR_INVALID, "argument \"%s\": bad "
+		    "base64", key);
+	}
+	if (s[len - 1] == '=')
+		pad++;
+	if (s[len - 2] == '=')
+		pad++;
+	if ((size_t)n - pad > max) {
+		free(buf);
+		return sp_err_set(err, SP_ERR_LIMIT, "argument \"%s\" larger "
+		    "than %zu bytes", key, max);
+	}
+	*out = buf;
+	*outlen = (size_t)n - pad;
+	return 0;
+}
+
+static int
+need_kb(struct admin_ctx *ctx, struct sp_err *err)
+{
+	if (ctx->kb == NULL)
+		return sp_err_set(err, SP_ERR_STATE, "key bindings are not "
+		    "available on this node");
+	return 0;
+}
+
+/* --- key bindings --------------------------------------------------------- */
+
+static int
+h_kb_create(struct admin_ctx *ctx, json_t *args, const char *actor,
+    json_t **out, struct sp_err *err)
+{
+	const char	*name, *token, *key, *type;
+	int		 r;
+
+	if ((r = need_kb(ctx, err)) != 0 ||
+	    (r = arg_str(args, "name", true, &name, err)) != 0 ||
+	    (r = arg_str(args, "token", true, &token, err)) != 0 ||
+	    (r = arg_str(args, "key", true, &key, err)) != 0 ||
+	    (r = arg_str(args, "type", false, &type, err)) != 0)
+		return r;
+	return kb_create(ctx->kb, name, token, key, type, actor, out, err);
+}
+
+static int
+h_kb_csr(struct admin_ctx *ctx, json_t *args, const char *actor,
+    json_t **out, struct sp_err *err)
+{
+	const char	*name, *dn, **sans = NULL;
+	char		*pem = NULL;
+	size_t		 nsans;
+	int		 r;
+
+	if ((r = need_kb(ctx, err)) != 0 ||
+	    (r = arg_str(args, "name", true, &name, err)) != 0 ||
+	    (r = arg_str(args, "dn", false, &dn, err)) != 0 ||
+	    (r = arg_strlist(args, "sans", CERT_MAX_SANS, &sans, &nsans,
+	    err)) != 0)
+		return r;
+	if ((r = kb_csr(ctx->kb, name, dn, sans, nsans, actor, &pem,
+	    err)) == 0 && (*out = json_pack("{s:s,s:s}", "name", name, "pem",
+	    pem)) == NULL)
+		r = sp_err_set(err, SP_ERR_ALLOC, "out of memory");
+	free(sans);
+	free(pem);
+	return r;
+}
+
+static int
+h_kb_install_cert(struct admin_ctx *ctx, json_t *args, const char *actor,
+    json_t **out, struct sp_err *err)
+{
+	const char	*name;
+	unsigned char	*cert = NULL, *chain = NULL;
+	size_t		 len, chainlen;
+	int		 r;
+
+	if ((r = need_kb(ctx, err)) == 0 &&
+	    (r = arg_str(args, "name", true, &name, err)) == 0 &&
+	    (r = arg_b64(args, "cert", true, KB_FILE_MAX, &cert, &len,
+	    err)) == 0 &&
+	    (r = arg_b64(args, "chain", false, KB_FILE_MAX, &chain, &chainlen,
+	    err)) == 0)
+		r = kb_install_cert(ctx->kb, name, cert, len, chain, chainlen,
+		    actor, out, err);
+	free(cert);
+	free(chain);
+	return r;
+}
+
+static int
+h_kb_list(struct admin_ctx *ctx, json_t *args, const char *actor,
+    json_t **out, struct sp_err *err)
+{
+	int	r;
+
+	(void)args;
+	(void)actor;
+	if ((r = need_kb(ctx, err)) != 0)
+		return r;
+	if ((*out = kb_list(ctx->kb)) == NULL)
+		return sp_err_set(err, SP_ERR_DB, "reading the key bindings "
+		    "failed");
+	return 0;
+}
+
+static int
+h_kb_show(struct admin_ctx *ctx, json_t *args, const char *actor,
+    json_t **out, struct sp_err *err)
+{
+	const char	*name;
+	int		 r;
+
+	(void)actor;
+	if ((r = need_kb(ctx, err)) != 0 ||
+	    (r = arg_str(args, "name", true, &name, err)) != 0)
+		return r;
+	return kb_show(ctx->kb, name, out, err);
+}
+
+/* --- trust store ---------------------------------------------------------- */
+
+static int
+h_trust_add(struct admin_ctx *ctx, json_t *args, const char *actor,
+    json_t **out, struct sp_err *err)
+{
+	unsigned char	*cert = NULL;
+	size_t		 len;
+	int		 r;
+
+	if ((r = need_kb(ctx, err)) == 0 &&
+	    (r = arg_b64(args, "cert", true, KB_FILE_MAX, &cert, &len,
+	    err)) == 0)
+		r = kb_trust_add(ctx->kb, cert, len, actor, out, err);
+	free(cert);
+	return r;
+}
+
+static int
+h_trust_list(struct admin_ctx *ctx, json_t *args, const char *actor,
+    json_t **out, struct sp_err *err)
+{
+	int	r;
+
+	(void)args;
+	(void)actor;
+	if ((r = need_kb(ctx, err)) != 0)
+		return r;
+	if ((*out = kb_trust_list(ctx->kb)) == NULL)
+		return sp_err_set(err, SP_ERR_DB, "reading the trust store "
+		    "failed");
+	return 0;
+}
+
+static int
+h_trust_remove(struct admin_ctx *ctx, json_t *args, const char *actor,
+    json_t **out, struct sp_err *err)
+{
+	const char	*fp;
+	int		 r;
+
+	if ((r = need_kb(ctx, err)) != 0 ||
+	    (r = arg_str(args, "fingerprint", true, &fp, err)) != 0 ||
+	    (r = kb_trust_remove(ctx->kb, fp, actor, err)) != 0)
+		return r;
+	if ((*out = json_pack("{s:s,s:b}", "fingerprint", fp, "removed",
+	    1)) == NULL)
+		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
+	return 0;
+}
 
 const struct admin_handler admin_handlers_kb[] = {
+	{ "keybinding.create", h_kb_create, NULL },
+	{ "keybinding.csr", h_kb_csr, NULL },
+	{ "keybinding.install-cert", h_kb_install_cert, NULL },
+	{ "keybinding.list", h_kb_list, NULL },
+	{ "keybinding.show", h_kb_show, NULL },
+	{ "trust.add", h_trust_add, NULL },
+	{ "trust.list", h_trust_list, NULL },
+	{ "trust.remove", h_trust_remove, NULL },
 	{ NULL },
 };

@@ -1,7 +1,359 @@
-#include <stddef.h>
+/*
+ * Admin commands for the peer transport. They touch loop-owned state
+ * (connectors, pools, the listener), so they run on the loop thread
+ * (admin_async_fn) and reply right away, except ping, which replies when
+ * its requests have come back.
+ */
+#include <stdlib.h>
+#include <string.h>
 
 #include "admin/handlers.h"
+#include "admin/proto.h"
+#include "peer/peer.h"
+#include "util/util.h"
+
+static const char *
+str(json_t *args, const char *key)
+{
+	json_t	*v = json_object_get(args, key);
+
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* Optional integer argument: absent -> dflt; wrong type or range -> -1. */
+static long long
+num(json_t *args, const char *key, long long dflt, long long min,
+    long long max)
+{
+	json_t		*v = json_object_get(args, key);
+	long long	 n;
+
+	if (v == NULL)
+		return dflt;
+	if (!json_is_integer(v) || (n = json_integer_value(v)) < min || n > max)
+		return -1;
+	return n;
+}
+
+static void
+done(admin_reply_fn *reply, void *cookie, int r, const struct sp_err *err,
+    json_t *result)
+{
+	if (r == 0)
+		reply(cookie, admin_response_ok(result));
+	else {
+		json_decref(result);
+		reply(cookie, admin_response_err(r, err->msg[0] ? err->msg :
+		    sp_rc_str(r)));
+	}
+}
+
+static bool
+need(admin_reply_fn *reply, void *cookie, const char *v, const char *what)
+{
+	struct sp_err	err = { 0 };
+
+	if (v != NULL)
+		return true;
+	sp_err_set(&err, SP_ERR_INVALID, "missing argument \"%s\"", what);
+	done(reply, cookie, err.code, &err, NULL);
+	return false;
+}
+
+static void
+a_status(struct admin_ctx *ctx, json_t *args, const char *actor,
+    admin_reply_fn *reply, void *cookie)
+{
+	(void)args;
+	(void)actor;
+	done(reply, cookie, 0, NULL, peer_status(ctx->peer));
+}
+
+static void
+set_incoming(struct admin_ctx *ctx, bool on, const char *actor,
+    admin_reply_fn *reply, void *cookie)
+{
+	struct sp_err	err = { 0 };
+	int		r = peer_set_incoming(ctx->peer, on, actor, &err);
+
+	done(reply, cookie, r, &err, r == 0 ? peer_status(ctx->peer) : NULL);
+}
+
+static void
+a_incoming_enable(struct admin_ctx *ctx, json_t *args, const char *actor,
+    admin_reply_fn *reply, void *cookie)
+{
+	(void)args;
+	set_incoming(ctx, true, actor, reply, cookie);
+}
+
+static void
+a_incoming_disable(struct admin_ctx *ctx, json_t *args, const char *actor,
+    admin_reply_fn *reply, void *cookie)
+{
+	(void)args;
+	set_incoming(ctx, false, actor, reply, cookie);
+}
+
+static void
+a_incoming_keybinding(struct admin_ctx *ctx, json_t *args, const char *actor,
+    admin_reply_fn *reply, void *cookie)
+{
+	struct sp_err	 err = { 0 };
+	const char	*kb = str(args, "keybinding");
+	int		 r;
+
+	if (!need(reply, cookie, kb, "keybinding"))
+		return;
+	r = peer_set_incoming_keybinding(ctx->peer, kb, actor, &err);
+	done(reply, cookie, r, &err, r == 0 ? peer_status(ctx->peer) : NULL);
+}
+
+static void
+set_outgoing(struct admin_ctx *ctx, bool on, const char *actor,
+    admin_reply_fn *reply, void *cookie)
+{
+	struct sp_err	err = { 0 };
+	int		r = peer_set_outgoing(ctx->peer, on, actor, &err);
+
+	done(reply, cookie, r, &err, r == 0 ? peer_status(ctx->peer) : NULL);
+}
+
+static void
+a_outgoing_enable(struct admin_ctx *ctx, json_t *args, const char *actor,
+    admin_reply_fn *reply, void *cookie)
+{
+	(void)args;
+	set_outgoing(ctx, true, actor, reply, cookie);
+}
+
+static void
+a_outgoing_disable(struct admin_ctx *ctx, json_t *args, const char *actor,
+    admin_reply_fn *reply, void *cookie)
+{
+	(void)args;
+	set_outgoing(ctx, false, actor, reply, cookie);
+}
+
+static json_t *
+connector_json(struct peer *p, const char *name)
+{
+	json_t	*all = peer_connector_list(p), *v, *found = NULL;
+	size_t	 i;
+
+	json_array_foreach(all, i, v)
+		if (strcmp(json_string_value(json_object_get(v, "name")),
+		    name) == 0)
+			found = json_incref(v);
+	json_decref(all);
+	return found;
+}
+
+/* Fills a connector configuration from the arguments; false if bad. */
+static bool
+conf_from(json_t *args, struct peer_connector_conf *cf, struct sp_err *err)
+{
+	long long	max = num(args, "max", 0, 1, 64);
+
+	memset(cf, 0, sizeof(*cf));
+	cf->name = str(args, "name");
+	cf->url = str(args, "url");
+	cf->auth = str(args, "auth");
+	cf->enabled = -1;
+	if (max < 0) {
+		sp_err_set(err, SP_ERR_INVALID, "--max must be 1..64");
+		return false;
+	}
+	cf->max = (int)max;
+	return true;
+}
+
+static void
+a_connector_add(struct admin_ctx *ctx, json_t *args, const char *actor,
+    admin_reply_fn *reply, void *cookie)
+{
+	struct peer_connector_conf	cf;
+	struct sp_err			err = { 0 };
+	int				r;
+
+	if (!conf_from(args, &cf, &err)) {
+		done(reply, cookie, err.code, &err, NULL);
+		return;
+	}
+	if (!need(reply, cookie, cf.name, "name") ||
+	    !need(reply, cookie, cf.url, "url") ||
+	    !need(reply, cookie, cf.auth, "auth"))
+		return;
+	cf.enabled = 1;
+	r = peer_connector_add(ctx->peer, &cf, actor, &err);
+	done(reply, cookie, r, &err, r == 0 ? connector_json(ctx->peer,
+	    cf.name) : NULL);
+}
+
+static void
+a_connector_edit(struct admin_ctx *ctx, json_t *args, const char *actor,
+    admin_reply_fn *reply, void *cookie)
+{
+	struct peer_connector_conf	cf;
+	struct sp_err			err = { 0 };
+	int				r;
+
+	if (!conf_from(args, &cf, &err)) {
+		done(reply, cookie, err.code, &err, NULL);
+		return;
+	}
+	if (!need(reply, cookie, cf.name, "name"))
+		return;
+	r = peer_connector_edit(ctx->peer, &cf, actor, &err);
+	done(reply, cookie, r, &err, r == 0 ? connector_json(ctx->peer,
+	    cf.name) : NULL);
+}
+
+static void
+set_enabled(struct admin_ctx *ctx, json_t *args, const char *actor, int on,
+    admin_reply_fn *reply, void *cookie)
+{
+	struct peer_connector_conf	cf = { 0 };
+	struct sp_err			err = { 0 };
+	int				r;
+
+	cf.name = str(args, "name");
+	cf.enabled = on;
+	if (!need(reply, cookie, cf.name, "name"))
+		return;
+	r = peer_connector_edit(ctx->peer, &cf, actor, &err);
+	done(reply, cookie, r, &err, r == 0 ? connector_json(ctx->peer,
+	    cf.name) : NULL);
+}
+
+static void
+a_connector_enable(struct admin_ctx *ctx, json_t *args, const char *actor,
+    admin_reply_fn *reply, void *cookie)
+{
+	set_enabled(ctx, args, actor, 1, reply, cookie);
+}
+
+static void
+a_connector_disable(struct admin_ctx *ctx, json_t *args, const char *actor,
+    admin_reply_fn *reply, void *cookie)
+{
+	set_enabled(ctx, args, actor, 0, reply, cookie);
+}
+
+static void
+a_connector_clone(struct admin_ctx *ctx, json_t *args, const char *actor,
+    admin_reply_fn *reply, void *cookie)
+{
+	struct sp_err	 err = { 0 };
+	const char	*from = str(args, "name"), *to = str(args, "new_name");
+	int		 r;
+
+	if (!need(reply, cookie, from, "name") ||
+	    !need(reply, cookie, to, "new_name"))
+		return;
+	r = peer_connector_clone(ctx->peer, from, to, actor, &err);
+	done(reply, cookie, r, &err, r == 0 ? connector_json(ctx->peer, to) :
+	    NULL);
+}
+
+static void
+a_connector_delete(struct admin_ctx *ctx, json_t *args, const char *actor,
+    admin_reply_fn *reply, void *cookie)
+{
+	struct sp_err	 err = { 0 };
+	const char	*name = str(args, "name");
+	int		 r;
+
+	if (!need(reply, cookie, name, "name"))
+		return;
+	r = peer_connector_delete(ctx->peer, name, actor, &err);
+	done(reply, cookie, r, &err, r == 0 ? json_pack("{s:s,s:b}", "name",
+	    name, "deleted", 1) : NULL);
+}
+
+static void
+a_connector_list(struct admin_ctx *ctx, json_t *args, const char *actor,
+    admin_reply_fn *reply, void *cookie)
+{
+	(void)args;
+	(void)actor;
+	done(reply, cookie, 0, NULL, peer_connector_list(ctx->peer));
+}
+
+static void
+a_reset(struct admin_ctx *ctx, json_t *args, const char *actor,
+    admin_reply_fn *reply, void *cookie)
+{
+	struct sp_err	 err = { 0 };
+	const char	*name = str(args, "name");
+	int		 r;
+
+	(void)actor;
+	if (!need(reply, cookie, name, "name"))
+		return;
+	r = peer_connector_reset(ctx->peer, name, &err);
+	done(reply, cookie, r, &err, r == 0 ? connector_json(ctx->peer, name) :
+	    NULL);
+}
+
+struct pingctx {
+	admin_reply_fn	*reply;
+	void		*cookie;
+};
+
+static void
+ping_done(void *arg, json_t *result, int rc, const struct sp_err *err)
+{
+	struct pingctx	*pc = arg;
+
+	done(pc->reply, pc->cookie, rc, err, result);
+	free(pc);
+}
+
+static void
+a_ping(struct admin_ctx *ctx, json_t *args, const char *actor,
+    admin_reply_fn *reply, void *cookie)
+{
+	struct pingctx	*pc;
+	struct sp_err	 err = { 0 };
+	const char	*name = str(args, "name");
+	long long	 count = num(args, "count", 1, 1, 100000);
+	long long	 par = num(args, "parallel", 1, 1, 1024);
+
+	(void)actor;
+	if (!need(reply, cookie, name, "name"))
+		return;
+	if (count < 0 || par < 0) {
+		sp_err_set(&err, SP_ERR_INVALID, "--count must be 1..100000 and "
+		    "--parallel 1..1024");
+		done(reply, cookie, err.code, &err, NULL);
+		return;
+	}
+	if ((pc = calloc(1, sizeof(*pc))) == NULL) {
+		sp_err_set(&err, SP_ERR_ALLOC, "out of memory");
+		done(reply, cookie, err.code, &err, NULL);
+		return;
+	}
+	pc->reply = reply;
+	pc->cookie = cookie;
+	peer_ping(ctx->peer, name, (int)count, (int)par, ping_done, pc);
+}
 
 const struct admin_handler admin_handlers_peer[] = {
+	{ "peer.status", NULL, a_status },
+	{ "peer.incoming.enable", NULL, a_incoming_enable },
+	{ "peer.incoming.disable", NULL, a_incoming_disable },
+	{ "peer.incoming.keybinding", NULL, a_incoming_keybinding },
+	{ "peer.outgoing.enable", NULL, a_outgoing_enable },
+	{ "peer.outgoing.disable", NULL, a_outgoing_disable },
+	{ "peer.connector.add", NULL, a_connector_add },
+	{ "peer.connector.edit", NULL, a_connector_edit },
+	{ "peer.connector.clone", NULL, a_connector_clone },
+	{ "peer.connector.delete", NULL, a_connector_delete },
+	{ "peer.connector.enable", NULL, a_connector_enable },
+	{ "peer.connector.disable", NULL, a_connector_disable },
+	{ "peer.connector.list", NULL, a_connector_list },
+	{ "peer.ping", NULL, a_ping },
+	{ "peer.reset", NULL, a_reset },
 	{ NULL },
 };

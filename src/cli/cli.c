@@ -29,7 +29,8 @@ static void
 usage_all(FILE *f)
 {
 	fprintf(f, "usage: sallyport [-d DIR] [--json] COMMAND ...\n\n"
-	    "  sallyport init DIR [--name NAME]   create a node directory\n"
+	    "  sallyport init DIR [--name NAME] [--peer-listen HOST:PORT]\n"
+	    "                                     create a node directory\n"
 	    "  sallyport run DIR                  run a node (foreground)\n"
 	    "  sallyport check DIR                validate its configuration"
 	    "\n\nCommands for a running node (-d DIR or SALLYPORT_DIR):\n");
@@ -175,6 +176,25 @@ parse_args(const struct cmd *c, int argc, char **argv, json_t *args)
 	return CLI_OK;
 }
 
+/* An object on one line: k=v k=v. */
+static void
+print_inline(FILE *f, json_t *obj)
+{
+	const char	*k;
+	json_t		*v;
+	int		 first = 1;
+
+	json_object_foreach(obj, k, v) {
+		char *s = json_is_string(v) ? NULL :
+		    json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(6));
+
+		fprintf(f, "%s%s=%s", first ? "" : " ", k,
+		    s ? s : json_string_value(v));
+		free(s);
+		first = 0;
+	}
+}
+
 static void
 print_scalar(FILE *f, json_t *v)
 {
@@ -184,16 +204,14 @@ print_scalar(FILE *f, json_t *v)
 		fputs(json_string_value(v), f);
 	else if (json_is_array(v) && json_array_size(v) > 0 &&
 	    json_is_object(json_array_get(v, 0))) {
-		/* Token keys: alias(alg), ... */
 		size_t	 i;
 		json_t	*e;
 
 		json_array_foreach(v, i, e) {
-			fprintf(f, "%s%s(%s)", i ? " " : "",
-			    json_string_value(json_object_get(e, "alias")) ?: "",
-			    json_string_value(json_object_get(e, "alg")) ?: "");
+			fputs(i ? ", " : "", f);
+			print_inline(f, e);
 		}
-	} else if ((s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)) !=
+	} else if ((s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(6))) !=
 	    NULL) {
 		fputs(s, f);
 		free(s);
@@ -212,6 +230,19 @@ print_obj(json_t *obj, int indent)
 		if (json_is_object(v)) {
 			printf("%*s%s:\n", indent, "", k);
 			print_obj(v, indent + 2);
+			continue;
+		}
+		if (json_is_array(v) && json_array_size(v) > 0 &&
+		    json_is_object(json_array_get(v, 0))) {
+			size_t	 i;
+			json_t	*e;
+
+			printf("%*s%s:\n", indent, "", k);
+			json_array_foreach(v, i, e) {
+				printf("%*s- ", indent + 2, "");
+				print_inline(stdout, e);
+				putchar('\n');
+			}
 			continue;
 		}
 		printf("%*s%-20s ", indent, "", k);
@@ -305,7 +336,8 @@ print_result(const struct cmd *c, json_t *args, json_t *res)
 		json_object_del(res, "der");
 	}
 	if (json_out) {
-		char *s = json_dumps(res, JSON_INDENT(2) | JSON_ENCODE_ANY);
+		char *s = json_dumps(res, JSON_INDENT(2) | JSON_ENCODE_ANY |
+		    JSON_REAL_PRECISION(6));
 
 		if (s != NULL)
 			printf("%s\n", s);
@@ -441,13 +473,16 @@ static int
 local_cmd(const char *name, int argc, char **argv)
 {
 	struct sp_err	 err = { 0 };
-	const char	*dir = NULL, *nodename = NULL;
+	const char	*dir = NULL, *nodename = NULL, *listen = NULL;
 	int		 r;
 
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--name") == 0 && strcmp(name, "init") == 0
 		    && i + 1 < argc)
 			nodename = argv[++i];
+		else if (strcmp(argv[i], "--peer-listen") == 0 &&
+		    strcmp(name, "init") == 0 && i + 1 < argc)
+			listen = argv[++i];
 		else if (argv[i][0] != '-' && dir == NULL)
 			dir = argv[i];
 		else {
@@ -458,11 +493,12 @@ local_cmd(const char *name, int argc, char **argv)
 	}
 	if (dir == NULL) {
 		fprintf(stderr, "usage: sallyport %s DIR%s\n", name,
-		    strcmp(name, "init") == 0 ? " [--name NAME]" : "");
+		    strcmp(name, "init") == 0 ? " [--name NAME] "
+		    "[--peer-listen HOST:PORT]" : "");
 		return CLI_USAGE;
 	}
 	if (strcmp(name, "init") == 0) {
-		if ((r = node_init(dir, nodename, &err)) == 0)
+		if ((r = node_init(dir, nodename, listen, &err)) == 0)
 			printf("node initialised in %s\n", dir);
 	} else if (strcmp(name, "check") == 0) {
 		if ((r = node_check(dir, &err)) == 0)
@@ -482,8 +518,11 @@ local_cmd(const char *name, int argc, char **argv)
 }
 
 static const char *const local_help[] = {
-	"init", "init DIR [--name NAME]\n"
-	"  Creates a node directory: DIR/sallyport.conf and the database.",
+	"init", "init DIR [--name NAME] [--peer-listen HOST:PORT]\n"
+	"  Creates a node directory: DIR/sallyport.conf and the database.\n"
+	"  --peer-listen sets the TLS listener for peer requests (the node "
+	"that\n  a CA connects to; incoming requests stay refused until\n"
+	"  `peer incoming enable`).",
 	"run", "run DIR\n"
 	"  Runs the node in the foreground, logging to stderr, until SIGTERM"
 	"\n  or SIGINT. The admin socket is DIR/admin.sock.",

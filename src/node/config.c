@@ -7,7 +7,10 @@
 #include "node/config.h"
 #include "util/util.h"
 
-enum ckey { CK_NAME, CK_LOG_LEVEL, CK_DATABASE, CK_WORKERS, CK__MAX };
+enum ckey {
+	CK_NAME, CK_LOG_LEVEL, CK_DATABASE, CK_WORKERS, CK_PEER_LISTEN,
+	CK__MAX
+};
 
 /* One row per directive: the table is the documentation's source. */
 static const struct {
@@ -19,6 +22,7 @@ static const struct {
 	[CK_LOG_LEVEL] = { "node", "log_level", false },
 	[CK_DATABASE] = { "node", "database", true },
 	[CK_WORKERS] = { "node", "workers", false },
+	[CK_PEER_LISTEN] = { "peer", "listen", false },
 };
 
 struct parse {
@@ -27,7 +31,7 @@ struct parse {
 	int		 line;		/* lines read so far */
 	int		 errline;	/* line of msg, 0 if none */
 	bool		 seen[CK__MAX];
-	char		 msg[200];
+	char		 msg[sizeof(((struct sp_err *)0)->msg)];
 };
 
 /* fgets for inih that counts lines, so errors name the right one. */
@@ -114,6 +118,16 @@ on_key1(struct parse *ps, const char *section, const char *name,
 		}
 		c->workers = (int)n;
 		break;
+	case CK_PEER_LISTEN: {
+		struct sp_err e = { 0 };
+
+		if (config_listen_valid(value, &e) != 0) {
+			memcpy(ps->msg, e.msg, sizeof(ps->msg));
+			return 0;
+		}
+		snprintf(c->peer_listen, sizeof(c->peer_listen), "%s", value);
+		break;
+	}
 	}
 	return 1;
 }
@@ -145,11 +159,36 @@ config_load(const char *path, struct config *c, struct sp_err *err)
 }
 
 int
-config_write_new(const char *path, const char *name, const char *database,
-    struct sp_err *err)
+config_listen_valid(const char *s, struct sp_err *err)
 {
-	char	buf[PATH_MAX + 512];
+	const char	*colon = strrchr(s, ':'), *errstr;
+	long long	 port;
+	size_t		 hl;
+
+	if (colon == NULL || (hl = (size_t)(colon - s)) == 0 || hl > 64 ||
+	    sp_strtonum(colon + 1, 0, 65535, &port, &errstr) != 0)
+		return sp_err_set(err, SP_ERR_INVALID, "listen address must "
+		    "be HOST:PORT (port 0..65535)");
+	for (size_t i = 0; i < hl; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' &&
+		    s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+		    strchr(".-:[]", s[i]) != NULL))
+			return sp_err_set(err, SP_ERR_INVALID, "listen host "
+			    "has a bad character");
+	return 0;
+}
+
+int
+config_write_new(const char *path, const char *name, const char *database,
+    const char *peer_listen, struct sp_err *err)
+{
+	char	buf[PATH_MAX + 768], peer[160] = "";
 	int	n;
+
+	if (peer_listen != NULL)
+		snprintf(peer, sizeof(peer), "\n[peer]\n# TLS listener for "
+		    "peer requests (off until `peer incoming enable`)\n"
+		    "listen = %s\n", peer_listen);
 
 	n = snprintf(buf, sizeof(buf),
 	    "# Sallyport node configuration. Everything else lives in the\n"
@@ -160,7 +199,7 @@ config_write_new(const char *path, const char *name, const char *database,
 	    "log_level = info\n"
 	    "database = %s\n"
 	    "# threads for signing and database work\n"
-	    "workers = 2\n", name, database);
+	    "workers = 2\n%s", name, database, peer);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return sp_err_set(err, SP_ERR_INVALID, "path too long");
 	return sp_file_write(path, buf, (size_t)n, 0600, err);

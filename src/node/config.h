@@ -19,6 +19,7 @@ struct config {
 	enum log_level	log_level;
 	char		database[PATH_MAX];
 	int		workers;
+	char		peer_listen[80];	/* HOST:PORT, "" for none */
 };
 
 /* Parses path into *c (defaults first). */
@@ -27,6 +28,10 @@ int	config_load(const char *path, struct config *c, struct sp_err *err)
 
 /* Writes a fresh configuration file for a new node (mode 0600). */
 int	config_write_new(const char *path, const char *name,
-	    const char *database, struct sp_err *err) SP_WUR;
+	    const char *database, const char *peer_listen, struct sp_err *err)
+	    SP_WUR;
+
+/* Checks a HOST:PORT listen address (IPv6 hosts in brackets). */
+int	config_listen_valid(const char *s, struct sp_err *err) SP_WUR;
 
 #endif

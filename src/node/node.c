@@ -15,10 +15,13 @@
 
 #include "admin/proto.h"
 #include "admin/server.h"
+#include "authz/authz.h"
 #include "ca/ca.h"
+#include "kb/kb.h"
 #include "net/pool.h"
 #include "node/config.h"
 #include "node/node.h"
+#include "peer/peer.h"
 #include "store/store.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -30,6 +33,9 @@ struct node {
 	char			 dir[PATH_MAX];
 	struct store		*st;
 	struct ca_service	*ca;
+	struct authz		*authz;
+	struct kb_service	*kb;
+	struct peer		*peer;
 	struct event_base	*base;
 	struct pool		*pool;
 	struct admin_server	*admin;
@@ -49,7 +55,8 @@ path_in(char *out, size_t outsz, const char *dir, const char *file,
 }
 
 int
-node_init(const char *dir, const char *name, struct sp_err *err)
+node_init(const char *dir, const char *name, const char *peer_listen,
+    struct sp_err *err)
 {
 	char		 abs[PATH_MAX], conf[PATH_MAX], db[PATH_MAX];
 	struct store	*st = NULL;
@@ -59,6 +66,9 @@ node_init(const char *dir, const char *name, struct sp_err *err)
 	if (name != NULL && !sp_name_valid(name, CONFIG_NAME_MAX))
 		return sp_err_set(err, SP_ERR_INVALID, "node name must be 1 to "
 		    "%d characters of [A-Za-z0-9_.-]", CONFIG_NAME_MAX);
+	if (peer_listen != NULL &&
+	    (r = config_listen_valid(peer_listen, err)) != 0)
+		return r;
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
 		return sp_err_set(err, SP_ERR_IO, "%s: %s", dir,
 		    strerror(errno));
@@ -75,7 +85,7 @@ node_init(const char *dir, const char *name, struct sp_err *err)
 		return r;
 	store_close(st);
 	if ((r = config_write_new(conf, name ? name : "sallyport", db,
-	    err)) != 0)
+	    peer_listen, err)) != 0)
 		return r;
 	return 0;
 }
@@ -159,11 +169,36 @@ on_crl_tick(evutil_socket_t fd, short what, void *arg)
 		n->crl_running = true;
 }
 
+/* The peer layer's view of key bindings and trust. */
+static int
+hook_identity(void *arg, const char *kb, X509 **cert, STACK_OF(X509) **chain,
+    EVP_PKEY **key, struct sp_err *err)
+{
+	return kb_identity(arg, kb, cert, chain, key, err);
+}
+
+static int
+hook_trust(void *arg, X509_STORE **out, struct sp_err *err)
+{
+	return kb_trust_store(arg, out, err);
+}
+
+static uint64_t
+hook_generation(void *arg)
+{
+	return kb_generation(arg);
+}
+
 static void
 node_cleanup(struct node *n)
 {
-	/* Accepted work finishes before anything it uses goes away. */
+	/*
+	 * Accepted work finishes before anything it uses goes away; the peer
+	 * service fails what is still in flight, which answers its admin
+	 * requests before the admin socket closes.
+	 */
 	pool_free(n->pool);
+	peer_free(n->peer);
 	admin_server_free(n->admin);
 	if (n->ev_term != NULL)
 		event_free(n->ev_term);
@@ -173,6 +208,8 @@ node_cleanup(struct node *n)
 		event_free(n->ev_crl);
 	if (n->base != NULL)
 		event_base_free(n->base);
+	kb_free(n->kb);
+	authz_free(n->authz);
 	ca_service_free(n->ca);
 	store_close(n->st);
 }
@@ -180,10 +217,11 @@ node_cleanup(struct node *n)
 int
 node_run(const char *dir, struct sp_err *err)
 {
-	struct node	 n = { 0 };
-	char		 conf[PATH_MAX], sock[PATH_MAX];
-	struct timeval	 tick = { CRL_TICK_SECONDS, 0 };
-	int		 lockfd = -1, r;
+	struct node		 n = { 0 };
+	struct peer_hooks	 hooks;
+	char			 conf[PATH_MAX], sock[PATH_MAX];
+	struct timeval		 tick = { CRL_TICK_SECONDS, 0 };
+	int			 lockfd = -1, r;
 
 	if (realpath(dir, n.dir) == NULL)
 		return sp_err_set(err, SP_ERR_IO, "%s: %s", dir,
@@ -201,14 +239,29 @@ node_run(const char *dir, struct sp_err *err)
 		goto out;
 	}
 	if ((r = store_open(n.conf.database, &n.st, err)) != 0 ||
-	    (r = ca_service_open(n.st, &n.ca, err)) != 0)
+	    (r = ca_service_open(n.st, &n.ca, err)) != 0 ||
+	    (r = authz_open(n.st, &n.authz, err)) != 0 ||
+	    (r = kb_open(n.st, n.ca, &n.kb, err)) != 0)
 		goto out;
 	if ((n.base = event_base_new()) == NULL ||
 	    (n.pool = pool_new(n.base, n.conf.workers)) == NULL) {
 		r = sp_err_set(err, SP_ERR_INTERNAL, "event loop setup failed");
 		goto out;
 	}
+	hooks.arg = n.kb;
+	hooks.identity = hook_identity;
+	hooks.trust = hook_trust;
+	hooks.generation = hook_generation;
+	if ((r = peer_new(n.base, n.st, n.authz, &hooks, n.conf.name,
+	    n.conf.peer_listen[0] ? n.conf.peer_listen : NULL, &n.peer,
+	    err)) != 0)
+		goto out;
 	n.actx.ca = n.ca;
+	n.actx.st = n.st;
+	n.actx.authz = n.authz;
+	n.actx.kb = n.kb;
+	n.actx.peer = n.peer;
+	n.actx.base = n.base;
 	n.actx.name = n.conf.name;
 	n.actx.dir = n.dir;
 	n.actx.started = sp_now();

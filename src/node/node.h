@@ -14,8 +14,8 @@
  * Creates a node directory: DIR (mode 0700; an existing directory must
  * not hold a configuration yet), the configuration file and the database.
  */
-int	node_init(const char *dir, const char *name, struct sp_err *err)
-	    SP_WUR;
+int	node_init(const char *dir, const char *name, const char *peer_listen,
+	    struct sp_err *err) SP_WUR;
 
 /* Validates DIR's configuration. */
 int	node_check(const char *dir, struct sp_err *err) SP_WUR;

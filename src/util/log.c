@@ -32,6 +32,9 @@ log_procinit(const char *tag)
 	log_tag = tag;
 }
 
+static void	vlog(enum log_level, int, const char *, va_list)
+		    __attribute__((format(printf, 3, 0)));
+
 static void
 vlog(enum log_level lvl, int errnum, const char *fmt, va_list ap)
 {

@@ -99,7 +99,7 @@ test_write_new(void **state)
 	struct sp_err	err = { 0 };
 
 	(void)state;
-	assert_int_equal(config_write_new(path, "node-1", "/tmp/n.db", &err),
+	assert_int_equal(config_write_new(path, "node-1", "/tmp/n.db", NULL, &err),
 	    0);
 	assert_int_equal(config_load(path, &c, &err), 0);
 	assert_string_equal(c.name, "node-1");

@@ -1,0 +1,486 @@
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "crypto/dn.h"
+#include "peer/peer_int.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#define FLUSH_SECONDS	1
+#define RETRY_SECONDS	5
+
+/* --- TLS server context ------------------------------------------------- */
+
+/* A context with no certificate: every handshake fails (fail closed). */
+static SSL_CTX *
+refusing_ctx(void)
+{
+	SSL_CTX	*ctx = SSL_CTX_new(TLS_server_method());
+
+	if (ctx != NULL)
+		SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	return ctx;
+}
+
+static SSL_CTX *
+server_ctx_new(struct peer *p, struct sp_err *err)
+{
+	SSL_CTX		*ctx = NULL;
+	X509		*cert = NULL;
+	STACK_OF(X509)	*chain = NULL;
+	EVP_PKEY	*key = NULL;
+	X509_STORE	*trust = NULL;
+	static const unsigned char sid[] = "sallyport-peer";
+
+	if (p->incoming_kb[0] == '\0') {
+		sp_err_set(err, SP_ERR_STATE, "no key binding chosen for the "
+		    "peer listener (sallyport peer incoming keybinding NAME)");
+		return NULL;
+	}
+	if (p->hooks.identity(p->hooks.arg, p->incoming_kb, &cert, &chain,
+	    &key, err) != 0 || p->hooks.trust(p->hooks.arg, &trust, err) != 0)
+		goto out;
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL ||
+	    !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
+	    SSL_CTX_use_certificate(ctx, cert) != 1 ||
+	    SSL_CTX_use_PrivateKey(ctx, key) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1 ||
+	    !SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1)) {
+		sp_err_ossl(err, SP_ERR_CRYPTO, "peer listener TLS context");
+		SSL_CTX_free(ctx);
+		ctx = NULL;
+		goto out;
+	}
+	for (int i = 0; i < sk_X509_num(chain); i++)
+		if (!SSL_CTX_add1_chain_cert(ctx, sk_X509_value(chain, i)))
+			log_warnx("peer: cannot add chain certificate %d", i);
+	/*
+	 * Client certificates are required and verified against the trusted
+	 * peer CAs, for the TLS client purpose. No verify callback: nothing
+	 * turns a verification error into success.
+	 */
+	X509_STORE_set_purpose(trust, X509_PURPOSE_SSL_CLIENT);
+	SSL_CTX_set_cert_store(ctx, trust);
+	trust = NULL;
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
+	    SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	SSL_CTX_set_verify_depth(ctx, 8);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+	SSL_CTX_set_timeout(ctx, 3600);
+ out:
+	X509_free(cert);
+	sk_X509_pop_free(chain, X509_free);
+	EVP_PKEY_free(key);
+	X509_STORE_free(trust);
+	ERR_clear_error();
+	return ctx;
+}
+
+/*
+ * The context for a new connection: rebuilt when the identity or the trust
+ * anchors changed, so a new binding or trust takes effect without a
+ * restart; existing connections keep theirs.
+ */
+static SSL_CTX *
+server_ctx(struct peer *p)
+{
+	struct sp_err	 err = { 0 };
+	uint64_t	 gen = p->hooks.generation(p->hooks.arg);
+	SSL_CTX		*ctx;
+
+	if (p->srv_ctx != NULL && p->srv_gen == gen && !p->srv_dirty)
+		return p->srv_ctx;
+	if (p->srv_ctx == NULL && !p->srv_dirty && p->srv_gen == gen &&
+	    sp_now() < p->srv_retry)
+		return p->refuse_ctx;
+	p->srv_gen = gen;
+	p->srv_dirty = false;
+	if ((ctx = server_ctx_new(p, &err)) == NULL) {
+		log_warnx("peer: listener refuses TLS: %s", err.msg);
+		p->srv_retry = sp_now() + RETRY_SECONDS;
+		SSL_CTX_free(p->srv_ctx);
+		p->srv_ctx = NULL;
+		return p->refuse_ctx;
+	}
+	SSL_CTX_free(p->srv_ctx);
+	p->srv_ctx = ctx;
+	log_info("peer: listener identity is key binding %s", p->incoming_kb);
+	return ctx;
+}
+
+static struct bufferevent *
+on_bev(struct event_base *base, void *arg)
+{
+	struct peer	*p = arg;
+	SSL		*ssl;
+
+	/* Never NULL: evhttp would fall back to plaintext. */
+	if ((ssl = SSL_new(server_ctx(p))) == NULL)
+		fatalx("peer: SSL_new failed");
+	return bufferevent_openssl_socket_new(base, -1, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE |
+	    BEV_OPT_DEFER_CALLBACKS);
+}
+
+/* --- responses ---------------------------------------------------------- */
+
+static void
+reply(struct evhttp_request *req, int status, json_t *doc)
+{
+	struct evbuffer	*buf = evbuffer_new();
+	char		*s = json_dumps(doc, JSON_COMPACT);
+
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", "application/json");
+	if (buf != NULL && s != NULL)
+		evbuffer_add(buf, s, strlen(s));
+	evhttp_send_reply(req, status, NULL, buf);
+	evbuffer_free(buf);
+	free(s);
+	json_decref(doc);
+}
+
+static void
+reply_err(struct evhttp_request *req, int status, const char *code,
+    const char *msg)
+{
+	reply(req, status, json_pack("{s:{s:s,s:s}}", "error", "code", code,
+	    "message", msg));
+}
+
+/* --- endpoints ---------------------------------------------------------- */
+
+enum route { R_PING, R_INFO, R__MAX };
+
+static const char *const ping_rules[] = { "/peerincoming" };
+static const char *const info_rules[] = { "/peerincoming" };
+
+static const struct {
+	const char		*path;
+	int			 methods;
+	const char *const	*rules;
+	size_t			 nrules;
+} routes[R__MAX] = {
+	[R_PING] = { PEER_PREFIX "/ping", EVHTTP_REQ_GET | EVHTTP_REQ_POST,
+	    ping_rules, 1 },
+	[R_INFO] = { PEER_PREFIX "/info", EVHTTP_REQ_GET, info_rules, 1 },
+};
+
+static void
+ep_ping(struct peer *p, struct evhttp_request *req, json_t *body)
+{
+	struct sp_err	 err = { 0 };
+	const char	*nonce = NULL;
+	char		 ts[32];
+	json_t		*doc;
+
+	if (body != NULL && peer_ping_decode(body, &nonce, &err) != 0) {
+		reply_err(req, 400, "invalid", err.msg);
+		return;
+	}
+	sp_time_fmt(sp_now(), ts, sizeof(ts));
+	doc = json_pack("{s:b,s:s,s:s}", "pong", 1, "node", p->node, "time",
+	    ts);
+	if (nonce != NULL)
+		json_object_set_new(doc, "nonce", json_string(nonce));
+	reply(req, 200, doc);
+}
+
+static void
+ep_info(struct peer *p, struct evhttp_request *req)
+{
+	reply(req, 200, json_pack("{s:s,s:s,s:s,s:[s]}", "node", p->node,
+	    "software", "sallyport", "version", SP_VERSION, "services",
+	    "peer"));
+}
+
+/* --- authorization with a per-certificate cache ------------------------- */
+
+static const struct authz_entry *
+authorize(struct peer *p, X509 *cert, const char *fp, int route)
+{
+	struct authz_entry	*e;
+	struct sp_err		 err = { 0 };
+	uint64_t		 gen = authz_generation(p->az);
+	time_t			 now = sp_now();
+	int			 r;
+
+	for (size_t i = 0; i < AUTHZ_CACHE_SIZE; i++) {
+		e = &p->cache[i];
+		if (e->route == route && e->gen == gen && e->expires > now &&
+		    strcmp(e->fp, fp) == 0)
+			return e;
+	}
+	e = &p->cache[p->cache_next];
+	p->cache_next = (p->cache_next + 1) % AUTHZ_CACHE_SIZE;
+	memset(e, 0, sizeof(*e));
+	r = authz_check(p->az, cert, routes[route].rules,
+	    routes[route].nrules, e->role, &err);
+	e->ok = r == 0;
+	snprintf(e->msg, sizeof(e->msg), "%s", err.msg);
+	snprintf(e->fp, sizeof(e->fp), "%s", fp);
+	e->route = route;
+	e->gen = gen;
+	e->expires = now + PEER_AUTHZ_CACHE_TTL;
+	return e;
+}
+
+/* --- incoming connections list: batched, written once a second ---------- */
+
+static void
+flush_incoming(evutil_socket_t fd, short what, void *arg)
+{
+	struct peer	*p = arg;
+	struct sp_err	 err = { 0 };
+	size_t		 i;
+
+	(void)fd;
+	(void)what;
+	if (p->nrecs == 0)
+		return;
+	p->last_flush = sp_now();
+	if (store_begin(p->st, &err) != 0)
+		goto out;
+	for (i = 0; i < p->nrecs; i++)
+		if (authz_incoming_record(p->az, p->recs[i].cert,
+		    p->recs[i].address, p->recs[i].role, &err) != 0)
+			break;
+	if (i < p->nrecs)
+		store_rollback(p->st);
+	else if (store_commit(p->st, &err) != 0)
+		log_warnx("peer: incoming connections not recorded");
+ out:
+	if (err.msg[0] != '\0')
+		log_warnx("peer: recording incoming connections: %s", err.msg);
+	for (i = 0; i < p->nrecs; i++)
+		X509_free(p->recs[i].cert);
+	p->nrecs = 0;
+}
+
+static void
+note_incoming(struct peer *p, SSL *ssl, X509 *cert,
+    struct evhttp_connection *evcon, const char *role)
+{
+	struct incoming_rec	*rec;
+	char			*host = NULL;
+	ev_uint16_t		 port = 0;
+	struct timeval		 tv = { FLUSH_SECONDS, 0 };
+
+	/* Once per TLS connection. */
+	if (SSL_get_app_data(ssl) != NULL)
+		return;
+	SSL_set_app_data(ssl, p);
+	nodelay(bufferevent_getfd(evhttp_connection_get_bufferevent(evcon)));
+	if (p->nrecs == INCOMING_BATCH_MAX)
+		flush_incoming(-1, 0, p);
+	rec = &p->recs[p->nrecs];
+	if (!X509_up_ref(cert))
+		return;
+	rec->cert = cert;
+	evhttp_connection_get_peer(evcon, &host, &port);
+	snprintf(rec->address, sizeof(rec->address), "%s:%u",
+	    host ? host : "?", (unsigned)port);
+	snprintf(rec->role, sizeof(rec->role), "%s", role);
+	p->nrecs++;
+	/*
+	 * Sparse connections are written at once (next loop turn), so an
+	 * operator sees them right away; a burst is written once a second.
+	 */
+	if (!evtimer_pending(p->ev_flush, NULL)) {
+		if (sp_now() > p->last_flush)
+			tv.tv_sec = 0;
+		evtimer_add(p->ev_flush, &tv);
+	}
+}
+
+/* --- request handling ---------------------------------------------------- */
+
+/* Small request/response exchanges must not wait for delayed ACKs. */
+void
+nodelay(evutil_socket_t fd)
+{
+	int	one = 1;
+
+	if (fd >= 0)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+		    sizeof(one));
+}
+
+/* RFC 9112 6.3: both framings, or two lengths, is a smuggling attempt. */
+static bool
+framing_ok(struct evhttp_request *req)
+{
+	struct evkeyvalq	*h = evhttp_request_get_input_headers(req);
+	struct evkeyval		*kv;
+	int			 cl = 0, te = 0;
+
+	TAILQ_FOREACH(kv, h, next) {
+		if (strcasecmp(kv->key, "Content-Length") == 0)
+			cl++;
+		else if (strcasecmp(kv->key, "Transfer-Encoding") == 0)
+			te++;
+	}
+	return cl <= 1 && te <= 1 && !(cl && te);
+}
+
+static void
+on_request(struct evhttp_request *req, void *arg)
+{
+	struct peer			*p = arg;
+	struct evhttp_connection	*evcon = evhttp_request_get_connection(req);
+	SSL				*ssl;
+	X509				*cert;
+	const struct evhttp_uri		*uri = evhttp_request_get_evhttp_uri(req);
+	const char			*path = uri ? evhttp_uri_get_path(uri) : NULL;
+	const struct authz_entry	*e;
+	struct evbuffer			*in;
+	json_t				*body = NULL;
+	struct sp_err			 err = { 0 };
+	char				 fp[65];
+	int				 route;
+	size_t				 len;
+
+	ssl = bufferevent_openssl_get_ssl(evhttp_connection_get_bufferevent(
+	    evcon));
+	if (ssl == NULL || (cert = SSL_get0_peer_certificate(ssl)) == NULL) {
+		reply_err(req, 401, "no_certificate", "a client certificate "
+		    "is required");
+		return;
+	}
+	if (!framing_ok(req)) {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Connection", "close");
+		reply_err(req, 400, "invalid", "conflicting Content-Length / "
+		    "Transfer-Encoding headers");
+		return;
+	}
+	for (route = 0; route < R__MAX; route++)
+		if (path != NULL && strcmp(path, routes[route].path) == 0)
+			break;
+	if (route == R__MAX) {
+		reply_err(req, 404, "not_found", "no such peer endpoint");
+		return;
+	}
+	peer_fingerprint(cert, fp);
+	if (!p->incoming_enabled) {
+		note_incoming(p, ssl, cert, evcon, "");
+		reply_err(req, 403, "incoming_disabled", "incoming peer "
+		    "connections are disabled on this node");
+		return;
+	}
+	e = authorize(p, cert, fp, route);
+	note_incoming(p, ssl, cert, evcon, e->role);
+	if (!e->ok) {
+		reply_err(req, 403, "denied", e->msg);
+		return;
+	}
+	if (!(evhttp_request_get_command(req) & routes[route].methods)) {
+		reply_err(req, 405, "method", "method not allowed here");
+		return;
+	}
+	in = evhttp_request_get_input_buffer(req);
+	if ((len = evbuffer_get_length(in)) > 0) {
+		unsigned char *b = evbuffer_pullup(in, (ev_ssize_t)len);
+
+		if (b == NULL || peer_body_decode(b, len, &body, &err) != 0) {
+			reply_err(req, 400, "invalid", err.msg[0] ? err.msg :
+			    "unreadable body");
+			return;
+		}
+	}
+	switch (route) {
+	case R_PING:
+		ep_ping(p, req, body);
+		break;
+	case R_INFO:
+		ep_info(p, req);
+		break;
+	}
+	json_decref(body);
+}
+
+/* --- setup --------------------------------------------------------------- */
+
+int
+listener_start(struct peer *p, const char *listen, struct sp_err *err)
+{
+	struct evhttp_bound_socket	*bs;
+	struct sockaddr_storage		 ss;
+	socklen_t			 sl = sizeof(ss);
+	char				 host[64], addr[64];
+	const char			*colon;
+	const char			*errstr;
+	long long			 port;
+
+	if ((colon = strrchr(listen, ':')) == NULL ||
+	    (size_t)(colon - listen) >= sizeof(host) ||
+	    sp_strtonum(colon + 1, 0, 65535, &port, &errstr) != 0)
+		return sp_err_set(err, SP_ERR_INVALID, "peer listen address "
+		    "\"%s\" must be HOST:PORT", listen);
+	memcpy(host, listen, (size_t)(colon - listen));
+	host[colon - listen] = '\0';
+	if ((p->refuse_ctx = refusing_ctx()) == NULL ||
+	    (p->http = evhttp_new(p->base)) == NULL ||
+	    (p->ev_flush = evtimer_new(p->base, flush_incoming, p)) == NULL)
+		return sp_err_set(err, SP_ERR_ALLOC, "peer listener setup");
+	evhttp_set_bevcb(p->http, on_bev, p);
+	evhttp_set_gencb(p->http, on_request, p);
+	evhttp_set_max_headers_size(p->http, PEER_MAX_HEADERS);
+	evhttp_set_max_body_size(p->http, PEER_MAX_BODY);
+	evhttp_set_timeout(p->http, PEER_TIMEOUT);
+	evhttp_set_allowed_methods(p->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+	    EVHTTP_REQ_PUT);
+	if ((bs = evhttp_bind_socket_with_handle(p->http, host,
+	    (ev_uint16_t)port)) == NULL)
+		return sp_err_set(err, SP_ERR_IO, "peer listener: cannot bind "
+		    "%s", listen);
+	if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss,
+	    &sl) == 0) {
+		if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+			inet_ntop(AF_INET6, &s6->sin6_addr, addr, sizeof(addr));
+			snprintf(p->listen, sizeof(p->listen), "[%s]:%u", addr,
+			    ntohs(s6->sin6_port));
+		} else {
+			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+			inet_ntop(AF_INET, &s4->sin_addr, addr, sizeof(addr));
+			snprintf(p->listen, sizeof(p->listen), "%s:%u", addr,
+			    ntohs(s4->sin_port));
+		}
+	}
+	p->srv_dirty = true;
+	log_info("peer: listening on %s (incoming %s)", p->listen,
+	    p->incoming_enabled ? "enabled" : "disabled");
+	return 0;
+}
+
+void
+listener_stop(struct peer *p)
+{
+	if (p->ev_flush != NULL) {
+		flush_incoming(-1, 0, p);
+		event_free(p->ev_flush);
+	}
+	if (p->http != NULL)
+		evhttp_free(p->http);
+	SSL_CTX_free(p->srv_ctx);
+	SSL_CTX_free(p->refuse_ctx);
+}

@@ -1,0 +1,222 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "peer/peer_int.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#define SET_INCOMING	"peer.incoming_enabled"
+#define SET_OUTGOING	"peer.outgoing_enabled"
+#define SET_INCOMING_KB	"peer.incoming_keybinding"
+
+void
+peer_fingerprint(X509 *x, char out[65])
+{
+	unsigned char	md[EVP_MAX_MD_SIZE];
+	unsigned int	len = 0;
+
+	if (!X509_digest(x, EVP_sha256(), md, &len) || len != 32)
+		memset(md, 0, 32);
+	sp_hex_encode(md, 32, out);
+}
+
+int
+peer_setting_put(struct peer *p, const char *key, const char *value,
+    const char *actor, struct sp_err *err)
+{
+	char	 det[256];
+	int	 r;
+
+	snprintf(det, sizeof(det), "{\"key\":\"%s\",\"value\":\"%s\"}", key,
+	    value);
+	if ((r = store_begin(p->st, err)) != 0)
+		return r;
+	if ((r = store_exec(p->st, NULL, err, "INSERT OR REPLACE INTO settings "
+	    "VALUES (?, ?)", "ss", key, value)) < 0 ||
+	    (r = store_audit_append(p->st, "peer.setting", actor, det,
+	    err)) != 0) {
+		store_rollback(p->st);
+		return r;
+	}
+	return store_commit(p->st, err);
+}
+
+static int
+setting_row(const struct store_row *row, void *arg)
+{
+	struct peer	*p = arg;
+	const char	*k = store_row_text(row, 0), *v = store_row_text(row, 1);
+
+	if (strcmp(k, SET_INCOMING) == 0)
+		p->incoming_enabled = strcmp(v, "1") == 0;
+	else if (strcmp(k, SET_OUTGOING) == 0)
+		p->outgoing_enabled = strcmp(v, "1") == 0;
+	else if (strcmp(k, SET_INCOMING_KB) == 0)
+		snprintf(p->incoming_kb, sizeof(p->incoming_kb), "%s", v);
+	return 0;
+}
+
+int
+peer_new(struct event_base *base, struct store *st, struct authz *az,
+    const struct peer_hooks *hooks, const char *node_name, const char *listen,
+    struct peer **out, struct sp_err *err)
+{
+	struct peer	*p;
+	int		 r;
+
+	*out = NULL;
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
+	p->base = base;
+	p->st = st;
+	p->az = az;
+	p->hooks = *hooks;
+	snprintf(p->node, sizeof(p->node), "%s", node_name);
+	TAILQ_INIT(&p->connectors);
+	/* Incoming is off until an operator turns it on; outgoing is on. */
+	p->incoming_enabled = false;
+	p->outgoing_enabled = true;
+	if ((r = store_select(st, setting_row, p, err, "SELECT key, value "
+	    "FROM settings WHERE key LIKE 'peer.%'", "")) != 0 ||
+	    (r = connectors_load(p, err)) != 0)
+		goto fail;
+	if (listen != NULL && (r = listener_start(p, listen, err)) != 0)
+		goto fail;
+	*out = p;
+	return 0;
+ fail:
+	peer_free(p);
+	return r;
+}
+
+void
+peer_free(struct peer *p)
+{
+	if (p == NULL)
+		return;
+	connectors_free(p);
+	listener_stop(p);
+	free(p);
+}
+
+const char *
+peer_listen_address(const struct peer *p)
+{
+	return p->listen;
+}
+
+json_t *
+peer_status(struct peer *p)
+{
+	return json_pack("{s:s,s:b,s:s,s:b}", "listen", p->listen,
+	    "incoming_enabled", p->incoming_enabled, "incoming_keybinding",
+	    p->incoming_kb, "outgoing_enabled", p->outgoing_enabled);
+}
+
+int
+peer_set_incoming(struct peer *p, bool enabled, const char *actor,
+    struct sp_err *err)
+{
+	int	r;
+
+	if ((r = peer_setting_put(p, SET_INCOMING, enabled ? "1" : "0", actor,
+	    err)) != 0)
+		return r;
+	p->incoming_enabled = enabled;
+	log_info("peer: incoming connections %s by %s",
+	    enabled ? "enabled" : "disabled", actor);
+	return 0;
+}
+
+int
+peer_set_incoming_keybinding(struct peer *p, const char *kb,
+    const char *actor, struct sp_err *err)
+{
+	X509		*cert = NULL;
+	STACK_OF(X509)	*chain = NULL;
+	EVP_PKEY	*key = NULL;
+	int		 r;
+
+	if (!sp_name_valid(kb, PEER_NAME_MAX))
+		return sp_err_set(err, SP_ERR_INVALID, "bad key binding name");
+	/* Refuse a binding that cannot serve TLS now. */
+	if ((r = p->hooks.identity(p->hooks.arg, kb, &cert, &chain, &key,
+	    err)) != 0)
+		return r;
+	X509_free(cert);
+	sk_X509_pop_free(chain, X509_free);
+	EVP_PKEY_free(key);
+	if ((r = peer_setting_put(p, SET_INCOMING_KB, kb, actor, err)) != 0)
+		return r;
+	snprintf(p->incoming_kb, sizeof(p->incoming_kb), "%s", kb);
+	p->srv_dirty = true;	/* the next connection gets the new identity */
+	p->srv_retry = 0;
+	return 0;
+}
+
+int
+peer_set_outgoing(struct peer *p, bool enabled, const char *actor,
+    struct sp_err *err)
+{
+	int	r;
+
+	if ((r = peer_setting_put(p, SET_OUTGOING, enabled ? "1" : "0", actor,
+	    err)) != 0)
+		return r;
+	p->outgoing_enabled = enabled;
+	return 0;
+}
+
+int
+peer_body_decode(const unsigned char *body, size_t len, json_t **out,
+    struct sp_err *err)
+{
+	json_error_t	je;
+	json_t		*doc;
+
+	*out = NULL;
+	if (len > PEER_MAX_BODY)
+		return sp_err_set(err, SP_ERR_LIMIT, "body larger than %d bytes",
+		    PEER_MAX_BODY);
+	if ((doc = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES,
+	    &je)) == NULL)
+		return sp_err_set(err, SP_ERR_INVALID, "body is not JSON: %s "
+		    "(line %d)", je.text, je.line);
+	if (!json_is_object(doc)) {
+		json_decref(doc);
+		return sp_err_set(err, SP_ERR_INVALID, "body must be a JSON "
+		    "object");
+	}
+	*out = doc;
+	return 0;
+}
+
+int
+peer_ping_decode(const json_t *body, const char **nonce, struct sp_err *err)
+{
+	const json_t	*v = NULL;
+	const char	*s;
+	size_t		 n;
+
+	*nonce = NULL;
+	if (json_object_size(body) > 1 || ((v = json_object_get(body,
+	    "nonce")) == NULL && json_object_size(body) == 1))
+		return sp_err_set(err, SP_ERR_INVALID, "ping body takes only "
+		    "\"nonce\"");
+	if (v == NULL)
+		return 0;
+	if (!json_is_string(v) || (n = json_string_length(v)) == 0 || n > 64)
+		return sp_err_set(err, SP_ERR_INVALID, "nonce must be a string "
+		    "of 1..64 characters");
+	s = json_string_value(v);
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+			return sp_err_set(err, SP_ERR_INVALID, "nonce must be "
+			    "printable ASCII");
+	*nonce = s;
+	return 0;
+}

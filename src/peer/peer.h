@@ -1,0 +1,120 @@
+/*
+ * The peer protocol transport (DESIGN.md section 5): the incoming side
+ * (a TLS listener that requires client certificates, records who
+ * connects, authorizes every request through authz_check() and serves the
+ * /peer/v1/ endpoints) and the outgoing side (Peer Connectors: pools of
+ * keep-alive mutually authenticated TLS connections with session
+ * resumption, ping and reset).
+ *
+ * Everything here runs on the event loop thread, except where noted.
+ * Identities and trust come from the node through hooks, so this layer
+ * does not know about key bindings or tokens.
+ */
+#ifndef SP_PEER_PEER_H
+#define SP_PEER_PEER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <openssl/x509.h>
+
+#include "authz/authz.h"
+#include "net/pool.h"
+#include "store/store.h"
+#include "util/err.h"
+
+#define PEER_PREFIX		"/peer/v1"
+#define PEER_MAX_BODY		(1024 * 1024)	/* request/response bodies */
+#define PEER_MAX_HEADERS	(16 * 1024)
+#define PEER_TIMEOUT		10		/* seconds: slow clients */
+#define PEER_AUTHZ_CACHE_TTL	60		/* seconds */
+#define PEER_CONNECTOR_MAX	64		/* connections per pool */
+#define PEER_NAME_MAX		64
+#define PEER_URL_MAX		512
+
+/* Where the node's TLS identities and trust anchors come from. */
+struct peer_hooks {
+	void	*arg;
+	/* New references to a key binding's certificate, chain and key. */
+	int	(*identity)(void *arg, const char *keybinding, X509 **cert,
+		    STACK_OF(X509) **chain, EVP_PKEY **key, struct sp_err *err);
+	/* A new store with the trusted peer CAs. */
+	int	(*trust)(void *arg, X509_STORE **out, struct sp_err *err);
+	/* Changes whenever an identity or the trust anchors change. */
+	uint64_t (*generation)(void *arg);
+};
+
+struct peer;
+
+/*
+ * Sets up the peer service. listen is "HOST:PORT" (NULL: no listener,
+ * outgoing only). Connectors and settings are loaded from the store.
+ */
+int	peer_new(struct event_base *base, struct store *st, struct authz *az,
+	    const struct peer_hooks *hooks, const char *node_name,
+	    const char *listen, struct peer **out, struct sp_err *err) SP_WUR;
+void	peer_free(struct peer *p);
+
+/* The address actually bound ("127.0.0.1:4443"), "" without listener. */
+const char *peer_listen_address(const struct peer *p);
+
+/* --- admin (loop thread) ------------------------------------------------ */
+
+/* {"listen","incoming_enabled","incoming_keybinding","outgoing_enabled"} */
+json_t	*peer_status(struct peer *p);
+int	peer_set_incoming(struct peer *p, bool enabled, const char *actor,
+	    struct sp_err *err) SP_WUR;
+/* Chooses the listener's server identity; takes effect for new
+ * connections without a restart. */
+int	peer_set_incoming_keybinding(struct peer *p, const char *kb,
+	    const char *actor, struct sp_err *err) SP_WUR;
+int	peer_set_outgoing(struct peer *p, bool enabled, const char *actor,
+	    struct sp_err *err) SP_WUR;
+
+struct peer_connector_conf {
+	const char	*name;
+	const char	*url;		/* https://host:port/peer/v1 */
+	const char	*auth;		/* key binding */
+	int		 max;		/* 0: keep / default 4 */
+	int		 enabled;	/* -1: keep */
+};
+
+int	peer_connector_add(struct peer *p, const struct peer_connector_conf *c,
+	    const char *actor, struct sp_err *err) SP_WUR;
+/* Changes the given fields (NULL/0/-1 keep); resets the pool. */
+int	peer_connector_edit(struct peer *p, const struct peer_connector_conf *c,
+	    const char *actor, struct sp_err *err) SP_WUR;
+int	peer_connector_clone(struct peer *p, const char *from, const char *to,
+	    const char *actor, struct sp_err *err) SP_WUR;
+int	peer_connector_delete(struct peer *p, const char *name,
+	    const char *actor, struct sp_err *err) SP_WUR;
+/* [{"name","url","state","auth","in_use","ready","max","queued",
+ *   "tls_peer"}] */
+json_t	*peer_connector_list(struct peer *p);
+/* Drops the pool and the TLS context: the authenticator is re-read. */
+int	peer_connector_reset(struct peer *p, const char *name,
+	    struct sp_err *err) SP_WUR;
+
+/*
+ * Pings through a connector: count requests, at most parallel at a time.
+ * done(arg, result, rc, err) runs once on the loop with a result object
+ * (stolen) or a failure.
+ */
+typedef void peer_ping_done(void *arg, json_t *result, int rc,
+    const struct sp_err *err);
+void	peer_ping(struct peer *p, const char *name, int count, int parallel,
+	    peer_ping_done *done, void *arg);
+
+/*
+ * Checks and decodes a JSON request body of at most PEER_MAX_BODY bytes:
+ * it must be a JSON object. Exposed for the fuzz target.
+ */
+int	peer_body_decode(const unsigned char *body, size_t len, json_t **out,
+	    struct sp_err *err) SP_WUR;
+/* The ping body: {"nonce": string of 1..64 printable characters}. */
+int	peer_ping_decode(const json_t *body, const char **nonce,
+	    struct sp_err *err) SP_WUR;
+
+#endif

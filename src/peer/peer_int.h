@@ -1,0 +1,85 @@
+/*
+ * Shared inside the peer module (listener.c, connector.c, peer.c).
+ */
+#ifndef SP_PEER_PEER_INT_H
+#define SP_PEER_PEER_INT_H
+
+#include <sys/queue.h>
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/http.h>
+#include <openssl/ssl.h>
+
+#include "peer/peer.h"
+
+#define AUTHZ_CACHE_SIZE	256
+#define INCOMING_BATCH_MAX	1024
+
+struct authz_entry {
+	char		fp[65];
+	int		route;
+	bool		ok;
+	char		role[65];
+	char		msg[256];
+	time_t		expires;
+	uint64_t	gen;
+};
+
+struct incoming_rec {
+	X509		*cert;
+	char		 address[64];
+	char		 role[65];
+};
+
+struct connector;
+TAILQ_HEAD(connector_list, connector);
+
+struct peer {
+	struct event_base	*base;
+	struct store		*st;
+	struct authz		*az;
+	struct peer_hooks	 hooks;
+	char			 node[PEER_NAME_MAX + 1];
+
+	/* settings */
+	bool			 incoming_enabled;
+	bool			 outgoing_enabled;
+	char			 incoming_kb[PEER_NAME_MAX + 1];
+
+	/* listener */
+	struct evhttp		*http;
+	char			 listen[80];
+	SSL_CTX			*srv_ctx;	/* NULL until an identity works */
+	SSL_CTX			*refuse_ctx;	/* no certificate: fails closed */
+	uint64_t		 srv_gen;
+	bool			 srv_dirty;
+	time_t			 srv_retry;	/* next attempt after a failure */
+	struct authz_entry	 cache[AUTHZ_CACHE_SIZE];
+	size_t			 cache_next;
+	struct incoming_rec	 recs[INCOMING_BATCH_MAX];
+	size_t			 nrecs;
+	struct event		*ev_flush;
+	time_t			 last_flush;
+
+	/* connectors */
+	struct connector_list	 connectors;
+};
+
+/* peer.c */
+int	peer_setting_put(struct peer *p, const char *key, const char *value,
+	    const char *actor, struct sp_err *err) SP_WUR;
+void	peer_fingerprint(X509 *x, char out[65]);
+
+/* listener.c */
+void	nodelay(evutil_socket_t fd);
+int	listener_start(struct peer *p, const char *listen, struct sp_err *err)
+	    SP_WUR;
+void	listener_stop(struct peer *p);
+
+/* connector.c */
+int	connectors_load(struct peer *p, struct sp_err *err) SP_WUR;
+void	connectors_free(struct peer *p);
+
+#endif
