@@ -443,7 +443,14 @@ connector_request(struct connector *c, enum evhttp_cmd_type method,
 	}
 	rq->c = c;
 	rq->method = method;
-	snprintf(rq->path, sizeof(rq->path), "%s%s", c->base_path, endpoint);
+	/* base_path is always PEER_PREFIX (url_parse), so this fits. */
+	if ((size_t)snprintf(rq->path, sizeof(rq->path), "%s%s", c->base_path,
+	    endpoint) >= sizeof(rq->path)) {
+		free(rq);
+		sp_err_set(&err, SP_ERR_INTERNAL, "request path too long");
+		cb(arg, 0, NULL, "none", &err);
+		return;
+	}
 	rq->body = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	rq->cb = cb;
 	rq->arg = arg;
