@@ -149,7 +149,7 @@ admin_call(const char *sockpath, const char *cmd, json_t *args,
 	unsigned char		 hdr[4];
 	size_t			 len;
 	json_error_t		 je;
-	int			 fd = -1, r = SP_ERR_IO;
+	int			 fd = -1, r = SP_ERR_CONNECT;
 
 	*result = NULL;
 	if (strlen(sockpath) >= sizeof(sun.sun_path)) {
@@ -172,24 +172,24 @@ admin_call(const char *sockpath, const char *cmd, json_t *args,
 	}
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
 	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		sp_err_set(err, SP_ERR_IO, "cannot reach the node at %s: %s "
-		    "(is it running?)", sockpath, strerror(errno));
+		r = sp_err_set(err, SP_ERR_CONNECT, "cannot reach the node at "
+		    "%s: %s (is it running?)", sockpath, strerror(errno));
 		goto out;
 	}
 	admin_frame_header(len, hdr);
 	if (write_all(fd, hdr, 4) == -1 || write_all(fd, body, len) == -1 ||
 	    read_all(fd, hdr, 4) == -1) {
-		sp_err_set(err, SP_ERR_IO, "node closed the connection");
+		sp_err_set(err, r, "node closed the connection");
 		goto out;
 	}
 	if (admin_frame_length(hdr, &len) != 0 ||
 	    (rbody = malloc(len + 1)) == NULL ||
 	    read_all(fd, rbody, len) == -1) {
-		sp_err_set(err, SP_ERR_IO, "bad response from the node");
+		sp_err_set(err, r, "bad response from the node");
 		goto out;
 	}
 	if ((resp = json_loadb(rbody, len, 0, &je)) == NULL) {
-		sp_err_set(err, SP_ERR_IO, "bad response from the node: %s",
+		sp_err_set(err, r, "bad response from the node: %s",
 		    je.text);
 		goto out;
 	}

@@ -43,7 +43,8 @@ json_t	*admin_response_err(int code, const char *message);
  * Client side: connects to sockpath, sends one request (args stolen) and
  * waits for the response. On success *result is the "result" member (new
  * reference). A refusal by the node returns its code (negative) with the
- * message in err; SP_ERR_IO means the node could not be reached.
+ * message in err; SP_ERR_CONNECT means the node could not be reached (or
+ * broke off the exchange).
  */
 int	admin_call(const char *sockpath, const char *cmd, json_t *args,
 	    json_t **result, struct sp_err *err) SP_WUR;

@@ -90,6 +90,18 @@ send_json(struct conn *c, json_t *doc)
 		}
 	}
 	len = strlen(s);
+	if (len > ADMIN_MAX_MSG) {
+		/* The client would refuse it: say why instead. */
+		free(s);
+		s = strdup("{\"ok\":false,\"error\":{\"code\":\"limit\","
+		    "\"message\":\"response larger than the admin protocol "
+		    "allows; narrow it (--limit, --ca, --status)\"}}");
+		if (s == NULL) {
+			conn_close(c);
+			return;
+		}
+		len = strlen(s);
+	}
 	admin_frame_header(len, hdr);
 	evbuffer_add(bufferevent_get_output(c->bev), hdr, 4);
 	evbuffer_add(bufferevent_get_output(c->bev), s, len);

@@ -29,6 +29,7 @@ struct ca {
 	int64_t		 issuer_id;
 	X509		*cert;
 	long long	 crl_period;
+	bool		 crl_warned;	/* scheduled CRL failure logged */
 };
 
 struct tok {
@@ -549,9 +550,11 @@ ca_token_delkey(struct ca_service *svc, const char *token, const char *alias,
 	    (r = audit(svc, "token.delkey", actor, json_pack("{s:s,s:s}",
 	    "token", token, "alias", alias), err)) != 0) {
 		store_rollback(svc->st);
-		if (r == SP_ERR_NOTFOUND)
+		if (r == SP_ERR_NOTFOUND) {
+			sp_err_clear(err);
 			sp_err_set(err, r, "token %s has no key \"%s\"", token,
 			    alias);
+		}
 		goto out;
 	}
 	if ((r = store_commit(svc->st, err)) != 0)
@@ -667,6 +670,27 @@ template_from_profile(struct cert_template *t, const struct profile *p)
 	t->ncrl_dp = p->ncrl_dp;
 	t->ocsp_url = p->ocsp_url;
 	t->ocsp_nocheck = p->ocsp_nocheck;
+}
+
+/*
+ * The profile's key usage, less what the key cannot do: no encipherment
+ * for EC (RFC 8813 3) or Ed25519 (RFC 8410 5), no key agreement for RSA.
+ */
+static unsigned int
+key_usage_for(unsigned int ku, int alg)
+{
+	enum { ENCIPHER = 1u << 2 | 1u << 3, AGREE = 1u << 4 | 1u << 7 |
+	    1u << 8 };
+
+	switch (alg) {
+	case KEY_EC_P256:
+	case KEY_EC_P384:
+		return ku & ~ENCIPHER;
+	case KEY_ED25519:
+		return ku & ~(ENCIPHER | AGREE);
+	default:
+		return ku & ~AGREE;
+	}
 }
 
 /* --- CAs ---------------------------------------------------------------- */
@@ -795,6 +819,11 @@ ca_create(struct ca_service *svc, const struct ca_create_req *req,
 			    "used by CA %s", req->key, svc->cas[i]->name);
 			goto out;
 		}
+	if (iss != NULL && X509_get_pathlen(iss->cert) == 0) {
+		r = sp_err_set(err, SP_ERR_POLICY, "RFC 5280 4.2.1.9: CA %s has "
+		    "pathLenConstraint 0 and cannot sign a sub CA", iss->name);
+		goto out;
+	}
 	days = req->validity_days ? req->validity_days : (*pp)->validity_days;
 	if (days > (*pp)->validity_days) {
 		r = sp_err_set(err, SP_ERR_POLICY, "profile %s: requested "
@@ -812,6 +841,13 @@ ca_create(struct ca_service *svc, const struct ca_create_req *req,
 		goto out;
 	}
 	template_from_profile(&t, *pp);
+	if (iss != NULL && X509_get_pathlen(iss->cert) > 0) {
+		long limit = X509_get_pathlen(iss->cert) - 1;
+
+		/* A sub CA's path may only be shorter than its issuer's. */
+		if (t.path_len < 0 || t.path_len > limit)
+			t.path_len = (int)limit;
+	}
 	t.serial = serial;
 	t.subject = name;
 	t.spki = spki;
@@ -885,8 +921,10 @@ ca_create(struct ca_service *svc, const struct ca_create_req *req,
 	snprintf(ca->key, sizeof(ca->key), "%s", req->key);
 	ca->issuer_id = iss ? iss->id : 0;
 	ca->crl_period = period;
-	ca->cert = x;
-	x = NULL;
+	/* Re-parse: a built certificate has no decoded public key. */
+	p = der;
+	if ((ca->cert = d2i_X509(NULL, &p, (long)derlen)) == NULL)
+		fatalx("CA %s: cannot parse its own certificate", req->name);
 	if (push(&svc->cas, &svc->ncas, sizeof(ca), &ca) != 0)
 		fatalx("out of memory adding CA");
 	*out = ca_json(svc, ca);
@@ -1156,6 +1194,8 @@ issue_prepare(struct ca_service *svc, const struct ca_issue_req *rq,
 		goto out;
 	}
 	template_from_profile(&t, *pp);
+	t.key_usage = key_usage_for(t.key_usage,
+	    key_alg_of(X509_REQ_get0_pubkey(pd->req)));
 	t.serial = serial;
 	t.subject = X509_REQ_get_subject_name(pd->req);
 	t.spki = X509_REQ_get_X509_PUBKEY(pd->req);
@@ -1211,8 +1251,10 @@ ca_issue_batch(struct ca_service *svc, const struct ca_issue_req *reqs,
 
 	if (n == 0)
 		return 0;
-	if (n > CA_BATCH_MAX || (pd = calloc(n, sizeof(*pd))) == NULL)
+	if (n > CA_BATCH_MAX)
 		return SP_ERR_LIMIT;
+	if ((pd = calloc(n, sizeof(*pd))) == NULL)
+		return SP_ERR_ALLOC;
 	memset(res, 0, n * sizeof(*res));
 	pthread_rwlock_rdlock(&svc->lk);
 	for (size_t i = 0; i < n; i++)
@@ -1563,9 +1605,17 @@ crl_make(struct ca_service *svc, struct ca *ca, const char *actor,
 	int64_t				 number = 0;
 	time_t				 now = sp_now();
 	time_t				 next = now + (time_t)ca->crl_period;
+	time_t				 nextupd;
 	char				 nu[32];
 	int				 r;
 
+	/*
+	 * nextUpdate overlaps the next scheduled CRL (a tenth of the period,
+	 * 1 minute to 1 hour), so relying parties never hold an expired CRL
+	 * while the next one is being made and fetched.
+	 */
+	nextupd = next + (time_t)(ca->crl_period / 10 < 60 ? 60 :
+	    ca->crl_period / 10 > 3600 ? 3600 : ca->crl_period / 10);
 	if ((r = sign_with(svc, ca->token, ca->key, &md, err)) != 0)
 		return r;
 	if ((r = store_begin(svc->st, err)) != 0)
@@ -1575,17 +1625,17 @@ crl_make(struct ca_service *svc, struct ca *ca, const char *actor,
 		goto undo;
 	}
 	if ((r = store_ca_next_crl(svc->st, ca->id, next, &number, err)) != 0 ||
-	    (r = crl_build(ca->cert, number, now, next, rc.e, rc.n, md, &der,
+	    (r = crl_build(ca->cert, number, now, nextupd, rc.e, rc.n, md, &der,
 	    &len, err)) != 0 ||
-	    (r = store_crl_insert(svc->st, ca->id, number, now, next, der, len,
-	    err)) != 0 ||
+	    (r = store_crl_insert(svc->st, ca->id, number, now, nextupd, der,
+	    len, err)) != 0 ||
 	    (r = audit(svc, "crl.create", actor, json_pack("{s:s,s:I,s:i}",
 	    "ca", ca->name, "number", (json_int_t)number, "entries",
 	    (int)rc.n), err)) != 0)
 		goto undo;
 	if ((r = store_commit(svc->st, err)) != 0)
 		goto out;
-	sp_time_fmt(next, nu, sizeof(nu));
+	sp_time_fmt(nextupd, nu, sizeof(nu));
 	if (out != NULL)
 		*out = json_pack("{s:s,s:I,s:i,s:s}", "ca", ca->name, "number",
 		    (json_int_t)number, "entries", (int)rc.n, "next_update", nu);
@@ -1668,10 +1718,14 @@ ca_crl_tick(struct ca_service *svc)
 			continue;
 		if (crl_make(svc, ca, "scheduler", NULL, &err) == 0) {
 			made++;
+			ca->crl_warned = false;
 			log_info("CA %s: scheduled CRL made", ca->name);
-		} else
-			log_warnx("CA %s: scheduled CRL: %s", ca->name,
-			    err.msg);
+		} else if (!ca->crl_warned) {
+			/* Once until it works again, not every tick. */
+			ca->crl_warned = true;
+			log_warnx("CA %s: scheduled CRL: %s (retrying)",
+			    ca->name, err.msg);
+		}
 	}
 	pthread_rwlock_unlock(&svc->lk);
 	return made;

@@ -371,10 +371,19 @@ profile_set(struct profile *p, const char *assignment, struct sp_err *err)
 			break;
 		for (tok = strtok_r(copy, ",", &save); tok != NULL;
 		    tok = strtok_r(NULL, ",", &save))
-			json_array_append_new(v, json_string(tok));
+			if (json_array_append_new(v, json_string(tok)) != 0) {
+				/* json_string() refuses invalid UTF-8. */
+				free(copy);
+				json_decref(v);
+				return sp_err_set(err, SP_ERR_INVALID, "%s: not "
+				    "valid UTF-8", key);
+			}
 		break;
 	}
 	free(copy);
+	if (v == NULL && pk->type == PT_STR)
+		return sp_err_set(err, SP_ERR_INVALID, "%s: not valid UTF-8",
+		    key);
 	if (v == NULL)
 		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
 	if ((doc = profile_to_json(p)) == NULL) {
@@ -489,11 +498,14 @@ dns_valid(const ASN1_IA5STRING *s)
 		unsigned char c = d[i];
 
 		if (c == '.') {
-			if (label == 0)
+			/* Labels neither start nor end with a hyphen. */
+			if (label == 0 || d[i - 1] == '-')
 				return false;
 			label = 0;
 			continue;
 		}
+		if (c == '-' && label == 0)
+			return false;
 		if (c == '*' && i == 0 && n > 2 && d[1] == '.') {
 			label = 1;
 			continue;
@@ -502,7 +514,23 @@ dns_valid(const ASN1_IA5STRING *s)
 		    (c >= '0' && c <= '9') || c == '-') || ++label > 63)
 			return false;
 	}
-	return label > 0;
+	return label > 0 && d[n - 1] != '-';
+}
+
+/* Characters (not bytes) in a directory string. */
+static int
+str_chars(const ASN1_STRING *s)
+{
+	unsigned char	*u = NULL;
+	int		 n, chars = 0;
+
+	if ((n = ASN1_STRING_to_UTF8(&u, s)) < 0)
+		return -1;
+	for (int i = 0; i < n; i++)
+		if ((u[i] & 0xc0) != 0x80)
+			chars++;
+	OPENSSL_free(u);
+	return chars;
 }
 
 static int
@@ -582,13 +610,18 @@ profile_check(const struct profile *p, const X509_REQ *req, int days,
 
 		/* RFC 5280 appendix A: ub-common-name is 64. */
 		if (OBJ_obj2nid(X509_NAME_ENTRY_get_object(e)) ==
-		    NID_commonName && ASN1_STRING_length(d) > 64)
+		    NID_commonName && str_chars(d) > 64)
 			return sp_err_set(err, SP_ERR_POLICY, "profile %s: RFC "
 			    "5280 A.1: commonName longer than 64 characters",
 			    p->name);
 	}
 	if ((r = csr_get_sans(req, &gens, err)) != 0)
 		return r;
+	/* RFC 5280 4.2.1.6: an extension with no name names nothing. */
+	if (gens != NULL && sk_GENERAL_NAME_num(gens) == 0) {
+		GENERAL_NAMES_free(gens);
+		gens = NULL;
+	}
 	if (gens != NULL && (r = check_sans(p, gens, err)) != 0)
 		goto fail;
 	if (p->san_required && gens == NULL) {

@@ -354,7 +354,7 @@ print_result(const struct cmd *c, json_t *args, json_t *res)
 		break;
 	case OUT_SHOW:
 		print_obj(res, 0);
-		/* FALLTHROUGH */
+		__attribute__((fallthrough));
 	case OUT_PEM:
 		fputs(json_string_value(json_object_get(res, "pem")) ?: "",
 		    stdout);
@@ -396,7 +396,7 @@ run_admin(const char *dir, const struct cmd *c, int argc, char **argv)
 	}
 	json_incref(args);
 	r = admin_call(sock, c->admin, args, &res, &err);
-	if (r == SP_ERR_IO) {
+	if (r == SP_ERR_CONNECT) {
 		fprintf(stderr, "sallyport: %s\n", err.msg);
 		r = CLI_UNREACHABLE;
 	} else if (r != 0) {

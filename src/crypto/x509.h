@@ -47,7 +47,7 @@ struct cert_template {
 	X509			*issuer;	/* NULL: self-signed (not modified) */
 	time_t			 not_before;
 	time_t			 not_after;
-	unsigned int		 key_usage;	/* KU_* bits, 0: none */
+	unsigned int		 key_usage;	/* 1 << RFC 5280 bit, 0: none */
 	bool			 key_usage_critical;
 	const int		*eku;		/* NIDs */
 	size_t			 neku;

@@ -801,9 +801,11 @@ kb_create(struct kb_service *kb, const char *name, const char *token,
 	    "type, token, key_alias, cert, chain, created) VALUES "
 	    "(?, ?, ?, ?, NULL, NULL, ?)", "ssssi", name, type, token, key,
 	    (int64_t)sp_now());
-	if (r == SP_ERR_EXISTS)
+	if (r == SP_ERR_EXISTS) {
+		sp_err_clear(err);	/* replace the database's wording */
 		sp_err_set(err, r, "a key binding named %s already exists",
 		    name);
+	}
 	if (r >= 0)
 		r = audit(kb, "keybinding.create", actor, json_pack(
 		    "{s:s,s:s,s:s,s:s}", "name", name, "type", type, "token",

@@ -81,9 +81,14 @@ node_init(const char *dir, const char *name, const char *peer_listen,
 	if (stat(conf, &sb) == 0)
 		return sp_err_set(err, SP_ERR_EXISTS, "%s already holds a node "
 		    "(%s exists)", abs, CONFIG_FILE);
+	if (chmod(abs, 0700) == -1)
+		return sp_err_set(err, SP_ERR_IO, "%s: %s", abs, strerror(errno));
 	if ((r = store_open(db, &st, err)) != 0)
 		return r;
 	store_close(st);
+	/* Keys in the database are encrypted, the rest is still private. */
+	if (chmod(db, 0600) == -1)
+		return sp_err_set(err, SP_ERR_IO, "%s: %s", db, strerror(errno));
 	if ((r = config_write_new(conf, name ? name : "sallyport", db,
 	    peer_listen, err)) != 0)
 		return r;

@@ -903,9 +903,9 @@ store_crl_latest(struct store *st, int64_t ca_id, unsigned char **der,
 /* --- audit ------------------------------------------------------------- */
 
 /*
- * hash = SHA-256(prev "|" seq "|" ts "|" event "|" actor "|" details),
- * lower-case hex. Fields are length-prefixed so no two rows collide by
- * moving a separator.
+ * hash = SHA-256("SEQ|TS|" then "LEN:" + field for prev, event, actor and
+ * details), lower-case hex. The text fields are length-prefixed so no two
+ * rows collide by moving a separator.
  */
 static void
 audit_hash(const char *prev, int64_t seq, int64_t ts, const char *event,

@@ -8,6 +8,7 @@
 static const char *const rc_names[] = {
 	"ok", "internal", "alloc", "invalid", "not_found", "exists", "crypto",
 	"database", "io", "denied", "state", "pin", "policy", "limit",
+	"connect",
 };
 
 const char *

@@ -29,7 +29,8 @@ enum sp_rc {
 	SP_ERR_PIN = -11,	/* wrong activation PIN */
 	SP_ERR_POLICY = -12,	/* request violates a profile rule */
 	SP_ERR_LIMIT = -13,	/* size or count limit exceeded */
-	SP_ERR__MAX = -14
+	SP_ERR_CONNECT = -14,	/* the other side could not be reached */
+	SP_ERR__MAX = -15
 };
 
 struct sp_err {

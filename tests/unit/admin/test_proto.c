@@ -88,7 +88,7 @@ test_unreachable(void **state)
 
 	(void)state;
 	assert_int_equal(admin_call("/nonexistent/admin.sock", "status", NULL,
-	    &res, &err), SP_ERR_IO);
+	    &res, &err), SP_ERR_CONNECT);
 	assert_null(res);
 	assert_non_null(strstr(err.msg, "cannot reach"));
 }
