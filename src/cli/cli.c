@@ -102,6 +102,18 @@ parse_args(const struct cmd *c, int argc, char **argv, json_t *args)
 			if (npos >= MAX_POS || c->pos[npos] == NULL)
 				return usage_err(c->usage, "unexpected argument",
 				    argv[i]);
+			/* "@key": the argument names a file sent as base64. */
+			if (c->pos[npos][0] == '@') {
+				if ((s = file_b64(argv[i], &err)) == NULL) {
+					fprintf(stderr, "sallyport: %s\n",
+					    err.msg);
+					return CLI_FAILED;
+				}
+				json_object_set_new(args, c->pos[npos++] + 1,
+				    json_string(s));
+				free(s);
+				continue;
+			}
 			json_object_set_new(args, c->pos[npos++],
 			    json_string(argv[i]));
 			continue;
@@ -162,9 +174,12 @@ parse_args(const struct cmd *c, int argc, char **argv, json_t *args)
 		}
 		json_object_set_new(args, o->key, jv);
 	}
-	for (int k = 0; k < MAX_POS && c->pos[k]; k++)
-		if (json_object_get(args, c->pos[k]) == NULL)
-			return usage_err(c->usage, "missing", c->pos[k]);
+	for (int k = 0; k < MAX_POS && c->pos[k]; k++) {
+		const char *key = c->pos[k] + (c->pos[k][0] == '@');
+
+		if (json_object_get(args, key) == NULL)
+			return usage_err(c->usage, "missing", key);
+	}
 	for (int k = 0; k < MAX_OPTS && c->opts[k].flag; k++)
 		if (c->opts[k].required &&
 		    json_object_get(args, c->opts[k].key) == NULL)

@@ -38,7 +38,8 @@ enum out {
 
 struct cmd {
 	const char	*noun, *verb, *admin;
-	const char	*pos[MAX_POS];	/* JSON keys of positionals */
+	const char	*pos[MAX_POS];	/* JSON keys of positionals; "@key":
+					   a file, sent as base64 */
 	struct opt	 opts[MAX_OPTS];
 	enum out	 out;
 	const char	*cols;		/* OUT_TABLE columns, comma separated */

@@ -795,6 +795,7 @@ struct pingjob {
 	int			 count, parallel, launched, finished, ok;
 	int			 max_in_use, max_queued;
 	bool			 in_launch;
+	struct timespec		 start;
 	double			*rtt;
 	json_t			*details;
 	struct sp_err		 first_err;
@@ -820,9 +821,13 @@ cmp_double(const void *a, const void *b)
 static void
 ping_finish(struct pingjob *j)
 {
-	json_t	*res;
-	double	 med = 0, p99 = 0;
+	json_t		*res;
+	double		 med = 0, p99 = 0, elapsed;
+	struct timespec	 now;
 
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	elapsed = (double)(now.tv_sec - j->start.tv_sec) * 1e3 +
+	    (double)(now.tv_nsec - j->start.tv_nsec) / 1e6;
 	if (j->ok > 0) {
 		qsort(j->rtt, (size_t)j->ok, sizeof(double), cmp_double);
 		med = j->rtt[j->ok / 2];
@@ -839,6 +844,9 @@ ping_finish(struct pingjob *j)
 		    "median_ms", med, "p99_ms", p99, "max_ms",
 		    j->rtt[j->ok - 1], "max_in_use", j->max_in_use,
 		    "max_queued", j->max_queued, "pings", j->details);
+		json_object_set_new(res, "elapsed_ms", json_real(elapsed));
+		json_object_set_new(res, "per_second", json_real(elapsed > 0 ?
+		    j->ok * 1e3 / elapsed : 0));
 		if (j->first_err.code != 0)
 			json_object_set_new(res, "first_error",
 			    json_string(j->first_err.msg));
@@ -982,5 +990,6 @@ peer_ping(struct peer *p, const char *name, int count, int parallel,
 	j->parallel = parallel;
 	j->done = done;
 	j->arg = arg;
+	clock_gettime(CLOCK_MONOTONIC, &j->start);
 	ping_launch(j);
 }
