@@ -28,8 +28,8 @@ arg_str(json_t *args, const char *key, bool required, const char **out,
 	}
 	if (!json_is_string(v) || strlen(json_string_value(v)) !=
 	    json_string_length(v))
-		return sp_err_set(err, SP_ERR_INVALID, "argument \"%s\" must be "
-		    "a string", key);
+		return sp_err_set(err, SP_ERR_INVALID, "argument \"%s\" must "
+		    "be a string", key);
 	*out = json_string_value(v);
 	return 0;
 }
@@ -48,8 +48,8 @@ arg_strlist(json_t *args, const char *key, size_t max, const char ***out,
 	if (v == NULL || json_is_null(v))
 		return 0;
 	if (!json_is_array(v))
-		return sp_err_set(err, SP_ERR_INVALID, "argument \"%s\" must be "
-		    "a list of strings", key);
+		return sp_err_set(err, SP_ERR_INVALID, "argument \"%s\" must "
+		    "be a list of strings", key);
 	if (json_array_size(v) > max)
 		return sp_err_set(err, SP_ERR_LIMIT, "argument \"%s\": at most "
 		    "%zu entries", key, max);
@@ -93,12 +93,13 @@ arg_b64(json_t *args, const char *key, bool required, size_t max,
 		return sp_err_set(err, SP_ERR_LIMIT, "argument \"%s\" larger "
 		    "than %zu bytes", key, max);
 	if (len == 0 || len % 4 != 0)
-		return sp_err_set(err, SP_ERR_INVALID, "argument \"%s\": base64 "
-		    "of 1..%zu bytes expected", key, max);
+		return sp_err_set(err, SP_ERR_INVALID, "argument \"%s\": "
+		    "base64 of 1..%zu bytes expected", key, max);
 	if ((buf = malloc(len / 4 * 3 + 1)) == NULL)
 		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
 	/* Returns the decoded length, counting padding as data, or -1. */
-	if ((n = EVP_DecodeBlock(buf, (const unsigned char *)s, (int)len)) < 0) {
+	n = EVP_DecodeBlock(buf, (const unsigned char *)s, (int)len);
+	if (n < 0) {
 		free(buf);
 		return sp_err_set(err, SP_ERR_INVALID, "argument \"%s\": bad "
 		    "base64", key);

@@ -39,10 +39,10 @@ const struct cmd cli_cmds_kb[] = {
 	  OUT_SHOW, NULL,
 	  "keybinding show NAME\n"
 	  "  Shows the binding, then its certificate and chain (PEM)." },
-	{ "trust", "add", "trust.add", { NULL },
-	  { { "--cert", "cert", O_FILE, true } }, OUT_TABLE,
+	{ "trust", "add", "trust.add", { "@cert" },
+	  { { "--cert", "cert", O_FILE, false } }, OUT_TABLE,
 	  "status,fingerprint,subject,not_after",
-	  "trust add --cert FILE\n"
+	  "trust add FILE (or --cert FILE)\n"
 	  "  Trusts the CA certificates in FILE (PEM, one or more; or one DER) "
 	  "to\n  verify peers. Only CA certificates (basicConstraints CA:TRUE) "
 	  "are\n  accepted; a trusted sub CA anchors by itself. Certificates "

@@ -47,7 +47,7 @@ struct binding {
 	char		*key;
 	unsigned char	*cert;		/* DER, NULL if none */
 	size_t		 certlen;
-	unsigned char	*chain;		/* concatenated DER, NULL if none */
+	unsigned char	*chain;		/* DER certificates in a row */
 	size_t		 chainlen;
 	int64_t		 created;
 };
@@ -204,12 +204,13 @@ certs_parse(const unsigned char *data, size_t len, int max, const char *what,
 		}
 		while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
 			if (sk_X509_num(sk) >= max) {
-				r = sp_err_set(err, SP_ERR_LIMIT, "%s: more than "
-				    "%d certificates", what, max);
+				r = sp_err_set(err, SP_ERR_LIMIT, "%s: more "
+				    "than %d certificates", what, max);
 				goto out;
 			}
 			if (!sk_X509_push(sk, x)) {
-				r = sp_err_set(err, SP_ERR_ALLOC, "out of memory");
+				r = sp_err_set(err, SP_ERR_ALLOC, "out of "
+				    "memory");
 				goto out;
 			}
 			x = NULL;
@@ -441,8 +442,9 @@ row_binding(const struct store_row *row, void *arg)
 	return 0;
 }
 
-#define BINDING_COLS	"SELECT name, type, token, key_alias, cert, chain, " \
-			"created FROM keybindings"
+#define BINDING_COLS \
+	"SELECT name, type, token, key_alias, cert, chain, created " \
+	"FROM keybindings"
 
 /* Every binding (name NULL) or the one named name (rs->n is 0 if none). */
 static int
@@ -781,8 +783,8 @@ kb_create(struct kb_service *kb, const char *name, const char *token,
 	if (token == NULL || key == NULL)
 		return sp_err_set(err, SP_ERR_INVALID, "a key binding needs a "
 		    "token and a key");
-	if ((r = binding_key(kb, token, key, &tok, &spki, &spkilen, err)) != 0 ||
-	    (r = check_not_ca_key(kb, token, key, err)) != 0)
+	if ((r = binding_key(kb, token, key, &tok, &spki, &spkilen,
+	    err)) != 0 || (r = check_not_ca_key(kb, token, key, err)) != 0)
 		goto out;
 
 	pthread_mutex_lock(&kb->mtx);
@@ -1144,10 +1146,14 @@ chain_verify(struct kb_service *kb, X509 *leaf, STACK_OF(X509) *certs,
 	}
 	for (int i = 1; i < sk_X509_num(certs); i++) {
 		X509	*c = sk_X509_value(certs, i);
+		int	 ok;
 
 		/* Anchors must really be self-signed, signature included. */
-		if (X509_self_signed(c, 1) == 1 ? !X509_STORE_add_cert(store, c) :
-		    !sk_X509_push(untrusted, c)) {
+		if (X509_self_signed(c, 1) == 1)
+			ok = X509_STORE_add_cert(store, c);
+		else
+			ok = sk_X509_push(untrusted, c) > 0;
+		if (!ok) {
 			sp_err_ossl(err, r, "chain");
 			goto out;
 		}
@@ -1247,7 +1253,8 @@ kb_install_cert(struct kb_service *kb, const char *name,
 
 			if (!sk_X509_push(in, x)) {
 				X509_free(x);
-				r = sp_err_set(err, SP_ERR_ALLOC, "out of memory");
+				r = sp_err_set(err, SP_ERR_ALLOC, "out of "
+				    "memory");
 				goto out;
 			}
 		}
@@ -1425,7 +1432,8 @@ static int
 check_ca(X509 *x, int i, struct sp_err *err)
 {
 	uint32_t	 flags = X509_get_extension_flags(x);
-	char		*subj = dn_print(X509_get_subject_name(x)), what[128];
+	char		*subj = dn_print(X509_get_subject_name(x));
+	char		 what[128];
 	int		 r = 0;
 
 	snprintf(what, sizeof(what), "certificate %d (%.80s)", i + 1,
@@ -1678,7 +1686,8 @@ kb_trust_store(struct kb_service *kb, X509_STORE **out, struct sp_err *err)
 	}
 	for (int i = 0; i < sk_X509_num(sk); i++)
 		if (!X509_STORE_add_cert(store, sk_X509_value(sk, i))) {
-			r = sp_err_ossl(err, SP_ERR_CRYPTO, "X509_STORE_add_cert");
+			r = sp_err_ossl(err, SP_ERR_CRYPTO,
+			    "X509_STORE_add_cert");
 			goto out;
 		}
 	/*

@@ -35,12 +35,12 @@
 #include "store/store.h"
 #include "util/err.h"
 
-#define KB_NAME_MAX		64		/* [A-Za-z0-9_.-] */
-#define KB_FILE_MAX		(64 * 1024)	/* bytes of a cert/chain input */
-#define KB_CHAIN_MAX		10		/* certificates in a chain */
-#define KB_BINDINGS_MAX		1000		/* key bindings on a node */
-#define KB_TRUST_ADD_MAX	100		/* certificates in one trust add */
-#define KB_TRUST_MAX		1000		/* trusted certificates */
+#define KB_NAME_MAX	64		/* [A-Za-z0-9_.-] */
+#define KB_FILE_MAX	(64 * 1024)	/* bytes of a cert or chain */
+#define KB_CHAIN_MAX	10		/* certificates in a chain */
+#define KB_BINDINGS_MAX	1000		/* key bindings on a node */
+#define KB_TRUST_ADD_MAX 100		/* certificates in one trust add */
+#define KB_TRUST_MAX	1000		/* trusted certificates */
 
 struct kb_service;
 
@@ -48,8 +48,8 @@ struct kb_service;
  * New service over st, using ca's crypto tokens (both borrowed: they must
  * outlive the service). The generation starts at 1.
  */
-int	kb_open(struct store *st, struct ca_service *ca, struct kb_service **out,
-	    struct sp_err *err) SP_WUR;
+int	kb_open(struct store *st, struct ca_service *ca,
+	    struct kb_service **out, struct sp_err *err) SP_WUR;
 void	kb_free(struct kb_service *kb);
 
 /*
@@ -85,8 +85,8 @@ int	kb_create(struct kb_service *kb, const char *name, const char *token,
  * inactive. Audited (keybinding.csr with subject and SANs).
  */
 int	kb_csr(struct kb_service *kb, const char *name, const char *dn,
-	    const char *const *sans, size_t nsans, const char *actor, char **pem,
-	    struct sp_err *err) SP_WUR;
+	    const char *const *sans, size_t nsans, const char *actor,
+	    char **pem, struct sp_err *err) SP_WUR;
 
 /*
  * Installs the certificate issued for the binding's key, replacing any
