@@ -604,7 +604,7 @@ cli_main(int argc, char **argv)
 	if (noun_usage(rest[0], nrest > 1 && (strcmp(rest[1], "--help") == 0 ||
 	    strcmp(rest[1], "-h") == 0), &r))
 		return r;
-	fprintf(stderr, "sallyport: unknown command \"%s\" (try "
-	    "sallyport --help)\n", rest[0]);
+	fprintf(stderr, "sallyport: unknown command \"%s\"\n", rest[0]);
+	usage_all(stderr);
 	return CLI_USAGE;
 }

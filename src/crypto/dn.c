@@ -500,7 +500,8 @@ dn_print(const X509_NAME *name)
 		goto out;
 	if ((s = malloc((size_t)len + 1)) == NULL)
 		goto out;
-	memcpy(s, data, (size_t)len);
+	if (len > 0)	/* an empty name has no buffer at all */
+		memcpy(s, data, (size_t)len);
 	s[len] = '\0';
  out:
 	ERR_clear_error();

@@ -34,15 +34,36 @@ struct parse {
 	char		 msg[sizeof(((struct sp_err *)0)->msg)];
 };
 
-/* fgets for inih that counts lines, so errors name the right one. */
+/*
+ * fgets for inih that counts lines, so errors name the right one, and
+ * checks section headers: inih tells the handler only about keys, so an
+ * unknown section with no keys would pass unnoticed.
+ */
 static char *
 reader(char *buf, int size, void *arg)
 {
 	struct parse	*ps = arg;
-	char		*r = fgets(buf, size, ps->f);
+	char		*r = fgets(buf, size, ps->f), *p, *end;
+	size_t		 n;
+	bool		 known = false;
 
-	if (r != NULL)
-		ps->line++;
+	if (r == NULL)
+		return NULL;
+	ps->line++;
+	p = buf + strspn(buf, " \t");
+	if (*p != '[' || ps->errline != 0 || (end = strchr(p, ']')) == NULL)
+		return r;
+	p++;
+	n = (size_t)(end - p);
+	for (int k = 0; k < CK__MAX; k++)
+		if (strlen(ckeys[k].section) == n &&
+		    strncmp(ckeys[k].section, p, n) == 0)
+			known = true;
+	if (!known) {
+		ps->errline = ps->line;
+		snprintf(ps->msg, sizeof(ps->msg), "unknown section [%.*s]",
+		    (int)(n > 64 ? 64 : n), p);
+	}
 	return r;
 }
 
@@ -54,11 +75,13 @@ static int
 on_key(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse	*ps = user;
-	int		 ok;
 
-	if ((ok = on_key1(ps, section, name, value)) == 0 && ps->errline == 0)
-		ps->errline = ps->line;
-	return ok;
+	if (ps->errline != 0)
+		return 0;	/* keep the first error's message */
+	if (on_key1(ps, section, name, value) == 1)
+		return 1;
+	ps->errline = ps->line;
+	return 0;
 }
 
 static int
@@ -145,6 +168,10 @@ config_load(const char *path, struct config *c, struct sp_err *err)
 		return sp_err_set(err, SP_ERR_IO, "%s: cannot open: %m", path);
 	line = ini_parse_stream(reader, &ps, on_key, &ps);
 	fclose(ps.f);
+	/* The first problem wins, whether inih or we found it. */
+	if (ps.errline > 0 && (line <= 0 || ps.errline < line))
+		return sp_err_set(err, SP_ERR_INVALID, "%s:%d: %s", path,
+		    ps.errline, ps.msg);
 	if (line > 0)
 		return sp_err_set(err, SP_ERR_INVALID, "%s:%d: %s", path, line,
 		    line == ps.errline ? ps.msg : "syntax error");

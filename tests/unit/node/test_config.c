@@ -74,10 +74,13 @@ test_errors(void **state)
 	expect_error("[node]\nname = a\ndatabase = /x\nworkers = 2x\n", ":4:",
 	    "invalid");
 	expect_error("[node]\nname = a b\n", ":2:", "name");
-	expect_error("[other]\nname = a\n", ":2:", "[other]");
+	expect_error("[other]\nname = a\n", ":1:", "[other]");
 	expect_error("[node]\ndatabase = /x\n", NULL, "missing required key "
 	    "\"name\"");
 	expect_error("[node\nname = a\n", ":1:", "syntax");
+	expect_error("[node]\nname = a\ndatabase = /x\n[bogus]\n", ":4:",
+	    "unknown section [bogus]");
+	expect_error("[bogus]\nname = a\n", ":1:", "unknown section");
 }
 
 static void

@@ -1,0 +1,459 @@
+"""End-to-end: two real nodes joined by the peer protocol (issue 3).
+
+A CA node and a VA-side node on 127.0.0.1, joined the way an operator does
+it: the VA makes its TLS key and CSR, the CA's Management CA issues it, the
+VA installs it and trusts the Management CA; the CA gets a client identity
+the same way and a Peer Connector to the VA. Independent clients (openssl
+s_client, curl, python ssl) check the listener from outside.
+"""
+import datetime
+import json
+import re
+import socket
+import ssl
+import subprocess
+import time
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+import helpers
+from conftest import Node, _LIVE
+
+
+class PeerNode(Node):
+    """A Node whose init also sets a peer listener on a free port."""
+
+    def __init__(self, base, name, listen=False):
+        self.base = base
+        self.dir = base / "node"
+        self.log_path = base / "node.log"
+        self.work = base / "work"
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.proc = None
+        self.died = None
+        self.name = name
+        args = ["init", str(self.dir), "--name", name]
+        if listen:
+            args += ["--peer-listen", "127.0.0.1:0"]
+        r = helpers.sp(*args)
+        assert r.returncode == 0, r.stderr
+
+    def port(self):
+        st = self.cli_json("peer", "status")
+        return int(st["listen"].rsplit(":", 1)[1])
+
+
+def write(path, data):
+    path.write_bytes(data if isinstance(data, bytes) else data.encode())
+    return path
+
+
+def client_identity(ca, work, cn, profile="TLS_CLIENT"):
+    """A key made here and a cert issued by the Management CA: for curl,
+    openssl s_client and python ssl (keys in files, unlike the nodes')."""
+    key, csr = helpers.make_csr("ec-p256", cn=cn)
+    csrf = write(work / f"{cn}.csr", csr)
+    pem = ca.cli("cert", "issue", "--ca", "Mgmt", "--profile", profile,
+                 "--csr", csrf).stdout
+    keyf = write(work / f"{cn}.key", key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    certf = write(work / f"{cn}.pem", pem)
+    return certf, keyf
+
+
+def self_made_ca(work, name, expired_leaf=False):
+    """An independent CA (python) and a client cert under it."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cakey = ec.generate_private_key(ec.SECP256R1())
+    caname = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    cacert = (x509.CertificateBuilder().subject_name(caname)
+              .issuer_name(caname).public_key(cakey.public_key())
+              .serial_number(x509.random_serial_number())
+              .not_valid_before(now - datetime.timedelta(days=10))
+              .not_valid_after(now + datetime.timedelta(days=100))
+              .add_extension(x509.BasicConstraints(ca=True, path_length=None),
+                             critical=True)
+              .sign(cakey, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    nb = now - datetime.timedelta(days=5)
+    na = now - datetime.timedelta(days=1) if expired_leaf else \
+        now + datetime.timedelta(days=5)
+    leaf = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(
+                NameOID.COMMON_NAME, name + " client")]))
+            .issuer_name(caname).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(nb).not_valid_after(na)
+            .add_extension(x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(cakey, hashes.SHA256()))
+    pem = lambda c: c.public_bytes(serialization.Encoding.PEM)
+    caf = write(work / f"{name}-ca.pem", pem(cacert))
+    certf = write(work / f"{name}-client.pem", pem(leaf))
+    keyf = write(work / f"{name}-client.key", key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    return caf, certf, keyf
+
+
+class Pair:
+    def __init__(self, ca, va, work):
+        self.ca, self.va, self.work = ca, va, work
+        self.port = va.port()
+        self.mgmt = work / "mgmt.pem"
+
+    def url(self, path):
+        return f"https://127.0.0.1:{self.port}{path}"
+
+    def curl(self, path, cert, key, *extra):
+        """curl with a client certificate; returns (status, body)."""
+        r = subprocess.run(
+            ["curl", "-sS", "--max-time", "20", "--cacert", str(self.mgmt),
+             "--cert", str(cert), "--key", str(key), "-o", "-",
+             "-w", "\n%{http_code}", *extra, self.url(path)],
+            capture_output=True, text=True, timeout=30)
+        body, _, code = r.stdout.rpartition("\n")
+        return int(code or 0), body, r.stderr
+
+    def ping(self, *args, check=True):
+        return self.ca.cli("peer", "ping", "va", *args, check=check)
+
+    def ping_json(self, *args):
+        return self.ca.cli_json("peer", "ping", "va", *args)
+
+    def incoming(self):
+        return self.va.cli_json("peer", "incoming", "list")
+
+    def wait_incoming(self, pred, deadline=10):
+        end = time.monotonic() + deadline
+        while True:
+            rows = self.incoming()
+            if pred(rows):
+                return rows
+            if time.monotonic() > end:
+                pytest.fail(f"incoming list never matched: {rows}")
+            time.sleep(0.05)
+
+
+def _start(base, name, listen):
+    n = PeerNode(base, name, listen)
+    n.start()
+    return n
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    base = tmp_path_factory.mktemp("peer")
+    (base / "ca").mkdir()
+    (base / "va").mkdir()
+    work = base / "work"
+    work.mkdir()
+    ca = va = None
+    try:
+        ca = _start(base / "ca", "ca-node", False)
+        va = _start(base / "va", "va-node", True)
+        # The CA node: a Management CA and a TLS client identity.
+        ca.cli("token", "create", "T", "--pin", "1234")
+        ca.cli("token", "genkey", "T", "mgmt", "--alg", "ec-p256")
+        ca.cli("token", "genkey", "T", "tls", "--alg", "ec-p256")
+        ca.cli("ca", "create", "Mgmt", "--dn", "CN=Test Management CA",
+               "--token", "T", "--key", "mgmt")
+        mgmt = write(work / "mgmt.pem", ca.cli("ca", "cert", "Mgmt").stdout)
+        ca.cli("keybinding", "create", "ca-tls", "--token", "T", "--key",
+               "tls")
+        csr = write(work / "ca-tls.csr",
+                    ca.cli("keybinding", "csr", "ca-tls", "--dn",
+                           "CN=ca-node").stdout)
+        pem = write(work / "ca-tls.pem",
+                    ca.cli("cert", "issue", "--ca", "Mgmt", "--profile",
+                           "TLS_CLIENT", "--csr", csr).stdout)
+        ca.cli("keybinding", "install-cert", "ca-tls", "--cert", pem,
+               "--chain", mgmt)
+        ca.cli("trust", "add", "--cert", mgmt)
+        # The VA node: its server identity, issued by the CA's Management CA.
+        va.cli("token", "create", "V", "--pin", "5678")
+        va.cli("token", "genkey", "V", "tls", "--alg", "ec-p256")
+        va.cli("keybinding", "create", "va-tls", "--token", "V", "--key",
+               "tls")
+        csr = write(work / "va-tls.csr",
+                    va.cli("keybinding", "csr", "va-tls", "--dn",
+                           "CN=va-node", "--san", "IP:127.0.0.1").stdout)
+        pem = write(work / "va-tls.pem",
+                    ca.cli("cert", "issue", "--ca", "Mgmt", "--profile",
+                           "TLS_SERVER", "--csr", csr).stdout)
+        va.cli("keybinding", "install-cert", "va-tls", "--cert", pem,
+               "--chain", mgmt)
+        va.cli("trust", "add", "--cert", mgmt)
+        va.cli("peer", "incoming", "keybinding", "va-tls")
+        p = Pair(ca, va, work)
+        ca.cli("peer", "connector", "add", "va", "--url",
+               f"https://127.0.0.1:{p.port}/peer/v1", "--auth", "ca-tls",
+               "--max", "4")
+        yield p
+        va.stop()
+        ca.stop()
+    finally:
+        for n in (ca, va):
+            if n is not None:
+                n.kill()
+                if n in _LIVE:
+                    _LIVE.remove(n)
+
+
+@pytest.fixture(scope="module")
+def joined(pair):
+    """The pair after the operator's join: incoming enabled, CA authorized."""
+    p = pair
+    p.va.cli("peer", "incoming", "enable")
+    p.ping(check=False)
+    rows = p.wait_incoming(lambda rows: any(
+        r["subject"] == "CN=ca-node" for r in rows))
+    row = [r for r in rows if r["subject"] == "CN=ca-node"][0]
+    p.va.cli("peer", "incoming", "authorize", str(row["id"]), "--new-role",
+             "CA1", "--rules", "va")
+    return p
+
+
+# --- the tests, in the order an operator meets them ----------------------
+
+def test_incoming_disabled_by_default(pair):
+    st = pair.va.cli_json("peer", "status")
+    if st["incoming_enabled"]:
+        pytest.skip("module state: incoming already enabled")
+    err = pair.va and pair.ca.fail("peer", "ping", "va",
+                                   match=r"incoming peer connections are "
+                                         r"disabled")
+    assert "HTTP 403" in err
+    # The handshake completed: the CA's certificate is listed anyway.
+    pair.wait_incoming(lambda rows: any(r["subject"] == "CN=ca-node"
+                                        for r in rows))
+
+
+def test_no_role_is_403_and_listed(pair):
+    pair.va.cli("peer", "incoming", "enable")
+    certf, keyf = client_identity(pair.ca, pair.work, "norole.example")
+    code, body, _ = pair.curl("/peer/v1/ping", certf, keyf)
+    assert code == 403, body
+    assert json.loads(body)["error"]["code"] == "denied"
+    assert "no role" in json.loads(body)["error"]["message"]
+    pair.wait_incoming(lambda rows: any(
+        r["subject"] == "CN=norole.example" and r["role"] == ""
+        for r in rows))
+
+
+def test_untrusted_and_missing_client_cert_fail_handshake(pair):
+    caf, certf, keyf = self_made_ca(pair.work, "Untrusted")
+    # openssl s_client with an untrusted client certificate: with TLS 1.2
+    # the handshake itself fails; with TLS 1.3 the server's alert comes
+    # after the client's Finished, and no response ever does.
+    base = ["openssl", "s_client", "-connect", f"127.0.0.1:{pair.port}",
+            "-CAfile", str(pair.mgmt), "-cert", str(certf), "-key",
+            str(keyf), "-brief"]
+    req = "GET /peer/v1/ping HTTP/1.1\r\nHost: x\r\n\r\n"
+    r = subprocess.run(base + ["-tls1_2"], input=req, capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode != 0
+    assert re.search(r"alert|handshake failure|unknown ca", r.stderr, re.I), \
+        r.stderr
+    r = subprocess.run(base + ["-tls1_3", "-ign_eof"], input=req,
+                       capture_output=True, text=True, timeout=30)
+    assert "pong" not in r.stdout
+    assert re.search(r"alert", r.stderr + r.stdout, re.I), r.stderr
+    # curl without any client certificate.
+    c = subprocess.run(["curl", "-sS", "--max-time", "20", "--cacert",
+                        str(pair.mgmt), pair.url("/peer/v1/ping")],
+                       capture_output=True, text=True, timeout=30)
+    assert c.returncode != 0 and "pong" not in c.stdout
+    # Neither reached the application: nothing recorded for them.
+    rows = pair.incoming()
+    assert not any("Untrusted" in r["subject"] for r in rows)
+
+
+def test_expired_client_cert_refused(pair):
+    caf, certf, keyf = self_made_ca(pair.work, "Shortlived",
+                                    expired_leaf=True)
+    pair.va.cli("trust", "add", "--cert", caf)
+    try:
+        code, body, err = pair.curl("/peer/v1/ping", certf, keyf)
+        assert code != 200 and "pong" not in body
+    finally:
+        fp = [t["fingerprint"] for t in pair.va.cli_json("trust", "list")
+              if "Shortlived" in t["subject"]][0]
+        pair.va.cli("trust", "remove", fp)
+
+
+def test_authorize_then_ping_full_then_reused(joined):
+    p = joined
+    p.ca.cli("peer", "reset", "va")
+    first = p.ping_json()
+    assert first["ok"] == 1
+    assert first["pings"][0]["connection"] == "full"
+    later = p.ping_json("--count", "3")
+    assert [x["connection"] for x in later["pings"]] == ["reused"] * 3
+    # New connections in the same pool resume the TLS session.
+    par = p.ping_json("--count", "8", "--parallel", "4")
+    kinds = {x["connection"] for x in par["pings"]}
+    assert "resumed" in kinds, par
+    assert "full" not in kinds, par
+    row = [r for r in p.incoming() if r["subject"] == "CN=ca-node"][0]
+    assert row["role"] == "CA1"
+
+
+def test_pool_never_exceeds_max(joined):
+    p = joined
+    p.ca.cli("peer", "reset", "va")
+    res = p.ping_json("--count", "64", "--parallel", "64")
+    assert res["ok"] == 64
+    assert 1 <= res["max_in_use"] <= 4
+    assert res["max_queued"] > 0
+    lst = {c["name"]: c for c in p.ca.cli_json("peer", "connector", "list")}
+    assert lst["va"]["max"] == 4
+    assert lst["va"]["in_use"] + lst["va"]["ready"] <= 4
+    # The operating system agrees: at most 4 connections to the VA port.
+    ss = subprocess.run(["ss", "-Htn", "state", "established",
+                         f"( dport = :{p.port} )"], capture_output=True,
+                        text=True)
+    assert len([l for l in ss.stdout.splitlines() if l.strip()]) <= 4
+    assert "CN=va-node" in lst["va"]["tls_peer"]
+
+
+def test_non_peer_paths_404(joined):
+    p = joined
+    certf, keyf = client_identity(p.ca, p.work, "probe.example")
+    for path in ("/", "/admin", "/peer/v1", "/peer/v1/", "/peer/v2/ping",
+                 "/peer/v1/ping/../../admin", "/ca/create"):
+        code, body, _ = p.curl(path, certf, keyf)
+        assert code == 404, (path, code, body)
+
+
+def test_deny_beats_allow(joined):
+    p = joined
+    p.va.cli("role", "rule", "set", "CA1", "/peerincoming", "deny")
+    try:
+        err = p.ca.fail("peer", "ping", "va", match=r"HTTP 403")
+        assert "deny" in err or "denied" in err
+    finally:
+        p.va.cli("role", "rule", "set", "CA1", "/peerincoming", "allow")
+    assert p.ping_json()["ok"] == 1
+
+
+def test_reset_picks_up_new_client_certificate(joined):
+    p = joined
+    old = [r for r in p.incoming() if r["subject"] == "CN=ca-node"][0]
+    csr = write(p.work / "ca-tls2.csr", p.ca.cli(
+        "keybinding", "csr", "ca-tls", "--dn", "CN=ca-node").stdout)
+    pem = write(p.work / "ca-tls2.pem", p.ca.cli(
+        "cert", "issue", "--ca", "Mgmt", "--profile", "TLS_CLIENT",
+        "--csr", csr).stdout)
+    p.ca.cli("keybinding", "install-cert", "ca-tls", "--cert", pem,
+             "--chain", p.mgmt)
+    new_serial = helpers.serial_hex(helpers.load_cert(pem.read_bytes()))
+    # Allow the new certificate too (same subject, new serial).
+    p.va.cli("role", "member", "add", "CA1", "--match", "dn", "--value",
+             "CN=ca-node")
+    p.ping_json()
+    rows = p.incoming()
+    assert not any(r["serial"] == new_serial for r in rows), \
+        "the pool must keep the old certificate until reset"
+    p.ca.cli("peer", "reset", "va")
+    assert p.ping_json()["ok"] == 1
+    p.wait_incoming(lambda rows: any(r["serial"] == new_serial
+                                     for r in rows))
+    assert old["serial"] != new_serial
+
+
+def test_malformed_requests(joined):
+    p = joined
+    certf, keyf = client_identity(p.ca, p.work, "fuzzy.example")
+    # Let this client ping.
+    p.va.cli("role", "member", "add", "CA1", "--match", "cn", "--value",
+             "fuzzy.example")
+    code, body, _ = p.curl("/peer/v1/ping", certf, keyf)
+    assert code == 200 and json.loads(body)["pong"] is True
+    code, body, _ = p.curl("/peer/v1/ping", certf, keyf, "-X", "POST",
+                           "-H", "Content-Type: application/json",
+                           "--data", '{"nonce": "abc"}')
+    assert code == 200 and json.loads(body)["nonce"] == "abc"
+    # Bad JSON, wrong shape, bad nonce.
+    for data in ('{"nonce":', '[1,2]', '{"nonce": 5}', '{"nonce":"a","x":1}'):
+        code, body, _ = p.curl("/peer/v1/ping", certf, keyf, "-X", "POST",
+                               "--data", data)
+        assert code == 400, (data, code, body)
+        assert json.loads(body)["error"]["code"] == "invalid"
+    # Oversized body.
+    big = p.work / "big.json"
+    big.write_text('{"nonce":"' + "a" * (2 * 1024 * 1024) + '"}')
+    code, body, _ = p.curl("/peer/v1/ping", certf, keyf, "-X", "POST",
+                           "--data-binary", f"@{big}")
+    assert code in (0, 400, 413), code
+    # Content-Length together with chunked: refused.
+    ctx = ssl.create_default_context(cafile=str(p.mgmt))
+    ctx.load_cert_chain(str(certf), str(keyf))
+    with socket.create_connection(("127.0.0.1", p.port), timeout=20) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+            s.sendall(b"POST /peer/v1/ping HTTP/1.1\r\nHost: x\r\n"
+                      b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n"
+                      b"\r\n0\r\n\r\n")
+            resp = s.recv(65536).decode(errors="replace")
+    assert resp.startswith("HTTP/1.1 400"), resp
+    # A slow client is timed out while the node keeps serving others.
+    raw = socket.create_connection(("127.0.0.1", p.port), timeout=30)
+    s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+    s.sendall(b"GET /peer/v1/ping HTTP/1.1\r\nHost: x\r\n")	# never ends
+    assert p.ping_json()["ok"] == 1
+    t0 = time.monotonic()
+    try:
+        data = s.recv(65536)
+    except (ssl.SSLError, OSError):
+        data = b""
+    s.close()
+    waited = time.monotonic() - t0
+    assert b"pong" not in data
+    assert waited < 25, waited
+    assert p.ping_json()["ok"] == 1
+
+
+def test_outgoing_disable_and_connector_admin(joined):
+    p = joined
+    p.ca.cli("peer", "outgoing", "disable")
+    try:
+        p.ca.fail("peer", "ping", "va", match=r"outgoing peer connections "
+                                              r"are disabled")
+    finally:
+        p.ca.cli("peer", "outgoing", "enable")
+    p.ca.cli("peer", "connector", "clone", "va", "va2")
+    p.ca.cli("peer", "connector", "disable", "va2")
+    p.ca.fail("peer", "ping", "va2", match=r"disabled")
+    p.ca.cli("peer", "connector", "enable", "va2")
+    p.ca.cli("peer", "connector", "edit", "va2", "--max", "2")
+    lst = {c["name"]: c for c in p.ca.cli_json("peer", "connector", "list")}
+    assert lst["va2"]["max"] == 2
+    assert p.ca.cli_json("peer", "ping", "va2")["ok"] == 1
+    p.ca.cli("peer", "connector", "delete", "va2")
+    p.ca.fail("peer", "ping", "va2", match=r"no connector")
+    # Bad input is refused with a reason.
+    p.ca.fail("peer", "connector", "add", "bad", "--url", "http://x/peer/v1",
+              "--auth", "ca-tls", match=r"https")
+    p.ca.fail("peer", "connector", "add", "bad", "--url",
+              "https://127.0.0.1:1/other", "--auth", "ca-tls",
+              match=r"/peer/v1")
+    p.ca.fail("peer", "connector", "add", "va", "--url",
+              "https://127.0.0.1:1/peer/v1", "--auth", "ca-tls",
+              match=r"exists")
+
+
+def test_connector_to_nothing_fails_cleanly(joined):
+    p = joined
+    port = helpers.free_port()
+    p.ca.cli("peer", "connector", "add", "nowhere", "--url",
+             f"https://127.0.0.1:{port}/peer/v1", "--auth", "ca-tls")
+    try:
+        p.ca.fail("peer", "ping", "nowhere", match=r"failed|refused")
+    finally:
+        p.ca.cli("peer", "connector", "delete", "nowhere")
+    assert p.ping_json()["ok"] == 1
