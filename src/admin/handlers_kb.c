@@ -240,6 +240,37 @@ h_trust_add(struct admin_ctx *ctx, json_t *args, const char *actor,
 }
 
 static int
+h_trust_crl(struct admin_ctx *ctx, json_t *args, const char *actor,
+    json_t **out, struct sp_err *err)
+{
+	unsigned char	*crl = NULL;
+	size_t		 len;
+	int		 r;
+
+	if ((r = need_kb(ctx, err)) == 0 &&
+	    (r = arg_b64(args, "crl", true, KB_FILE_MAX, &crl, &len,
+	    err)) == 0)
+		r = kb_trust_crl_add(ctx->kb, crl, len, actor, out, err);
+	free(crl);
+	return r;
+}
+
+static int
+h_trust_crls(struct admin_ctx *ctx, json_t *args, const char *actor,
+    json_t **out, struct sp_err *err)
+{
+	int	r;
+
+	(void)args;
+	(void)actor;
+	if ((r = need_kb(ctx, err)) != 0)
+		return r;
+	if ((*out = kb_trust_crl_list(ctx->kb)) == NULL)
+		return sp_err_set(err, SP_ERR_DB, "reading the CRLs failed");
+	return 0;
+}
+
+static int
 h_trust_list(struct admin_ctx *ctx, json_t *args, const char *actor,
     json_t **out, struct sp_err *err)
 {
@@ -280,6 +311,8 @@ const struct admin_handler admin_handlers_kb[] = {
 	{ "keybinding.show", h_kb_show, NULL },
 	{ "trust.add", h_trust_add, NULL },
 	{ "trust.list", h_trust_list, NULL },
+	{ "trust.crl", h_trust_crl, NULL },
+	{ "trust.crls", h_trust_crls, NULL },
 	{ "trust.remove", h_trust_remove, NULL },
 	{ NULL },
 };

@@ -49,6 +49,14 @@ const struct cmd cli_cmds_kb[] = {
 	  "already\n  trusted are reported, not refused." },
 	{ "trust", "list", "trust.list", { NULL }, { { NULL } }, OUT_TABLE,
 	  "fingerprint,subject,not_after", "trust list" },
+	{ "trust", "crl", "trust.crl", { "@crl" }, { { NULL } }, OUT_OBJ, NULL,
+	  "trust crl FILE\n"
+	  "  Installs the CRL (PEM or DER) of a trusted CA, replacing an older"
+	  "\n  one. Once CRLs are installed, a peer whose certificate is "
+	  "revoked,\n  or whose issuer has no current CRL, is refused (fail "
+	  "closed):\n  keep them fresh." },
+	{ "trust", "crls", "trust.crls", { NULL }, { { NULL } }, OUT_TABLE,
+	  "issuer,number,next_update", "trust crls" },
 	{ "trust", "remove", "trust.remove", { "fingerprint" }, { { NULL } },
 	  OUT_OBJ, NULL,
 	  "trust remove FINGERPRINT\n"

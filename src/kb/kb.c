@@ -1670,11 +1670,215 @@ kb_trust_remove(struct kb_service *kb, const char *fingerprint,
 	return r;
 }
 
+struct crl_load {
+	X509_STORE	*store;
+	int		 n;
+};
+
+/* Adds one stored CRL to the X509_STORE. */
+static int
+row_crl_load(const struct store_row *row, void *arg)
+{
+	struct crl_load		*cl = arg;
+	const unsigned char	*der, *p;
+	size_t			 len;
+	X509_CRL		*crl;
+	int			 ok;
+
+	p = der = store_row_blob(row, 0, &len);
+	if (der == NULL || (crl = d2i_X509_CRL(NULL, &p, (long)len)) == NULL) {
+		ERR_clear_error();
+		log_warnx("trust store: CRL of %s is corrupt; skipped",
+		    store_row_text(row, 1));
+		return 0;
+	}
+	ok = X509_STORE_add_crl(cl->store, crl);
+	X509_CRL_free(crl);
+	cl->n += ok;
+	return ok ? 0 : SP_ERR_CRYPTO;
+}
+
+static time_t
+crl_time(const ASN1_TIME *t)
+{
+	struct tm	tm;
+
+	if (t == NULL || !ASN1_TIME_to_tm(t, &tm))
+		return 0;
+	return timegm(&tm);
+}
+
+static long long
+crl_number(X509_CRL *crl)
+{
+	ASN1_INTEGER	*n;
+	int64_t		 v = -1;
+
+	if ((n = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL)) !=
+	    NULL) {
+		if (!ASN1_INTEGER_get_int64(&v, n))
+			v = -1;
+		ASN1_INTEGER_free(n);
+	}
+	ERR_clear_error();
+	return v;
+}
+
+static int
+row_number(const struct store_row *row, void *arg)
+{
+	long long	*n = arg;
+
+	*n = store_row_int(row, 0);
+	return 0;
+}
+
+int
+kb_trust_crl_add(struct kb_service *kb, const unsigned char *data, size_t len,
+    const char *actor, json_t **out, struct sp_err *err)
+{
+	X509_CRL		*crl = NULL;
+	STACK_OF(X509)		*anchors = NULL;
+	BIO			*bio = NULL;
+	const unsigned char	*p = data;
+	unsigned char		*der = NULL;
+	char			*issuer = NULL, tu[32], nu[32];
+	long long		 number, old = -1;
+	int			 derlen, r = SP_ERR_INVALID, signer = 0;
+	bool			 locked = false;
+
+	*out = NULL;
+	if (data == NULL || len == 0 || len > KB_FILE_MAX)
+		return sp_err_set(err, len > KB_FILE_MAX ? SP_ERR_LIMIT :
+		    SP_ERR_INVALID, "CRL: 1..%d bytes expected", KB_FILE_MAX);
+	if (len > 10 && memcmp(data, "-----BEGIN", 10) == 0) {
+		if ((bio = BIO_new_mem_buf(data, (int)len)) != NULL)
+			crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
+	} else if ((crl = d2i_X509_CRL(NULL, &p, (long)len)) != NULL &&
+	    p != data + len) {
+		X509_CRL_free(crl);
+		crl = NULL;
+	}
+	ERR_clear_error();
+	if (crl == NULL) {
+		sp_err_set(err, r, "not a CRL (PEM or DER)");
+		goto out;
+	}
+	if ((number = crl_number(crl)) < 0) {
+		sp_err_set(err, r, "CRL has no cRLNumber (RFC 5280 5.2.3)");
+		goto out;
+	}
+	if (X509_CRL_get0_nextUpdate(crl) == NULL ||
+	    crl_time(X509_CRL_get0_nextUpdate(crl)) <= sp_now()) {
+		r = sp_err_set(err, SP_ERR_POLICY, "CRL is expired or has no "
+		    "nextUpdate");
+		goto out;
+	}
+	if ((issuer = dn_print(X509_CRL_get_issuer(crl))) == NULL) {
+		r = sp_err_set(err, SP_ERR_ALLOC, "out of memory");
+		goto out;
+	}
+	if ((r = trust_load(kb, &anchors, err)) != 0)
+		goto out;
+	for (int i = 0; i < sk_X509_num(anchors) && !signer; i++) {
+		X509 *ca = sk_X509_value(anchors, i);
+
+		if (X509_NAME_cmp(X509_get_subject_name(ca),
+		    X509_CRL_get_issuer(crl)) == 0 &&
+		    X509_CRL_verify(crl, X509_get0_pubkey(ca)) == 1)
+			signer = 1;
+		ERR_clear_error();
+	}
+	if (!signer) {
+		r = sp_err_set(err, SP_ERR_POLICY, "CRL of %s is not signed by "
+		    "a trusted CA (trust add its certificate first)", issuer);
+		goto out;
+	}
+	if ((derlen = i2d_X509_CRL(crl, &der)) <= 0) {
+		r = sp_err_ossl(err, SP_ERR_CRYPTO, "CRL");
+		goto out;
+	}
+	pthread_mutex_lock(&kb->mtx);
+	locked = true;
+	if ((r = store_select(kb->st, row_number, &old, err, "SELECT number "
+	    "FROM trust_crls WHERE issuer = ?", "s", issuer)) != 0)
+		goto out;
+	sp_time_fmt(crl_time(X509_CRL_get0_lastUpdate(crl)), tu, sizeof(tu));
+	sp_time_fmt(crl_time(X509_CRL_get0_nextUpdate(crl)), nu, sizeof(nu));
+	if (old > number) {
+		r = sp_err_set(err, SP_ERR_POLICY, "CRL number %lld of %s is "
+		    "older than the installed %lld", number, issuer, old);
+		goto out;
+	}
+	if (old != number) {
+		if ((r = store_begin(kb->st, err)) != 0)
+			goto out;
+		if ((r = store_exec(kb->st, NULL, err, "INSERT OR REPLACE INTO "
+		    "trust_crls VALUES (?, ?, ?, ?, ?, ?)", "siiibi", issuer,
+		    (int64_t)number,
+		    (int64_t)crl_time(X509_CRL_get0_lastUpdate(crl)),
+		    (int64_t)crl_time(X509_CRL_get0_nextUpdate(crl)), der,
+		    (size_t)derlen, (int64_t)sp_now())) < 0 ||
+		    (r = audit(kb, "trust.crl", actor, json_pack("{s:s,s:I}",
+		    "issuer", issuer, "number", (json_int_t)number),
+		    err)) != 0) {
+			store_rollback(kb->st);
+			goto out;
+		}
+		if ((r = store_commit(kb->st, err)) != 0)
+			goto out;
+		bump(kb);
+	}
+	*out = json_pack("{s:s,s:I,s:s,s:s,s:i,s:s}", "issuer", issuer,
+	    "number", (json_int_t)number, "this_update", tu, "next_update", nu,
+	    "entries", sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)),
+	    "status", old == number ? "already installed" : "installed");
+	r = 0;
+ out:
+	if (locked)
+		pthread_mutex_unlock(&kb->mtx);
+	X509_CRL_free(crl);
+	BIO_free(bio);
+	OPENSSL_free(der);
+	free(issuer);
+	sk_X509_pop_free(anchors, X509_free);
+	return r;
+}
+
+static int
+row_crl_json(const struct store_row *row, void *arg)
+{
+	json_t		*arr = arg;
+	char		 tu[32], nu[32];
+
+	sp_time_fmt((time_t)store_row_int(row, 2), tu, sizeof(tu));
+	sp_time_fmt((time_t)store_row_int(row, 3), nu, sizeof(nu));
+	return json_array_append_new(arr, json_pack("{s:s,s:I,s:s,s:s}",
+	    "issuer", store_row_text(row, 0), "number",
+	    (json_int_t)store_row_int(row, 1), "this_update", tu,
+	    "next_update", nu)) == 0 ? 0 : SP_ERR_ALLOC;
+}
+
+json_t *
+kb_trust_crl_list(struct kb_service *kb)
+{
+	json_t	*arr = json_array();
+
+	if (arr != NULL && store_select(kb->st, row_crl_json, arr, NULL,
+	    "SELECT issuer, number, this_update, next_update FROM trust_crls "
+	    "ORDER BY issuer", "") != 0) {
+		json_decref(arr);
+		return NULL;
+	}
+	return arr;
+}
+
 int
 kb_trust_store(struct kb_service *kb, X509_STORE **out, struct sp_err *err)
 {
 	STACK_OF(X509)	*sk = NULL;
 	X509_STORE	*store = NULL;
+	struct crl_load	 cl = { NULL, 0 };
 	int		 r;
 
 	*out = NULL;
@@ -1696,6 +1900,13 @@ kb_trust_store(struct kb_service *kb, X509_STORE **out, struct sp_err *err)
 	 * the root's other sub CAs).
 	 */
 	X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN);
+	cl.store = store;
+	if ((r = store_select(kb->st, row_crl_load, &cl, err,
+	    "SELECT der, issuer FROM trust_crls", "")) != 0)
+		goto out;
+	/* With CRLs in use, every peer certificate must pass its issuer's. */
+	if (cl.n > 0)
+		X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
 	*out = store;
 	store = NULL;
  out:

@@ -176,6 +176,21 @@ int	kb_trust_remove(struct kb_service *kb, const char *fingerprint,
 	    const char *actor, struct sp_err *err) SP_WUR;
 
 /*
+ * Installs a CRL (PEM or DER) of a trusted CA: its signature must verify
+ * with a trusted certificate whose subject is the CRL's issuer, and it
+ * must be newer (cRLNumber) than the one it replaces; an identical number
+ * is "already installed". Once any CRL is installed, peers are checked
+ * against their issuer's CRL and refused if revoked, or if their issuer
+ * has no current CRL (fail closed). *out: {"issuer","number",
+ * "next_update","entries","status"}. Audited (trust.crl).
+ */
+int	kb_trust_crl_add(struct kb_service *kb, const unsigned char *data,
+	    size_t len, const char *actor, json_t **out, struct sp_err *err)
+	    SP_WUR;
+/* [{"issuer","number","this_update","next_update","entries"}] */
+json_t	*kb_trust_crl_list(struct kb_service *kb);
+
+/*
  * A new X509_STORE (caller frees) holding every trusted certificate, for
  * verifying peers. X509_V_FLAG_PARTIAL_CHAIN is set, so a trusted
  * intermediate CA is an anchor by itself: trusting a sub CA does not trust

@@ -339,6 +339,43 @@ framing_ok(struct evhttp_request *req)
 	return cl <= 1 && te <= 1 && !(cl && te);
 }
 
+/*
+ * A keep-alive connection outlives changes to the trust anchors and CRLs:
+ * its certificate is verified again against the current ones, so a peer
+ * whose certificate was revoked is cut off at its next request.
+ */
+static bool
+still_trusted(struct peer *p, SSL *ssl, X509 *cert, struct sp_err *err)
+{
+	SSL_CTX		*cur = server_ctx(p);
+	X509_STORE_CTX	*vc;
+	bool		 ok;
+
+	if (SSL_get_SSL_CTX(ssl) == cur)
+		return true;
+	if (cur == p->refuse_ctx) {
+		sp_err_set(err, SP_ERR_STATE, "the listener's identity is no "
+		    "longer usable");
+		return false;
+	}
+	if ((vc = X509_STORE_CTX_new()) == NULL ||
+	    !X509_STORE_CTX_init(vc, SSL_CTX_get_cert_store(cur), cert,
+	    SSL_get_peer_cert_chain(ssl))) {
+		X509_STORE_CTX_free(vc);
+		sp_err_set(err, SP_ERR_ALLOC, "out of memory");
+		return false;
+	}
+	X509_STORE_CTX_set_purpose(vc, X509_PURPOSE_SSL_CLIENT);
+	ok = X509_verify_cert(vc) == 1;
+	if (!ok)
+		sp_err_set(err, SP_ERR_DENIED, "client certificate no longer "
+		    "verifies: %s", X509_verify_cert_error_string(
+		    X509_STORE_CTX_get_error(vc)));
+	X509_STORE_CTX_free(vc);
+	ERR_clear_error();
+	return ok;
+}
+
 static void
 on_request(struct evhttp_request *req, void *arg)
 {
@@ -361,6 +398,12 @@ on_request(struct evhttp_request *req, void *arg)
 	if (ssl == NULL || (cert = SSL_get0_peer_certificate(ssl)) == NULL) {
 		reply_err(req, 401, "no_certificate", "a client certificate "
 		    "is required");
+		return;
+	}
+	if (!still_trusted(p, ssl, cert, &err)) {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Connection", "close");
+		reply_err(req, 403, "untrusted", err.msg);
 		return;
 	}
 	if (!framing_ok(req)) {

@@ -74,6 +74,11 @@ static const char *const migrations[] = {
 	"  name TEXT NOT NULL UNIQUE, url TEXT NOT NULL,"
 	"  enabled INTEGER NOT NULL, auth TEXT NOT NULL,"
 	"  max_conns INTEGER NOT NULL, created INTEGER NOT NULL);",
+	/* 2 -> 3: CRLs of trusted peer CAs (revoked peers are refused). */
+	"CREATE TABLE trust_crls (issuer TEXT PRIMARY KEY,"
+	"  number INTEGER NOT NULL, this_update INTEGER NOT NULL,"
+	"  next_update INTEGER NOT NULL, der BLOB NOT NULL,"
+	"  added INTEGER NOT NULL);",
 };
 #define NMIGRATIONS	(sizeof(migrations) / sizeof(migrations[0]))
 

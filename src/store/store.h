@@ -17,7 +17,7 @@
 
 #include "util/err.h"
 
-#define STORE_SCHEMA_VERSION	2
+#define STORE_SCHEMA_VERSION	3
 
 struct store;
 

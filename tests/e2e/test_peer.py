@@ -457,3 +457,40 @@ def test_connector_to_nothing_fails_cleanly(joined):
     finally:
         p.ca.cli("peer", "connector", "delete", "nowhere")
     assert p.ping_json()["ok"] == 1
+
+
+def test_revoked_client_certificate_refused(joined):
+    """Revoking the CA node's TLS client certificate on the Management CA
+    and installing the CRL on the VA cuts the CA off: its open keep-alive
+    connection at the next request, new connections in the handshake."""
+    p = joined
+    assert p.ping_json()["ok"] == 1		# a warm connection
+    serial = p.ca.cli_json("keybinding", "show", "ca-tls")["serial"]
+    p.ca.cli("cert", "revoke", "--ca", "Mgmt", "--serial", serial,
+             "--reason", "keyCompromise")
+    p.ca.cli("crl", "create", "--ca", "Mgmt")
+    crl = write(p.work / "mgmt.crl", p.ca.cli("crl", "get", "--ca",
+                                              "Mgmt").stdout)
+    got = p.va.cli_json("trust", "crl", crl)
+    assert got["status"] == "installed" and got["entries"] >= 1
+    assert p.va.cli_json("trust", "crl", crl)["status"] == \
+        "already installed"
+    err = p.ca.fail("peer", "ping", "va", match=r"HTTP 403")
+    assert "revoked" in err, err
+    p.ca.cli("peer", "reset", "va")
+    err = p.ca.fail("peer", "ping", "va", match=r"failed|refused")
+    # Recover: a new certificate for the same key, allowed by subject.
+    csr = write(p.work / "ca-tls3.csr", p.ca.cli(
+        "keybinding", "csr", "ca-tls", "--dn", "CN=ca-node").stdout)
+    pem = write(p.work / "ca-tls3.pem", p.ca.cli(
+        "cert", "issue", "--ca", "Mgmt", "--profile", "TLS_CLIENT",
+        "--csr", csr).stdout)
+    p.ca.cli("keybinding", "install-cert", "ca-tls", "--cert", pem,
+             "--chain", p.mgmt)
+    p.va.cli("role", "member", "add", "CA1", "--match", "dn", "--value",
+             "CN=ca-node", check=False)
+    p.ca.cli("peer", "reset", "va")
+    assert p.ping_json()["ok"] == 1
+    # An older CRL is refused; garbage is refused.
+    p.va.fail("trust", "crl", write(p.work / "junk.crl", "junk"),
+              match=r"not a CRL")
