@@ -2,7 +2,7 @@
 #   make        build the release binary in build/
 #   make demo   run the end-to-end demonstration (scripts/demo.sh)
 #   make test   unit + fuzz-regression + end-to-end tests under ASan/UBSan
-#   make bench  issuance benchmark against baselines
+#   make bench  issuance and peer-transport benchmarks against baselines
 JOBS ?= $(shell nproc)
 SAN_BUILD := build-asan
 FUZZ_BUILD := build-fuzz
@@ -44,6 +44,7 @@ e2e: test-deps
 
 bench: all
 	build/bench/bench_issue
+	/usr/bin/python3 bench/bench_peer.py build/sallyport
 
 clean:
 	rm -rf build $(SAN_BUILD) $(FUZZ_BUILD)
