@@ -381,8 +381,7 @@ h_cert_issue(struct admin_ctx *ctx, json_t *args, const char *actor,
 		return r;
 	req.csr = csr;
 	req.days = (int)days;
-	if ((r = ca_issue_batch(ctx->ca, &req, 1, &res, actor)) == 0 &&
-	    (r = res.rc) == 0)
+	if ((r = ca_issue_one(ctx->ca, &req, &res, actor)) == 0)
 		*out = json_pack("{s:s,s:s,s:s,s:o}", "ca", req.ca, "profile",
 		    req.profile, "serial", res.serial, "der",
 		    b64_json(res.der, res.derlen));

@@ -41,9 +41,16 @@ struct tok {
  * The lock guards the arrays; tokens are thread safe themselves, CAs are
  * immutable once loaded, profiles are replaced (not changed) by edits.
  */
+struct gc_item;
+
 struct ca_service {
 	struct store		 *st;
 	pthread_rwlock_t	  lk;
+	/* Group commit of single issuance requests (ca_issue_one()). */
+	pthread_mutex_t		  gc_mtx;
+	pthread_cond_t		  gc_cond;
+	struct gc_item		 *gc_head, *gc_tail;
+	bool			  gc_leader;
 	struct tok		 *toks;
 	size_t			  ntoks;
 	struct ca		**cas;
@@ -76,6 +83,8 @@ ca_service_free(struct ca_service *svc)
 		profile_free(svc->profs[i]);
 	free(svc->profs);
 	pthread_rwlock_destroy(&svc->lk);
+	pthread_mutex_destroy(&svc->gc_mtx);
+	pthread_cond_destroy(&svc->gc_cond);
 	free(svc);
 }
 
@@ -292,6 +301,8 @@ ca_service_open(struct store *st, struct ca_service **out, struct sp_err *err)
 	if ((svc = calloc(1, sizeof(*svc))) == NULL)
 		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
 	pthread_rwlock_init(&svc->lk, NULL);
+	pthread_mutex_init(&svc->gc_mtx, NULL);
+	pthread_cond_init(&svc->gc_cond, NULL);
 	svc->st = st;
 	if ((r = store_token_foreach(st, load_token, svc)) != 0 ||
 	    (r = store_token_key_foreach(st, load_key, svc)) != 0 ||
@@ -1298,7 +1309,8 @@ ca_issue_batch(struct ca_service *svc, const struct ca_issue_req *reqs,
 			cert_fingerprint(res[i].der, res[i].derlen, fp);
 			if ((r = store_cert_issued(svc->st, pd[i].rowid,
 			    res[i].der, res[i].derlen, fp, &err)) == 0)
-				r = audit(svc, "cert.issue", actor,
+				r = audit(svc, "cert.issue",
+				    reqs[i].actor ? reqs[i].actor : actor,
 				    json_pack("{s:s,s:s,s:s,s:s,s:s}", "ca",
 				    pd[i].ca->name, "serial", res[i].serial,
 				    "subject", pd[i].subject, "profile",
@@ -1330,6 +1342,81 @@ ca_issue_batch(struct ca_service *svc, const struct ca_issue_req *reqs,
 		pending_cleanup(&pd[i]);
 	free(pd);
 	return r;
+}
+
+struct gc_item {
+	const struct ca_issue_req	*req;
+	struct ca_issue_res		*res;
+	bool				 done;
+	struct gc_item			*next;
+};
+
+int
+ca_issue_one(struct ca_service *svc, const struct ca_issue_req *req,
+    struct ca_issue_res *res, const char *actor)
+{
+	struct gc_item		 me = { req, res, false, NULL }, *it, *batch;
+	struct ca_issue_req	*reqs = NULL;
+	struct ca_issue_res	*ress = NULL;
+	struct ca_issue_req	 mine = *req;
+	size_t			 n, i;
+	int			 r;
+
+	if (mine.actor == NULL)
+		mine.actor = actor;
+	me.req = &mine;
+	memset(res, 0, sizeof(*res));
+	pthread_mutex_lock(&svc->gc_mtx);
+	if (svc->gc_tail != NULL)
+		svc->gc_tail->next = &me;
+	else
+		svc->gc_head = &me;
+	svc->gc_tail = &me;
+	while (!me.done) {
+		if (svc->gc_leader) {
+			pthread_cond_wait(&svc->gc_cond, &svc->gc_mtx);
+			continue;
+		}
+		/* Lead: take what has gathered, up to a batch. */
+		svc->gc_leader = true;
+		batch = svc->gc_head;
+		for (n = 1, it = batch; it->next != NULL && n < CA_BATCH_MAX;
+		    it = it->next)
+			n++;
+		svc->gc_head = it->next;
+		if (svc->gc_head == NULL)
+			svc->gc_tail = NULL;
+		it->next = NULL;
+		pthread_mutex_unlock(&svc->gc_mtx);
+
+		reqs = calloc(n, sizeof(*reqs));
+		ress = calloc(n, sizeof(*ress));
+		if (reqs == NULL || ress == NULL)
+			r = SP_ERR_ALLOC;
+		else {
+			for (i = 0, it = batch; it != NULL; it = it->next, i++)
+				reqs[i] = *it->req;
+			r = ca_issue_batch(svc, reqs, n, ress, actor);
+		}
+		pthread_mutex_lock(&svc->gc_mtx);
+		for (i = 0, it = batch; it != NULL; it = it->next, i++) {
+			if (r == SP_ERR_ALLOC || ress == NULL) {
+				it->res->rc = SP_ERR_ALLOC;
+				sp_err_set(&it->res->err, SP_ERR_ALLOC,
+				    "out of memory");
+			} else
+				*it->res = ress[i];
+			it->done = true;
+		}
+		free(reqs);
+		free(ress);
+		reqs = NULL;
+		ress = NULL;
+		svc->gc_leader = false;
+		pthread_cond_broadcast(&svc->gc_cond);
+	}
+	pthread_mutex_unlock(&svc->gc_mtx);
+	return res->rc;
 }
 
 /* --- revocation ---------------------------------------------------------- */

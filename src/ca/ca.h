@@ -103,6 +103,7 @@ struct ca_issue_req {
 	const unsigned char	*csr;		/* PEM or DER */
 	size_t			 csrlen;
 	int			 days;		/* 0: the profile's maximum */
+	const char		*actor;		/* NULL: the batch's actor */
 };
 
 struct ca_issue_res {
@@ -124,6 +125,15 @@ struct ca_issue_res {
  */
 int	ca_issue_batch(struct ca_service *svc, const struct ca_issue_req *reqs,
 	    size_t n, struct ca_issue_res *res, const char *actor) SP_WUR;
+
+/*
+ * Issues one certificate through group commit: concurrent callers' requests
+ * are gathered and the first caller to arrive issues them all in one
+ * ca_issue_batch() (one pair of transactions, one pair of fsyncs) while
+ * the others wait for their result. The caller frees res->der.
+ */
+int	ca_issue_one(struct ca_service *svc, const struct ca_issue_req *req,
+	    struct ca_issue_res *res, const char *actor) SP_WUR;
 
 /* Revokes with a CRLReason name; certificateHold can later be lifted. */
 int	ca_revoke(struct ca_service *svc, const char *ca, const char *serial,

@@ -152,6 +152,14 @@ struct store {
 	pthread_mutex_t	 mtx;		/* recursive */
 	sqlite3_stmt	*stmt[Q__MAX];
 	int		 in_txn;	/* owned by the mutex holder */
+	/*
+	 * The audit head while a transaction appends to the log: read once,
+	 * written to meta once at commit, forgotten at rollback.
+	 */
+	bool		 head_loaded;
+	bool		 head_dirty;
+	int64_t		 head_seq;
+	char		 head_hash[65];
 };
 
 static const char *const status_names[CERT__MAX] = {
@@ -237,8 +245,11 @@ migrate(struct store *st, struct sp_err *err)
 			(void)exec(st, "ROLLBACK", NULL);
 			return r;
 		}
-		log_info("store: schema migrated to version %zu", i + 1);
+		log_debug("store: schema migrated to version %zu", i + 1);
 	}
+	if ((size_t)v < NMIGRATIONS)
+		log_info("store: schema migrated from version %d to %zu", v,
+		    NMIGRATIONS);
 	return 0;
 }
 
@@ -326,14 +337,18 @@ store_begin(struct store *st, struct sp_err *err)
 	return 0;
 }
 
+static int	audit_head_flush(struct store *, struct sp_err *);
+
 int
 store_commit(struct store *st, struct sp_err *err)
 {
 	int	r;
 
-	if ((r = exec(st, "COMMIT", err)) != 0)
+	if ((r = audit_head_flush(st, err)) != 0 ||
+	    (r = exec(st, "COMMIT", err)) != 0)
 		(void)exec(st, "ROLLBACK", NULL);
 	st->in_txn = 0;
+	st->head_loaded = st->head_dirty = false;
 	unlock(st);
 	return r;
 }
@@ -345,6 +360,7 @@ store_rollback(struct store *st)
 	if (st->in_txn) {
 		(void)exec(st, "ROLLBACK", NULL);
 		st->in_txn = 0;
+		st->head_loaded = st->head_dirty = false;
 		unlock(st);	/* the store_begin() lock */
 	}
 	unlock(st);
@@ -969,7 +985,7 @@ store_audit_append(struct store *st, const char *event, const char *actor,
     const char *details, struct sp_err *err)
 {
 	sqlite3_stmt	*s;
-	char		 prev[65], hash[65], head[96];
+	char		 prev[65], hash[65];
 	int64_t		 seq, ts = sp_now();
 	int		 r, own;
 
@@ -977,9 +993,14 @@ store_audit_append(struct store *st, const char *event, const char *actor,
 	own = !st->in_txn;
 	if (own && (r = store_begin(st, err)) != 0)
 		goto out;
-	if ((r = audit_head(st, &seq, prev, err)) != 0)
-		goto done;
-	seq++;
+	if (!st->head_loaded) {
+		if ((r = audit_head(st, &st->head_seq, st->head_hash,
+		    err)) != 0)
+			goto done;
+		st->head_loaded = true;
+	}
+	seq = st->head_seq + 1;
+	memcpy(prev, st->head_hash, sizeof(prev));
 	audit_hash(prev, seq, ts, event, actor, details, hash);
 	if ((s = stmt(st, Q_AUDIT_INSERT)) == NULL) {
 		r = dberr(st, err, "prepare");
@@ -996,14 +1017,9 @@ store_audit_append(struct store *st, const char *event, const char *actor,
 	sqlite3_reset(s);
 	if (r != 0)
 		goto done;
-	snprintf(head, sizeof(head), "%lld:%s", (long long)seq, hash);
-	if ((s = stmt(st, Q_AUDIT_SETHEAD)) == NULL) {
-		r = dberr(st, err, "prepare");
-		goto done;
-	}
-	sqlite3_bind_text(s, 1, head, -1, SQLITE_STATIC);
-	r = step_done(st, s, true, "audit head", err);
-	sqlite3_reset(s);
+	st->head_seq = seq;
+	memcpy(st->head_hash, hash, sizeof(st->head_hash));
+	st->head_dirty = true;
  done:
 	if (own) {
 		if (r == 0)
@@ -1013,6 +1029,26 @@ store_audit_append(struct store *st, const char *event, const char *actor,
 	}
  out:
 	unlock(st);
+	return r;
+}
+
+/* Writes the cached head to meta; inside the transaction, before COMMIT. */
+static int
+audit_head_flush(struct store *st, struct sp_err *err)
+{
+	sqlite3_stmt	*s;
+	char		 head[96];
+	int		 r;
+
+	if (!st->head_dirty)
+		return 0;
+	snprintf(head, sizeof(head), "%lld:%s", (long long)st->head_seq,
+	    st->head_hash);
+	if ((s = stmt(st, Q_AUDIT_SETHEAD)) == NULL)
+		return dberr(st, err, "prepare");
+	sqlite3_bind_text(s, 1, head, -1, SQLITE_STATIC);
+	r = step_done(st, s, true, "audit head", err);
+	sqlite3_reset(s);
 	return r;
 }
 

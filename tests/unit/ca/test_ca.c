@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <ftw.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -841,6 +842,83 @@ test_issue_batch_mixed(void **state)
 	audit_intact(fx->svc);
 }
 
+/* Group commit: concurrent ca_issue_one() callers, each gets its own. */
+struct gc_arg {
+	struct ca_service	*svc;
+	unsigned char		*csr;
+	size_t			 len;
+	struct ca_issue_res	 res;
+	int			 rc;
+	bool			 bad;
+};
+
+static void *
+gc_thread(void *p)
+{
+	struct gc_arg		*a = p;
+	struct ca_issue_req	 req = { 0 };
+
+	req.ca = "Sub";
+	req.profile = "TLS_SERVER";
+	req.csr = a->csr;
+	req.csrlen = a->len;
+	a->rc = ca_issue_one(a->svc, &req, &a->res, "test:gc");
+	return NULL;
+}
+
+static void
+test_issue_one_group_commit(void **state)
+{
+	struct fixture		*fx = *state;
+	enum { N = 12 };
+	struct gc_arg		 a[N];
+	pthread_t		 t[N];
+	json_t			*out = NULL;
+	struct sp_err		 err = { 0 };
+
+	make_pki(fx->svc);
+	memset(a, 0, sizeof(a));
+	for (int i = 0; i < N; i++) {
+		a[i].svc = fx->svc;
+		a[i].bad = i % 4 == 3;
+		if (a[i].bad) {
+			assert_non_null(a[i].csr =
+			    (unsigned char *)strdup("garbage"));
+			a[i].len = 7;
+		} else
+			a[i].csr = make_csr(k_ec, "www.example.com", www,
+			    &a[i].len);
+		assert_int_equal(pthread_create(&t[i], NULL, gc_thread, &a[i]),
+		    0);
+	}
+	for (int i = 0; i < N; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < N; i++) {
+		if (a[i].bad) {
+			assert_int_equal(a[i].rc, SP_ERR_INVALID);
+			assert_null(a[i].res.der);
+		} else {
+			assert_int_equal(a[i].rc, 0);
+			assert_non_null(a[i].res.der);
+			for (int k = 0; k < i; k++)
+				assert_string_not_equal(a[i].res.serial,
+				    a[k].res.serial);
+		}
+	}
+	for (int i = 0; i < N; i++) {
+		OPENSSL_free(a[i].res.der);
+		free(a[i].csr);
+	}
+	assert_int_equal(ca_cert_list(fx->svc, "Sub", "active", 0, &out,
+	    &err), 0);
+	/* make_pki() issued none on Sub; the good three quarters are there. */
+	assert_int_equal(json_array_size(out), N - N / 4);
+	json_decref(out);
+	out = NULL;
+	assert_int_equal(ca_audit_verify(fx->svc, &out, &err), 0);
+	json_decref(out);
+}
+
 static void
 test_issue_batch_limits(void **state)
 {
@@ -1503,6 +1581,7 @@ main(void)
 		T(test_ca_create_errors),
 		T(test_ca_validity_nested),
 		T(test_issue_batch_mixed),
+		T(test_issue_one_group_commit),
 		T(test_issue_batch_limits),
 		T(test_issue_token_inactive),
 		T(test_revoke),
