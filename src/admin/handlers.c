@@ -4,133 +4,13 @@
 
 #include <openssl/evp.h>
 
+#include "admin/args.h"
 #include "admin/handlers.h"
 #include "admin/proto.h"
 #include "util/log.h"
 #include "util/util.h"
 
 #define MAX_SETS	64
-
-
-/* --- argument helpers ---------------------------------------------------- */
-
-/* A string argument, or NULL if absent; wrong types are errors. */
-static int
-arg_str(json_t *args, const char *key, bool required, const char **out,
-    struct sp_err *err)
-{
-	json_t	*v = json_object_get(args, key);
-
-	*out = NULL;
-	if (v == NULL || json_is_null(v)) {
-		if (required)
-			return sp_err_set(err, SP_ERR_INVALID, "missing "
-			    "argument \"%s\"", key);
-		return 0;
-	}
-	if (!json_is_string(v) || strlen(json_string_value(v)) !=
-	    json_string_length(v))
-		return sp_err_set(err, SP_ERR_INVALID, "argument \"%s\" must be "
-		    "a string", key);
-	*out = json_string_value(v);
-	return 0;
-}
-
-static int
-arg_int(json_t *args, const char *key, long long min, long long max,
-    long long *out, struct sp_err *err)
-{
-	json_t	*v = json_object_get(args, key);
-
-	*out = 0;
-	if (v == NULL || json_is_null(v))
-		return 0;
-	if (!json_is_integer(v) || json_integer_value(v) < min ||
-	    json_integer_value(v) > max)
-		return sp_err_set(err, SP_ERR_INVALID, "argument \"%s\" must be "
-		    "an integer in %lld..%lld", key, min, max);
-	*out = json_integer_value(v);
-	return 0;
-}
-
-/* "sets": ["key=value", ...] */
-static int
-arg_sets(json_t *args, const char *sets[MAX_SETS], size_t *n,
-    struct sp_err *err)
-{
-	json_t	*v = json_object_get(args, "sets"), *e;
-	size_t	 i;
-
-	*n = 0;
-	if (v == NULL)
-		return 0;
-	if (!json_is_array(v) || json_array_size(v) > MAX_SETS)
-		return sp_err_set(err, SP_ERR_INVALID, "\"sets\" must be a list "
-		    "of at most %d key=value strings", MAX_SETS);
-	json_array_foreach(v, i, e) {
-		if (!json_is_string(e))
-			return sp_err_set(err, SP_ERR_INVALID, "\"sets\" must "
-			    "hold strings");
-		sets[(*n)++] = json_string_value(e);
-	}
-	return 0;
-}
-
-/* Base64-decoded "key" argument, at most max bytes (heap). */
-static int
-arg_b64(json_t *args, const char *key, size_t max, unsigned char **out,
-    size_t *outlen, struct sp_err *err)
-{
-	const char	*s;
-	size_t		 len, pad = 0;
-	unsigned char	*buf;
-	int		 n, r;
-
-	*out = NULL;
-	*outlen = 0;
-	if ((r = arg_str(args, key, true, &s, err)) != 0)
-		return r;
-	len = strlen(s);
-	if (len == 0 || len % 4 != 0 || len / 4 * 3 > max + 2)
-		return sp_err_set(err, len / 4 * 3 > max + 2 ? SP_ERR_LIMIT :
-		    SP_ERR_INVALID, "argument \"%s\": base64 of 1..%zu bytes "
-		    "expected", key, max);
-	if ((buf = malloc(len / 4 * 3 + 1)) == NULL)
-		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
-	if ((n = EVP_DecodeBlock(buf, (const unsigned char *)s, (int)len)) < 0) {
-		free(buf);
-		return sp_err_set(err, SP_ERR_INVALID, "argument \"%s\": bad "
-		    "base64", key);
-	}
-	/* EVP_DecodeBlock counts the padding as data. */
-	if (s[len - 1] == '=')
-		pad++;
-	if (s[len - 2] == '=')
-		pad++;
-	*out = buf;
-	*outlen = (size_t)n - pad;
-	if (*outlen > max) {
-		free(buf);
-		*out = NULL;
-		return sp_err_set(err, SP_ERR_LIMIT, "argument \"%s\" larger "
-		    "than %zu bytes", key, max);
-	}
-	return 0;
-}
-
-static json_t *
-b64_json(const unsigned char *der, size_t len)
-{
-	char	*b;
-	json_t	*j;
-
-	if ((b = malloc(4 * ((len + 2) / 3) + 1)) == NULL)
-		return NULL;
-	EVP_EncodeBlock((unsigned char *)b, der, (int)len);
-	j = json_string(b);
-	free(b);
-	return j;
-}
 
 /* --- handlers ------------------------------------------------------------ */
 
@@ -160,8 +40,8 @@ h_token_create(struct admin_ctx *ctx, json_t *args, const char *actor,
 	const char	*name, *pin;
 	int		 r;
 
-	if ((r = arg_str(args, "name", true, &name, err)) != 0 ||
-	    (r = arg_str(args, "pin", true, &pin, err)) != 0 ||
+	if ((r = admin_arg_str(args, "name", true, &name, err)) != 0 ||
+	    (r = admin_arg_str(args, "pin", true, &pin, err)) != 0 ||
 	    (r = ca_token_create(ctx->ca, name, pin, actor, err)) != 0)
 		return r;
 	*out = json_pack("{s:s,s:b}", "token", name, "active", 1);
@@ -175,8 +55,8 @@ h_token_activate(struct admin_ctx *ctx, json_t *args, const char *actor,
 	const char	*name, *pin;
 	int		 r;
 
-	if ((r = arg_str(args, "name", true, &name, err)) != 0 ||
-	    (r = arg_str(args, "pin", true, &pin, err)) != 0 ||
+	if ((r = admin_arg_str(args, "name", true, &name, err)) != 0 ||
+	    (r = admin_arg_str(args, "pin", true, &pin, err)) != 0 ||
 	    (r = ca_token_activate(ctx->ca, name, pin, actor, err)) != 0)
 		return r;
 	*out = json_pack("{s:s,s:b}", "token", name, "active", 1);
@@ -190,7 +70,7 @@ h_token_deactivate(struct admin_ctx *ctx, json_t *args, const char *actor,
 	const char	*name;
 	int		 r;
 
-	if ((r = arg_str(args, "name", true, &name, err)) != 0 ||
+	if ((r = admin_arg_str(args, "name", true, &name, err)) != 0 ||
 	    (r = ca_token_deactivate(ctx->ca, name, actor, err)) != 0)
 		return r;
 	*out = json_pack("{s:s,s:b}", "token", name, "active", 0);
@@ -215,9 +95,9 @@ h_token_genkey(struct admin_ctx *ctx, json_t *args, const char *actor,
 	const char	*tok, *alias, *alg;
 	int		 r;
 
-	if ((r = arg_str(args, "token", true, &tok, err)) != 0 ||
-	    (r = arg_str(args, "alias", true, &alias, err)) != 0 ||
-	    (r = arg_str(args, "alg", true, &alg, err)) != 0)
+	if ((r = admin_arg_str(args, "token", true, &tok, err)) != 0 ||
+	    (r = admin_arg_str(args, "alias", true, &alias, err)) != 0 ||
+	    (r = admin_arg_str(args, "alg", true, &alg, err)) != 0)
 		return r;
 	return ca_token_genkey(ctx->ca, tok, alias, alg, actor, out, err);
 }
@@ -229,8 +109,8 @@ h_token_delkey(struct admin_ctx *ctx, json_t *args, const char *actor,
 	const char	*tok, *alias;
 	int		 r;
 
-	if ((r = arg_str(args, "token", true, &tok, err)) != 0 ||
-	    (r = arg_str(args, "alias", true, &alias, err)) != 0 ||
+	if ((r = admin_arg_str(args, "token", true, &tok, err)) != 0 ||
+	    (r = admin_arg_str(args, "alias", true, &alias, err)) != 0 ||
 	    (r = ca_token_delkey(ctx->ca, tok, alias, actor, err)) != 0)
 		return r;
 	*out = json_pack("{s:s,s:s,s:b}", "token", tok, "alias", alias,
@@ -246,14 +126,14 @@ h_ca_create(struct admin_ctx *ctx, json_t *args, const char *actor,
 	long long		days, period;
 	int			r;
 
-	if ((r = arg_str(args, "name", true, &req.name, err)) != 0 ||
-	    (r = arg_str(args, "dn", true, &req.dn, err)) != 0 ||
-	    (r = arg_str(args, "token", true, &req.token, err)) != 0 ||
-	    (r = arg_str(args, "key", true, &req.key, err)) != 0 ||
-	    (r = arg_str(args, "signed_by", false, &req.signed_by, err)) != 0 ||
-	    (r = arg_str(args, "profile", false, &req.profile, err)) != 0 ||
-	    (r = arg_int(args, "validity_days", 1, 36500, &days, err)) != 0 ||
-	    (r = arg_int(args, "crl_period", 10, 366 * 86400, &period,
+	if ((r = admin_arg_str(args, "name", true, &req.name, err)) != 0 ||
+	    (r = admin_arg_str(args, "dn", true, &req.dn, err)) != 0 ||
+	    (r = admin_arg_str(args, "token", true, &req.token, err)) != 0 ||
+	    (r = admin_arg_str(args, "key", true, &req.key, err)) != 0 ||
+	    (r = admin_arg_str(args, "signed_by", false, &req.signed_by, err)) != 0 ||
+	    (r = admin_arg_str(args, "profile", false, &req.profile, err)) != 0 ||
+	    (r = admin_arg_int(args, "validity_days", 1, 36500, &days, err)) != 0 ||
+	    (r = admin_arg_int(args, "crl_period", 10, 366 * 86400, &period,
 	    err)) != 0)
 		return r;
 	req.validity_days = (int)days;
@@ -280,7 +160,7 @@ h_ca_show(struct admin_ctx *ctx, json_t *args, const char *actor,
 	int		 r;
 
 	(void)actor;
-	if ((r = arg_str(args, "name", true, &name, err)) != 0)
+	if ((r = admin_arg_str(args, "name", true, &name, err)) != 0)
 		return r;
 	return ca_show(ctx->ca, name, out, err);
 }
@@ -294,7 +174,7 @@ h_ca_cert(struct admin_ctx *ctx, json_t *args, const char *actor,
 	int		 r;
 
 	(void)actor;
-	if ((r = arg_str(args, "name", true, &name, err)) != 0 ||
+	if ((r = admin_arg_str(args, "name", true, &name, err)) != 0 ||
 	    (r = ca_cert_pem(ctx->ca, name, json_is_true(json_object_get(args,
 	    "chain")), &pem, err)) != 0)
 		return r;
@@ -322,7 +202,7 @@ h_profile_show(struct admin_ctx *ctx, json_t *args, const char *actor,
 	int		 r;
 
 	(void)actor;
-	if ((r = arg_str(args, "name", true, &name, err)) != 0)
+	if ((r = admin_arg_str(args, "name", true, &name, err)) != 0)
 		return r;
 	return ca_profile_show(ctx->ca, name, out, err);
 }
@@ -331,36 +211,43 @@ static int
 h_profile_create(struct admin_ctx *ctx, json_t *args, const char *actor,
     json_t **out, struct sp_err *err)
 {
-	const char	*name, *from, *sets[MAX_SETS];
-	size_t		 n;
+	const char	*name, *from, **sets = NULL;
+	size_t		 n = 0;
 	int		 r;
 
-	if ((r = arg_str(args, "name", true, &name, err)) != 0 ||
-	    (r = arg_str(args, "from", true, &from, err)) != 0 ||
-	    (r = arg_sets(args, sets, &n, err)) != 0 ||
+	if ((r = admin_arg_str(args, "name", true, &name, err)) == 0 &&
+	    (r = admin_arg_str(args, "from", true, &from, err)) == 0 &&
+	    (r = admin_arg_strlist(args, "sets", MAX_SETS, &sets, &n,
+	    err)) == 0 &&
 	    (r = ca_profile_create(ctx->ca, name, from, sets, n, actor,
-	    err)) != 0)
-		return r;
-	return ca_profile_show(ctx->ca, name, out, err);
+	    err)) == 0)
+		r = ca_profile_show(ctx->ca, name, out, err);
+	free(sets);
+	return r;
 }
 
 static int
 h_profile_edit(struct admin_ctx *ctx, json_t *args, const char *actor,
     json_t **out, struct sp_err *err)
 {
-	const char	*name, *sets[MAX_SETS];
-	size_t		 n;
+	const char	*name, **sets = NULL;
+	size_t		 n = 0;
 	int		 r;
 
-	if ((r = arg_str(args, "name", true, &name, err)) != 0 ||
-	    (r = arg_sets(args, sets, &n, err)) != 0)
-		return r;
-	if (n == 0)
-		return sp_err_set(err, SP_ERR_INVALID, "nothing to change: "
-		    "give --set key=value");
-	if ((r = ca_profile_edit(ctx->ca, name, sets, n, actor, err)) != 0)
-		return r;
-	return ca_profile_show(ctx->ca, name, out, err);
+	if ((r = admin_arg_str(args, "name", true, &name, err)) != 0 ||
+	    (r = admin_arg_strlist(args, "sets", MAX_SETS, &sets, &n,
+	    err)) != 0)
+		goto out;
+	if (n == 0) {
+		r = sp_err_set(err, SP_ERR_INVALID, "nothing to change: give "
+		    "--set key=value");
+		goto out;
+	}
+	if ((r = ca_profile_edit(ctx->ca, name, sets, n, actor, err)) == 0)
+		r = ca_profile_show(ctx->ca, name, out, err);
+ out:
+	free(sets);
+	return r;
 }
 
 static int
@@ -373,10 +260,10 @@ h_cert_issue(struct admin_ctx *ctx, json_t *args, const char *actor,
 	long long		 days;
 	int			 r;
 
-	if ((r = arg_str(args, "ca", true, &req.ca, err)) != 0 ||
-	    (r = arg_str(args, "profile", true, &req.profile, err)) != 0 ||
-	    (r = arg_int(args, "days", 1, 36500, &days, err)) != 0 ||
-	    (r = arg_b64(args, "csr", CSR_MAX_SIZE, &csr, &req.csrlen,
+	if ((r = admin_arg_str(args, "ca", true, &req.ca, err)) != 0 ||
+	    (r = admin_arg_str(args, "profile", true, &req.profile, err)) != 0 ||
+	    (r = admin_arg_int(args, "days", 1, 36500, &days, err)) != 0 ||
+	    (r = admin_arg_b64(args, "csr", true, CSR_MAX_SIZE, &csr, &req.csrlen,
 	    err)) != 0)
 		return r;
 	req.csr = csr;
@@ -384,7 +271,7 @@ h_cert_issue(struct admin_ctx *ctx, json_t *args, const char *actor,
 	if ((r = ca_issue_one(ctx->ca, &req, &res, actor)) == 0)
 		*out = json_pack("{s:s,s:s,s:s,s:o}", "ca", req.ca, "profile",
 		    req.profile, "serial", res.serial, "der",
-		    b64_json(res.der, res.derlen));
+		    admin_b64_json(res.der, res.derlen));
 	else
 		sp_err_set(err, r, "%s", res.err.msg[0] ? res.err.msg :
 		    "issuance failed");
@@ -400,9 +287,9 @@ h_cert_revoke(struct admin_ctx *ctx, json_t *args, const char *actor,
 	const char	*ca, *serial, *reason;
 	int		 r;
 
-	if ((r = arg_str(args, "ca", true, &ca, err)) != 0 ||
-	    (r = arg_str(args, "serial", true, &serial, err)) != 0 ||
-	    (r = arg_str(args, "reason", false, &reason, err)) != 0 ||
+	if ((r = admin_arg_str(args, "ca", true, &ca, err)) != 0 ||
+	    (r = admin_arg_str(args, "serial", true, &serial, err)) != 0 ||
+	    (r = admin_arg_str(args, "reason", false, &reason, err)) != 0 ||
 	    (r = ca_revoke(ctx->ca, ca, serial, reason, actor, err)) != 0)
 		return r;
 	return ca_cert_show(ctx->ca, ca, serial, out, err);
@@ -415,8 +302,8 @@ h_cert_unrevoke(struct admin_ctx *ctx, json_t *args, const char *actor,
 	const char	*ca, *serial;
 	int		 r;
 
-	if ((r = arg_str(args, "ca", true, &ca, err)) != 0 ||
-	    (r = arg_str(args, "serial", true, &serial, err)) != 0 ||
+	if ((r = admin_arg_str(args, "ca", true, &ca, err)) != 0 ||
+	    (r = admin_arg_str(args, "serial", true, &serial, err)) != 0 ||
 	    (r = ca_unrevoke(ctx->ca, ca, serial, actor, err)) != 0)
 		return r;
 	return ca_cert_show(ctx->ca, ca, serial, out, err);
@@ -431,9 +318,9 @@ h_cert_list(struct admin_ctx *ctx, json_t *args, const char *actor,
 	int		 r;
 
 	(void)actor;
-	if ((r = arg_str(args, "ca", false, &ca, err)) != 0 ||
-	    (r = arg_str(args, "status", false, &status, err)) != 0 ||
-	    (r = arg_int(args, "limit", 1, 1000000, &limit, err)) != 0)
+	if ((r = admin_arg_str(args, "ca", false, &ca, err)) != 0 ||
+	    (r = admin_arg_str(args, "status", false, &status, err)) != 0 ||
+	    (r = admin_arg_int(args, "limit", 1, 1000000, &limit, err)) != 0)
 		return r;
 	return ca_cert_list(ctx->ca, ca, status, (size_t)limit, out, err);
 }
@@ -446,8 +333,8 @@ h_cert_show(struct admin_ctx *ctx, json_t *args, const char *actor,
 	int		 r;
 
 	(void)actor;
-	if ((r = arg_str(args, "ca", true, &ca, err)) != 0 ||
-	    (r = arg_str(args, "serial", true, &serial, err)) != 0)
+	if ((r = admin_arg_str(args, "ca", true, &ca, err)) != 0 ||
+	    (r = admin_arg_str(args, "serial", true, &serial, err)) != 0)
 		return r;
 	return ca_cert_show(ctx->ca, ca, serial, out, err);
 }
@@ -459,7 +346,7 @@ h_crl_create(struct admin_ctx *ctx, json_t *args, const char *actor,
 	const char	*ca;
 	int		 r;
 
-	if ((r = arg_str(args, "ca", true, &ca, err)) != 0)
+	if ((r = admin_arg_str(args, "ca", true, &ca, err)) != 0)
 		return r;
 	return ca_crl_create(ctx->ca, ca, actor, out, err);
 }
@@ -474,10 +361,10 @@ h_crl_get(struct admin_ctx *ctx, json_t *args, const char *actor,
 	int		 r;
 
 	(void)actor;
-	if ((r = arg_str(args, "ca", true, &ca, err)) != 0 ||
+	if ((r = admin_arg_str(args, "ca", true, &ca, err)) != 0 ||
 	    (r = ca_crl_get(ctx->ca, ca, &der, &len, err)) != 0)
 		return r;
-	*out = json_pack("{s:s,s:o}", "ca", ca, "der", b64_json(der, len));
+	*out = json_pack("{s:s,s:o}", "ca", ca, "der", admin_b64_json(der, len));
 	free(der);
 	return 0;
 }
@@ -499,7 +386,7 @@ h_audit_list(struct admin_ctx *ctx, json_t *args, const char *actor,
 	int		r;
 
 	(void)actor;
-	if ((r = arg_int(args, "limit", 1, 100000, &limit, err)) != 0)
+	if ((r = admin_arg_int(args, "limit", 1, 100000, &limit, err)) != 0)
 		return r;
 	if ((*out = ca_audit_list(ctx->ca, limit ? (size_t)limit : 50)) == NULL)
 		return sp_err_set(err, SP_ERR_DB, "reading the audit log "

@@ -10,100 +10,12 @@
 
 #include <jansson.h>
 
+#include "admin/args.h"
 #include "admin/handlers.h"
 #include "authz/authz.h"
 #include "util/util.h"
 
-/* --- argument helpers ---------------------------------------------------- */
-
-/* Refuses arguments other than the NULL-ended keys, so typos are caught. */
-static int
-args_only(json_t *args, const char *const *keys, struct sp_err *err)
-{
-	const char	*k;
-	json_t		*v;
-
-	if (!json_is_object(args))
-		return sp_err_set(err, SP_ERR_INVALID, "arguments must be an "
-		    "object");
-	json_object_foreach(args, k, v) {
-		size_t	i;
-
-		for (i = 0; keys[i] != NULL; i++)
-			if (strcmp(k, keys[i]) == 0)
-				break;
-		if (keys[i] == NULL)
-			return sp_err_set(err, SP_ERR_INVALID, "unknown "
-			    "argument \"%.32s\"", k);
-	}
-	return 0;
-}
-
-/* A string argument (no NUL inside), or NULL if absent and optional. */
-static int
-arg_str(json_t *args, const char *key, bool required, const char **out,
-    struct sp_err *err)
-{
-	json_t	*v = json_object_get(args, key);
-
-	*out = NULL;
-	if (v == NULL || json_is_null(v)) {
-		if (required)
-			return sp_err_set(err, SP_ERR_INVALID, "missing "
-			    "argument \"%s\"", key);
-		return 0;
-	}
-	if (!json_is_string(v) ||
-	    strlen(json_string_value(v)) != json_string_length(v))
-		return sp_err_set(err, SP_ERR_INVALID, "argument \"%s\" must "
-		    "be a string", key);
-	*out = json_string_value(v);
-	return 0;
-}
-
-/* A boolean argument; absent means false. */
-static int
-arg_bool(json_t *args, const char *key, bool *out, struct sp_err *err)
-{
-	json_t	*v = json_object_get(args, key);
-
-	*out = false;
-	if (v == NULL || json_is_null(v))
-		return 0;
-	if (!json_is_boolean(v))
-		return sp_err_set(err, SP_ERR_INVALID, "argument \"%s\" must "
-		    "be true or false", key);
-	*out = json_is_true(v);
-	return 0;
-}
-
-/*
- * A positive row id: a JSON integer, or a string of decimal digits (the
- * CLI sends positionals as strings).
- */
-static int
-arg_id(json_t *args, const char *key, int64_t *out, struct sp_err *err)
-{
-	json_t		*v = json_object_get(args, key);
-	const char	*errstr;
-	long long	 n;
-
-	*out = 0;
-	if (v == NULL || json_is_null(v))
-		return sp_err_set(err, SP_ERR_INVALID, "missing argument "
-		    "\"%s\"", key);
-	if (json_is_integer(v) && json_integer_value(v) > 0) {
-		*out = json_integer_value(v);
-		return 0;
-	}
-	if (json_is_string(v) && sp_strtonum(json_string_value(v), 1,
-	    INT64_MAX, &n, &errstr) == 0) {
-		*out = n;
-		return 0;
-	}
-	return sp_err_set(err, SP_ERR_INVALID, "argument \"%s\" must be a "
-	    "positive integer (the ID of peer incoming list)", key);
-}
+/* --- preconditions ------------------------------------------------------- */
 
 static int
 need_authz(struct admin_ctx *ctx, struct sp_err *err)
@@ -125,8 +37,8 @@ h_role_create(struct admin_ctx *ctx, json_t *args, const char *actor,
 	int		 r;
 
 	if ((r = need_authz(ctx, err)) != 0 ||
-	    (r = args_only(args, keys, err)) != 0 ||
-	    (r = arg_str(args, "name", true, &name, err)) != 0 ||
+	    (r = admin_args_only(args, keys, err)) != 0 ||
+	    (r = admin_arg_str(args, "name", true, &name, err)) != 0 ||
 	    (r = authz_role_create(ctx->authz, name, actor, err)) != 0)
 		return r;
 	return authz_role_show(ctx->authz, name, out, err);
@@ -141,8 +53,8 @@ h_role_delete(struct admin_ctx *ctx, json_t *args, const char *actor,
 	int		 r;
 
 	if ((r = need_authz(ctx, err)) != 0 ||
-	    (r = args_only(args, keys, err)) != 0 ||
-	    (r = arg_str(args, "name", true, &name, err)) != 0 ||
+	    (r = admin_args_only(args, keys, err)) != 0 ||
+	    (r = admin_arg_str(args, "name", true, &name, err)) != 0 ||
 	    (r = authz_role_delete(ctx->authz, name, actor, err)) != 0)
 		return r;
 	*out = json_pack("{s:s,s:b}", "role", name, "deleted", 1);
@@ -158,7 +70,7 @@ h_role_list(struct admin_ctx *ctx, json_t *args, const char *actor,
 
 	(void)actor;
 	if ((r = need_authz(ctx, err)) != 0 ||
-	    (r = args_only(args, keys, err)) != 0)
+	    (r = admin_args_only(args, keys, err)) != 0)
 		return r;
 	if ((*out = authz_role_list(ctx->authz)) == NULL)
 		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
@@ -175,8 +87,8 @@ h_role_show(struct admin_ctx *ctx, json_t *args, const char *actor,
 
 	(void)actor;
 	if ((r = need_authz(ctx, err)) != 0 ||
-	    (r = args_only(args, keys, err)) != 0 ||
-	    (r = arg_str(args, "name", true, &name, err)) != 0)
+	    (r = admin_args_only(args, keys, err)) != 0 ||
+	    (r = admin_arg_str(args, "name", true, &name, err)) != 0)
 		return r;
 	return authz_role_show(ctx->authz, name, out, err);
 }
@@ -191,11 +103,11 @@ member(struct admin_ctx *ctx, json_t *args, const char *actor, bool add,
 	int		 r;
 
 	if ((r = need_authz(ctx, err)) != 0 ||
-	    (r = args_only(args, keys, err)) != 0 ||
-	    (r = arg_str(args, "role", true, &role, err)) != 0 ||
-	    (r = arg_str(args, "match", false, &match, err)) != 0 ||
-	    (r = arg_str(args, "value", true, &value, err)) != 0 ||
-	    (r = arg_str(args, "issuer", false, &issuer, err)) != 0)
+	    (r = admin_args_only(args, keys, err)) != 0 ||
+	    (r = admin_arg_str(args, "role", true, &role, err)) != 0 ||
+	    (r = admin_arg_str(args, "match", false, &match, err)) != 0 ||
+	    (r = admin_arg_str(args, "value", true, &value, err)) != 0 ||
+	    (r = admin_arg_str(args, "issuer", false, &issuer, err)) != 0)
 		return r;
 	if (add)
 		r = authz_member_add(ctx->authz, role, match, value, issuer,
@@ -237,12 +149,12 @@ h_rule_set(struct admin_ctx *ctx, json_t *args, const char *actor,
 	int		 r;
 
 	if ((r = need_authz(ctx, err)) != 0 ||
-	    (r = args_only(args, keys, err)) != 0 ||
-	    (r = arg_str(args, "role", true, &role, err)) != 0 ||
-	    (r = arg_str(args, "path", true, &path, err)) != 0 ||
-	    (r = arg_str(args, "action", false, &action, err)) != 0 ||
-	    (r = arg_bool(args, "allow", &allow, err)) != 0 ||
-	    (r = arg_bool(args, "recursive", &recursive, err)) != 0)
+	    (r = admin_args_only(args, keys, err)) != 0 ||
+	    (r = admin_arg_str(args, "role", true, &role, err)) != 0 ||
+	    (r = admin_arg_str(args, "path", true, &path, err)) != 0 ||
+	    (r = admin_arg_str(args, "action", false, &action, err)) != 0 ||
+	    (r = admin_arg_bool(args, "allow", &allow, err)) != 0 ||
+	    (r = admin_arg_bool(args, "recursive", &recursive, err)) != 0)
 		return r;
 	if ((action == NULL) == (json_object_get(args, "allow") == NULL))
 		return sp_err_set(err, SP_ERR_INVALID, "give the action: "
@@ -271,9 +183,9 @@ h_rule_remove(struct admin_ctx *ctx, json_t *args, const char *actor,
 	int		 r;
 
 	if ((r = need_authz(ctx, err)) != 0 ||
-	    (r = args_only(args, keys, err)) != 0 ||
-	    (r = arg_str(args, "role", true, &role, err)) != 0 ||
-	    (r = arg_str(args, "path", true, &path, err)) != 0 ||
+	    (r = admin_args_only(args, keys, err)) != 0 ||
+	    (r = admin_arg_str(args, "role", true, &role, err)) != 0 ||
+	    (r = admin_arg_str(args, "path", true, &path, err)) != 0 ||
 	    (r = authz_rule_remove(ctx->authz, role, path, actor, err)) != 0)
 		return r;
 	return authz_role_show(ctx->authz, role, out, err);
@@ -290,7 +202,7 @@ h_incoming_list(struct admin_ctx *ctx, json_t *args, const char *actor,
 
 	(void)actor;
 	if ((r = need_authz(ctx, err)) != 0 ||
-	    (r = args_only(args, keys, err)) != 0)
+	    (r = admin_args_only(args, keys, err)) != 0)
 		return r;
 	if ((*out = authz_incoming_list(ctx->authz)) == NULL)
 		return sp_err_set(err, SP_ERR_DB, "reading the incoming "
@@ -309,12 +221,12 @@ h_incoming_authorize(struct admin_ctx *ctx, json_t *args, const char *actor,
 	int		 r;
 
 	if ((r = need_authz(ctx, err)) != 0 ||
-	    (r = args_only(args, keys, err)) != 0 ||
-	    (r = arg_id(args, "id", &id, err)) != 0 ||
-	    (r = arg_str(args, "new_role", false, &new_role, err)) != 0 ||
-	    (r = arg_str(args, "preset", false, &preset, err)) != 0 ||
-	    (r = arg_str(args, "role", false, &role, err)) != 0 ||
-	    (r = arg_str(args, "match", false, &match, err)) != 0)
+	    (r = admin_args_only(args, keys, err)) != 0 ||
+	    (r = admin_arg_id(args, "id", &id, err)) != 0 ||
+	    (r = admin_arg_str(args, "new_role", false, &new_role, err)) != 0 ||
+	    (r = admin_arg_str(args, "preset", false, &preset, err)) != 0 ||
+	    (r = admin_arg_str(args, "role", false, &role, err)) != 0 ||
+	    (r = admin_arg_str(args, "match", false, &match, err)) != 0)
 		return r;
 	if ((new_role == NULL) == (role == NULL))
 		return sp_err_set(err, SP_ERR_INVALID, "give exactly one of "

@@ -6,117 +6,12 @@
 
 #include <openssl/evp.h>
 
+#include "admin/args.h"
 #include "admin/handlers.h"
 #include "crypto/x509.h"
 #include "kb/kb.h"
 
-/* --- argument helpers ---------------------------------------------------- */
-
-/* A string argument without NUL bytes, or NULL if absent (and optional). */
-static int
-arg_str(json_t *args, const char *key, bool required, const char **out,
-    struct sp_err *err)
-{
-	json_t	*v = json_object_get(args, key);
-
-	*out = NULL;
-	if (v == NULL || json_is_null(v)) {
-		if (required)
-			return sp_err_set(err, SP_ERR_INVALID, "missing "
-			    "argument \"%s\"", key);
-		return 0;
-	}
-	if (!json_is_string(v) || strlen(json_string_value(v)) !=
-	    json_string_length(v))
-		return sp_err_set(err, SP_ERR_INVALID, "argument \"%s\" must "
-		    "be a string", key);
-	*out = json_string_value(v);
-	return 0;
-}
-
-/* An optional list of at most max strings (*out heap, borrowed items). */
-static int
-arg_strlist(json_t *args, const char *key, size_t max, const char ***out,
-    size_t *n, struct sp_err *err)
-{
-	json_t		*v = json_object_get(args, key), *e;
-	const char	**list;
-	size_t		 i;
-
-	*out = NULL;
-	*n = 0;
-	if (v == NULL || json_is_null(v))
-		return 0;
-	if (!json_is_array(v))
-		return sp_err_set(err, SP_ERR_INVALID, "argument \"%s\" must "
-		    "be a list of strings", key);
-	if (json_array_size(v) > max)
-		return sp_err_set(err, SP_ERR_LIMIT, "argument \"%s\": at most "
-		    "%zu entries", key, max);
-	if (json_array_size(v) == 0)
-		return 0;
-	if ((list = calloc(json_array_size(v), sizeof(*list))) == NULL)
-		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
-	json_array_foreach(v, i, e) {
-		if (!json_is_string(e) || strlen(json_string_value(e)) !=
-		    json_string_length(e)) {
-			free(list);
-			return sp_err_set(err, SP_ERR_INVALID, "argument "
-			    "\"%s\" must be a list of strings", key);
-		}
-		list[i] = json_string_value(e);
-	}
-	*out = list;
-	*n = json_array_size(v);
-	return 0;
-}
-
-/*
- * The base64-decoded bytes of a string argument (*out heap, NULL if the
- * argument is absent and optional), at most max bytes.
- */
-static int
-arg_b64(json_t *args, const char *key, bool required, size_t max,
-    unsigned char **out, size_t *outlen, struct sp_err *err)
-{
-	const char	*s;
-	unsigned char	*buf;
-	size_t		 len, pad = 0;
-	int		 n, r;
-
-	*out = NULL;
-	*outlen = 0;
-	if ((r = arg_str(args, key, required, &s, err)) != 0 || s == NULL)
-		return r;
-	len = strlen(s);
-	if (len / 4 * 3 > max + 2)
-		return sp_err_set(err, SP_ERR_LIMIT, "argument \"%s\" larger "
-		    "than %zu bytes", key, max);
-	if (len == 0 || len % 4 != 0)
-		return sp_err_set(err, SP_ERR_INVALID, "argument \"%s\": "
-		    "base64 of 1..%zu bytes expected", key, max);
-	if ((buf = malloc(len / 4 * 3 + 1)) == NULL)
-		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
-	/* Returns the decoded length, counting padding as data, or -1. */
-	n = EVP_DecodeBlock(buf, (const unsigned char *)s, (int)len);
-	if (n < 0) {
-		free(buf);
-		return sp_err_set(err, SP_ERR_INVALID, "argument \"%s\": bad "
-		    "base64", key);
-	}
-	if (s[len - 1] == '=')
-		pad++;
-	if (s[len - 2] == '=')
-		pad++;
-	if ((size_t)n - pad > max) {
-		free(buf);
-		return sp_err_set(err, SP_ERR_LIMIT, "argument \"%s\" larger "
-		    "than %zu bytes", key, max);
-	}
-	*out = buf;
-	*outlen = (size_t)n - pad;
-	return 0;
-}
+/* --- preconditions ------------------------------------------------------- */
 
 static int
 need_kb(struct admin_ctx *ctx, struct sp_err *err)
@@ -137,10 +32,10 @@ h_kb_create(struct admin_ctx *ctx, json_t *args, const char *actor,
 	int		 r;
 
 	if ((r = need_kb(ctx, err)) != 0 ||
-	    (r = arg_str(args, "name", true, &name, err)) != 0 ||
-	    (r = arg_str(args, "token", true, &token, err)) != 0 ||
-	    (r = arg_str(args, "key", true, &key, err)) != 0 ||
-	    (r = arg_str(args, "type", false, &type, err)) != 0)
+	    (r = admin_arg_str(args, "name", true, &name, err)) != 0 ||
+	    (r = admin_arg_str(args, "token", true, &token, err)) != 0 ||
+	    (r = admin_arg_str(args, "key", true, &key, err)) != 0 ||
+	    (r = admin_arg_str(args, "type", false, &type, err)) != 0)
 		return r;
 	return kb_create(ctx->kb, name, token, key, type, actor, out, err);
 }
@@ -155,9 +50,9 @@ h_kb_csr(struct admin_ctx *ctx, json_t *args, const char *actor,
 	int		 r;
 
 	if ((r = need_kb(ctx, err)) != 0 ||
-	    (r = arg_str(args, "name", true, &name, err)) != 0 ||
-	    (r = arg_str(args, "dn", false, &dn, err)) != 0 ||
-	    (r = arg_strlist(args, "sans", CERT_MAX_SANS, &sans, &nsans,
+	    (r = admin_arg_str(args, "name", true, &name, err)) != 0 ||
+	    (r = admin_arg_str(args, "dn", false, &dn, err)) != 0 ||
+	    (r = admin_arg_strlist(args, "sans", CERT_MAX_SANS, &sans, &nsans,
 	    err)) != 0)
 		return r;
 	if ((r = kb_csr(ctx->kb, name, dn, sans, nsans, actor, &pem,
@@ -179,10 +74,10 @@ h_kb_install_cert(struct admin_ctx *ctx, json_t *args, const char *actor,
 	int		 r;
 
 	if ((r = need_kb(ctx, err)) == 0 &&
-	    (r = arg_str(args, "name", true, &name, err)) == 0 &&
-	    (r = arg_b64(args, "cert", true, KB_FILE_MAX, &cert, &len,
+	    (r = admin_arg_str(args, "name", true, &name, err)) == 0 &&
+	    (r = admin_arg_b64(args, "cert", true, KB_FILE_MAX, &cert, &len,
 	    err)) == 0 &&
-	    (r = arg_b64(args, "chain", false, KB_FILE_MAX, &chain, &chainlen,
+	    (r = admin_arg_b64(args, "chain", false, KB_FILE_MAX, &chain, &chainlen,
 	    err)) == 0)
 		r = kb_install_cert(ctx->kb, name, cert, len, chain, chainlen,
 		    actor, out, err);
@@ -216,7 +111,7 @@ h_kb_show(struct admin_ctx *ctx, json_t *args, const char *actor,
 
 	(void)actor;
 	if ((r = need_kb(ctx, err)) != 0 ||
-	    (r = arg_str(args, "name", true, &name, err)) != 0)
+	    (r = admin_arg_str(args, "name", true, &name, err)) != 0)
 		return r;
 	return kb_show(ctx->kb, name, out, err);
 }
@@ -232,7 +127,7 @@ h_trust_add(struct admin_ctx *ctx, json_t *args, const char *actor,
 	int		 r;
 
 	if ((r = need_kb(ctx, err)) == 0 &&
-	    (r = arg_b64(args, "cert", true, KB_FILE_MAX, &cert, &len,
+	    (r = admin_arg_b64(args, "cert", true, KB_FILE_MAX, &cert, &len,
 	    err)) == 0)
 		r = kb_trust_add(ctx->kb, cert, len, actor, out, err);
 	free(cert);
@@ -248,7 +143,7 @@ h_trust_crl(struct admin_ctx *ctx, json_t *args, const char *actor,
 	int		 r;
 
 	if ((r = need_kb(ctx, err)) == 0 &&
-	    (r = arg_b64(args, "crl", true, KB_FILE_MAX, &crl, &len,
+	    (r = admin_arg_b64(args, "crl", true, KB_FILE_MAX, &crl, &len,
 	    err)) == 0)
 		r = kb_trust_crl_add(ctx->kb, crl, len, actor, out, err);
 	free(crl);
@@ -294,7 +189,7 @@ h_trust_remove(struct admin_ctx *ctx, json_t *args, const char *actor,
 	int		 r;
 
 	if ((r = need_kb(ctx, err)) != 0 ||
-	    (r = arg_str(args, "fingerprint", true, &fp, err)) != 0 ||
+	    (r = admin_arg_str(args, "fingerprint", true, &fp, err)) != 0 ||
 	    (r = kb_trust_remove(ctx->kb, fp, actor, err)) != 0)
 		return r;
 	if ((*out = json_pack("{s:s,s:b}", "fingerprint", fp, "removed",
