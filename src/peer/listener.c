@@ -413,14 +413,17 @@ on_request(struct evhttp_request *req, void *arg)
 		    "Transfer-Encoding headers");
 		return;
 	}
+	peer_fingerprint(cert, fp);
 	for (route = 0; route < R__MAX; route++)
 		if (path != NULL && strcmp(path, routes[route].path) == 0)
 			break;
 	if (route == R__MAX) {
+		/* Recorded like any verified client, with its ping role. */
+		note_incoming(p, ssl, cert, evcon,
+		    authorize(p, cert, fp, R_PING)->role);
 		reply_err(req, 404, "not_found", "no such peer endpoint");
 		return;
 	}
-	peer_fingerprint(cert, fp);
 	if (!p->incoming_enabled) {
 		note_incoming(p, ssl, cert, evcon, "");
 		reply_err(req, 403, "incoming_disabled", "incoming peer "

@@ -295,11 +295,13 @@ def test_authorize_then_ping_full_then_reused(joined):
     assert first["pings"][0]["connection"] == "full"
     later = p.ping_json("--count", "3")
     assert [x["connection"] for x in later["pings"]] == ["reused"] * 3
-    # New connections in the same pool resume the TLS session.
+    # New connections in the same pool offer the saved TLS session. (The
+    # server may still decline some of several concurrent resumptions of
+    # one ticket, so "full" is not excluded.)
     par = p.ping_json("--count", "8", "--parallel", "4")
-    kinds = {x["connection"] for x in par["pings"]}
+    kinds = [x["connection"] for x in par["pings"]]
     assert "resumed" in kinds, par
-    assert "full" not in kinds, par
+    assert kinds.count("full") < 3, par
     row = [r for r in p.incoming() if r["subject"] == "CN=ca-node"][0]
     assert row["role"] == "CA1"
 
