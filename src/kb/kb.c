@@ -1653,6 +1653,10 @@ kb_trust_remove(struct kb_service *kb, const char *fingerprint,
 	}
 	if ((r = store_exec(kb->st, NULL, err, "DELETE FROM trust WHERE "
 	    "fingerprint = ?", "s", fp)) < 0 ||
+	    /* Its CRL goes with it (no other trusted CA can have signed it
+	     * unless it shares the subject, which then needs a new one). */
+	    (r = store_exec(kb->st, NULL, err, "DELETE FROM trust_crls WHERE "
+	    "issuer = ?", "s", subj)) < 0 ||
 	    (r = audit(kb, "trust.remove", actor, json_pack("{s:s,s:s}",
 	    "fingerprint", fp, "subject", subj), err)) != 0)
 		goto fail;
@@ -1831,7 +1835,8 @@ kb_trust_crl_add(struct kb_service *kb, const unsigned char *data, size_t len,
 	}
 	*out = json_pack("{s:s,s:I,s:s,s:s,s:i,s:s}", "issuer", issuer,
 	    "number", (json_int_t)number, "this_update", tu, "next_update", nu,
-	    "entries", sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)),
+	    "entries", X509_CRL_get_REVOKED(crl) == NULL ? 0 :
+	    sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)),
 	    "status", old == number ? "already installed" : "installed");
 	r = 0;
  out:

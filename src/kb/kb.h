@@ -182,12 +182,13 @@ int	kb_trust_remove(struct kb_service *kb, const char *fingerprint,
  * is "already installed". Once any CRL is installed, peers are checked
  * against their issuer's CRL and refused if revoked, or if their issuer
  * has no current CRL (fail closed). *out: {"issuer","number",
- * "next_update","entries","status"}. Audited (trust.crl).
+ * "this_update","next_update","entries","status"}. Audited (trust.crl).
+ * trust remove of the CA's certificate removes its CRL too.
  */
 int	kb_trust_crl_add(struct kb_service *kb, const unsigned char *data,
 	    size_t len, const char *actor, json_t **out, struct sp_err *err)
 	    SP_WUR;
-/* [{"issuer","number","this_update","next_update","entries"}] */
+/* [{"issuer","number","this_update","next_update"}] */
 json_t	*kb_trust_crl_list(struct kb_service *kb);
 
 /*

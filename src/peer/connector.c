@@ -1,3 +1,4 @@
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -308,9 +309,15 @@ on_response(struct evhttp_request *req, void *arg)
 	    "resumed" : "full";
 	if (status == 0) {
 		unsigned long e = bufferevent_get_openssl_error(oc->bev);
+		long vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
 		char buf[160];
 
-		if (e != 0) {
+		if (vr != X509_V_OK)
+			/* Say which check failed, not just "verify failed". */
+			sp_err_set(&err, SP_ERR_IO, "connection to %s:%d "
+			    "failed: server certificate: %s", c->host, c->port,
+			    X509_verify_cert_error_string(vr));
+		else if (e != 0) {
 			ERR_error_string_n(e, buf, sizeof(buf));
 			sp_err_set(&err, SP_ERR_IO, "connection to %s:%d "
 			    "failed: %s", c->host, c->port, buf);
@@ -332,13 +339,19 @@ on_response(struct evhttp_request *req, void *arg)
 	/* Keep a session to resume: TLS 1.3 tickets arrive after the
 	 * handshake, so take it once a response came back. */
 	if (ssl != NULL && (c->sess == NULL || strcmp(kind, "full") == 0)) {
-		SSL_SESSION *s = SSL_get1_session(ssl);
+		SSL_SESSION *s = SSL_get1_session(ssl), *copy = NULL;
 
-		if (s != NULL && SSL_SESSION_is_resumable(s)) {
+		/*
+		 * Keep a copy: the original belongs to this connection, and
+		 * OpenSSL marks it unresumable if the connection later ends
+		 * without a TLS shutdown (an idle close by the peer).
+		 */
+		if (s != NULL && SSL_SESSION_is_resumable(s) &&
+		    (copy = SSL_SESSION_dup(s)) != NULL) {
 			SSL_SESSION_free(c->sess);
-			c->sess = s;
-		} else
-			SSL_SESSION_free(s);
+			c->sess = copy;
+		}
+		SSL_SESSION_free(s);
 	}
 	{
 		struct evbuffer *in = evhttp_request_get_input_buffer(req);
@@ -831,7 +844,8 @@ ping_finish(struct pingjob *j)
 	if (j->ok > 0) {
 		qsort(j->rtt, (size_t)j->ok, sizeof(double), cmp_double);
 		med = j->rtt[j->ok / 2];
-		p99 = j->rtt[(size_t)((j->ok - 1) * 0.99)];
+		/* Nearest rank: the smallest value >= 99% of the samples. */
+		p99 = j->rtt[(size_t)ceil(j->ok * 0.99) - 1];
 	}
 	if (j->ok == 0) {
 		json_decref(j->details);

@@ -38,6 +38,28 @@ refusing_ctx(void)
 	return ctx;
 }
 
+/* Logs why a client certificate was refused; never changes the verdict. */
+static int
+log_refusal(int ok, X509_STORE_CTX *vc)
+{
+	X509	*c;
+	char	*subj = NULL, *iss = NULL;
+
+	if (ok)
+		return ok;
+	if ((c = X509_STORE_CTX_get_current_cert(vc)) != NULL) {
+		subj = dn_print(X509_get_subject_name(c));
+		iss = dn_print(X509_get_issuer_name(c));
+	}
+	log_warnx("peer: refused client certificate subject \"%s\" issuer "
+	    "\"%s\" (chain depth %d): %s", subj ? subj : "?", iss ? iss : "?",
+	    X509_STORE_CTX_get_error_depth(vc),
+	    X509_verify_cert_error_string(X509_STORE_CTX_get_error(vc)));
+	free(subj);
+	free(iss);
+	return ok;
+}
+
 static SSL_CTX *
 server_ctx_new(struct peer *p, struct sp_err *err)
 {
@@ -72,14 +94,15 @@ server_ctx_new(struct peer *p, struct sp_err *err)
 			log_warnx("peer: cannot add chain certificate %d", i);
 	/*
 	 * Client certificates are required and verified against the trusted
-	 * peer CAs, for the TLS client purpose. No verify callback: nothing
-	 * turns a verification error into success.
+	 * peer CAs, for the TLS client purpose. The callback only logs a
+	 * refusal; it returns OpenSSL's verdict unchanged, so nothing turns
+	 * a verification error into success.
 	 */
 	X509_STORE_set_purpose(trust, X509_PURPOSE_SSL_CLIENT);
 	SSL_CTX_set_cert_store(ctx, trust);
 	trust = NULL;
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
-	    SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	    SSL_VERIFY_FAIL_IF_NO_PEER_CERT, log_refusal);
 	SSL_CTX_set_verify_depth(ctx, 8);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
 	SSL_CTX_set_timeout(ctx, 3600);
@@ -469,7 +492,7 @@ listener_start(struct peer *p, const char *listen, struct sp_err *err)
 	struct evhttp_bound_socket	*bs;
 	struct sockaddr_storage		 ss;
 	socklen_t			 sl = sizeof(ss);
-	char				 host[64], addr[64];
+	char				 host[66], addr[64];
 	const char			*colon;
 	const char			*errstr;
 	long long			 port;
@@ -481,6 +504,11 @@ listener_start(struct peer *p, const char *listen, struct sp_err *err)
 		    "\"%s\" must be HOST:PORT", listen);
 	memcpy(host, listen, (size_t)(colon - listen));
 	host[colon - listen] = '\0';
+	/* "[::1]:4443": the brackets only delimit the address. */
+	if (host[0] == '[' && colon > listen + 1 && colon[-1] == ']') {
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = '\0';
+	}
 	if ((p->refuse_ctx = refusing_ctx()) == NULL ||
 	    (p->http = evhttp_new(p->base)) == NULL ||
 	    (p->ev_flush = evtimer_new(p->base, flush_incoming, p)) == NULL)

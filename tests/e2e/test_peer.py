@@ -496,3 +496,20 @@ def test_revoked_client_certificate_refused(joined):
     # An older CRL is refused; garbage is refused.
     p.va.fail("trust", "crl", write(p.work / "junk.crl", "junk"),
               match=r"not a CRL")
+
+
+def test_resumes_after_idle_close(joined):
+    """The VA closes idle keep-alive connections after its timeout; the
+    next ping opens a new connection that resumes the TLS session."""
+    p = joined
+    p.ca.cli("peer", "reset", "va")
+    assert p.ping_json()["pings"][0]["connection"] == "full"
+    end = time.monotonic() + 30
+    while True:		# wait for the VA's idle timeout (10 s) to close it
+        va = {c["name"]: c for c in p.ca.cli_json("peer", "connector",
+                                                   "list")}["va"]
+        if va["ready"] == 0 and va["in_use"] == 0:
+            break
+        assert time.monotonic() < end, va
+        time.sleep(0.5)
+    assert p.ping_json()["pings"][0]["connection"] == "resumed"
