@@ -527,6 +527,29 @@ token_key_find(const struct token *tok, const char *alias,
 }
 
 int
+token_key_spki(struct token *tok, const char *alias, unsigned char **spki,
+    size_t *len)
+{
+	ssize_t	i;
+	int	r = SP_ERR_NOTFOUND;
+
+	*spki = NULL;
+	*len = 0;
+	lock(tok);
+	if ((i = key_index(tok, alias)) != -1) {
+		if ((*spki = malloc(tok->keys[i].spkilen)) == NULL)
+			r = SP_ERR_ALLOC;
+		else {
+			memcpy(*spki, tok->keys[i].spki, tok->keys[i].spkilen);
+			*len = tok->keys[i].spkilen;
+			r = 0;
+		}
+	}
+	unlock(tok);
+	return r;
+}
+
+int
 token_sign_init(struct token *tok, const char *alias, EVP_MD_CTX **out,
     struct sp_err *err)
 {

@@ -93,6 +93,14 @@ int		 token_key_find(const struct token *tok, const char *alias,
 		    struct token_keyinfo *info) SP_WUR;
 
 /*
+ * A copy of the SPKI of the key under alias, made under the token's lock
+ * (*spki heap, caller frees), so a concurrent removal cannot pull it away.
+ * SP_ERR_NOTFOUND if there is no such key.
+ */
+int		 token_key_spki(struct token *tok, const char *alias,
+		    unsigned char **spki, size_t *len) SP_WUR;
+
+/*
  * A new EVP_MD_CTX set up with EVP_DigestSignInit_ex() for the key under
  * alias and its algorithm's digest (key_alg_md()). The context keeps its
  * own reference to the key, so deactivating the token while a signature

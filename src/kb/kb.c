@@ -353,25 +353,18 @@ binding_key(struct kb_service *kb, const char *token, const char *alias,
     struct token **tok, unsigned char **spki, size_t *spkilen,
     struct sp_err *err)
 {
-	struct token_keyinfo	ki;
+	int	r;
 
 	*spki = NULL;
 	*spkilen = 0;
 	if ((*tok = ca_service_token(kb->ca, token)) == NULL)
 		return sp_err_set(err, SP_ERR_NOTFOUND, "no crypto token "
 		    "named \"%.64s\"", token);
-	/*
-	 * XXX ki.spki is borrowed from the token and not protected once
-	 * token_key_find() returns: a concurrent token delkey of this very
-	 * alias could free it before the copy below. token.h needs a copying
-	 * variant.
-	 */
-	if (token_key_find(*tok, alias, &ki) != 0)
+	if ((r = token_key_spki(*tok, alias, spki, spkilen)) == SP_ERR_ALLOC)
+		return sp_err_set(err, r, "out of memory");
+	if (r != 0)
 		return sp_err_set(err, SP_ERR_NOTFOUND, "token %s has no key "
 		    "\"%.64s\"", token, alias);
-	if (blob_dup(ki.spki, ki.spkilen, spki) != 0)
-		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
-	*spkilen = ki.spkilen;
 	return 0;
 }
 
