@@ -156,6 +156,7 @@ struct store {
 	 * The audit head while a transaction appends to the log: read once,
 	 * written to meta once at commit, forgotten at rollback.
 	 */
+	bool		 lazy;		/* synchronous=NORMAL for this txn */
 	bool		 head_loaded;
 	bool		 head_dirty;
 	int64_t		 head_seq;
@@ -320,6 +321,34 @@ store_schema_version(struct store *st)
 }
 
 int
+store_begin_lazy(struct store *st, struct sp_err *err)
+{
+	int	r;
+
+	lock(st);
+	/* SQLite refuses to change the safety level inside a transaction. */
+	if ((r = exec(st, "PRAGMA synchronous = NORMAL", err)) == 0) {
+		if ((r = store_begin(st, err)) == 0)
+			st->lazy = true;
+		else if (exec(st, "PRAGMA synchronous = FULL", NULL) != 0)
+			fatalx("store: cannot restore synchronous=FULL");
+	}
+	unlock(st);
+	return r;
+}
+
+/* Back to durable commits after a lazy transaction. Hold the lock. */
+static void
+end_lazy(struct store *st)
+{
+	if (!st->lazy)
+		return;
+	st->lazy = false;
+	if (exec(st, "PRAGMA synchronous = FULL", NULL) != 0)
+		fatalx("store: cannot restore synchronous=FULL");
+}
+
+int
 store_begin(struct store *st, struct sp_err *err)
 {
 	int	r;
@@ -349,6 +378,7 @@ store_commit(struct store *st, struct sp_err *err)
 		(void)exec(st, "ROLLBACK", NULL);
 	st->in_txn = 0;
 	st->head_loaded = st->head_dirty = false;
+	end_lazy(st);
 	unlock(st);
 	return r;
 }
@@ -361,6 +391,7 @@ store_rollback(struct store *st)
 		(void)exec(st, "ROLLBACK", NULL);
 		st->in_txn = 0;
 		st->head_loaded = st->head_dirty = false;
+		end_lazy(st);
 		unlock(st);	/* the store_begin() lock */
 	}
 	unlock(st);

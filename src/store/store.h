@@ -47,6 +47,15 @@ int	store_schema_version(struct store *st);
  */
 int	store_begin(struct store *st, struct sp_err *err) SP_WUR;
 int	store_commit(struct store *st, struct sp_err *err) SP_WUR;
+/*
+ * Like store_begin(), for a transaction whose commit does not wait for
+ * the disk (WAL, synchronous=NORMAL for this one transaction): it is
+ * visible and ordered before every later one, and the next durable commit
+ * makes it durable with it. Only for changes whose consequences do not
+ * leave the node before such a commit (a serial reservation: the
+ * certificate is released only after its own, durable, commit).
+ */
+int	store_begin_lazy(struct store *st, struct sp_err *err) SP_WUR;
 void	store_rollback(struct store *st);
 
 /* --- crypto tokens ------------------------------------------------- */
