@@ -117,9 +117,10 @@ struct ca_issue_res {
 /*
  * Issues a batch of certificates: each CSR is verified and checked against
  * its profile, a serial is reserved and the to-be-signed certificate is
- * recorded (one transaction for the batch) before anything is signed; the
- * signed certificates and their audit rows are stored in a second
- * transaction, and only then returned. Failures are per request (res[i]).
+ * recorded (one transaction for the batch, committed without waiting for
+ * the disk) before anything is signed; the signed certificates and their
+ * audit rows are stored in a second, durable, transaction that makes the
+ * first durable too, and only then returned. Failures are per request (res[i]).
  * Returns 0 unless the batch as a whole failed (database down).
  * Callers free res[i].der.
  */
@@ -129,7 +130,7 @@ int	ca_issue_batch(struct ca_service *svc, const struct ca_issue_req *reqs,
 /*
  * Issues one certificate through group commit: concurrent callers' requests
  * are gathered and the first caller to arrive issues them all in one
- * ca_issue_batch() (one pair of transactions, one pair of fsyncs) while
+ * ca_issue_batch() (one pair of transactions, one fsync) while
  * the others wait for their result. The caller frees res->der.
  */
 int	ca_issue_one(struct ca_service *svc, const struct ca_issue_req *req,
