@@ -513,6 +513,7 @@ local_cmd(const char *name, int argc, char **argv)
 		return CLI_USAGE;
 	}
 	if (strcmp(name, "init") == 0) {
+		log_init(LOG_LVL_WARN);	/* the result line says it all */
 		if ((r = node_init(dir, nodename, listen, &err)) == 0)
 			printf("node initialised in %s\n", dir);
 	} else if (strcmp(name, "check") == 0) {

@@ -54,6 +54,25 @@ path_in(char *out, size_t outsz, const char *dir, const char *file,
 	return 0;
 }
 
+/* Creates the missing parents of path (mode 0755), as mkdir -p. */
+static int
+mkdir_parents(const char *path, struct sp_err *err)
+{
+	char	buf[PATH_MAX], *p;
+
+	if ((size_t)snprintf(buf, sizeof(buf), "%s", path) >= sizeof(buf))
+		return sp_err_set(err, SP_ERR_INVALID, "%s: path too long",
+		    path);
+	for (p = buf + 1; (p = strchr(p, '/')) != NULL; p++) {
+		*p = '\0';
+		if (mkdir(buf, 0755) == -1 && errno != EEXIST)
+			return sp_err_set(err, SP_ERR_IO, "%s: %s", buf,
+			    strerror(errno));
+		*p = '/';
+	}
+	return 0;
+}
+
 int
 node_init(const char *dir, const char *name, const char *peer_listen,
     struct sp_err *err)
@@ -68,6 +87,8 @@ node_init(const char *dir, const char *name, const char *peer_listen,
 		    "%d characters of [A-Za-z0-9_.-]", CONFIG_NAME_MAX);
 	if (peer_listen != NULL &&
 	    (r = config_listen_valid(peer_listen, err)) != 0)
+		return r;
+	if ((r = mkdir_parents(dir, err)) != 0)
 		return r;
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
 		return sp_err_set(err, SP_ERR_IO, "%s: %s", dir,
