@@ -278,7 +278,7 @@ node_run(const char *dir, struct sp_err *err)
 	hooks.identity = hook_identity;
 	hooks.trust = hook_trust;
 	hooks.generation = hook_generation;
-	if ((r = peer_new(n.base, n.st, n.authz, &hooks, n.conf.name,
+	if ((r = peer_new(n.base, n.pool, n.st, n.authz, &hooks, n.conf.name,
 	    n.conf.peer_listen[0] ? n.conf.peer_listen : NULL, &n.peer,
 	    err)) != 0)
 		goto out;

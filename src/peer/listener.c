@@ -266,34 +266,78 @@ authorize(struct peer *p, X509 *cert, const char *fp, int route)
 
 /* --- incoming connections list: batched, written once a second ---------- */
 
+/* A batch of records on its way to the database (on a worker). */
+struct rec_job {
+	struct store		*st;
+	struct authz		*az;
+	size_t			 n;
+	struct incoming_rec	 recs[];
+};
+
+static void
+rec_job_write(void *arg)
+{
+	struct rec_job	*j = arg;
+	struct sp_err	 err = { 0 };
+	size_t		 i;
+
+	if (store_begin(j->st, &err) != 0)
+		goto out;
+	for (i = 0; i < j->n; i++)
+		if (authz_incoming_record(j->az, j->recs[i].cert,
+		    j->recs[i].address, j->recs[i].role, &err) != 0)
+			break;
+	if (i < j->n)
+		store_rollback(j->st);
+	else if (store_commit(j->st, &err) != 0)
+		sp_err_set(&err, SP_ERR_DB, "commit failed");
+ out:
+	if (err.msg[0] != '\0')
+		log_warnx("peer: recording incoming connections: %s", err.msg);
+}
+
+static void
+rec_job_free(void *arg)
+{
+	struct rec_job	*j = arg;
+
+	for (size_t i = 0; i < j->n; i++)
+		X509_free(j->recs[i].cert);
+	free(j);
+}
+
+/*
+ * Hands the gathered records to a worker, so the loop never waits for
+ * the database; written in place when there is no pool (shutdown).
+ */
 static void
 flush_incoming(evutil_socket_t fd, short what, void *arg)
 {
 	struct peer	*p = arg;
-	struct sp_err	 err = { 0 };
-	size_t		 i;
+	struct rec_job	*j;
 
 	(void)fd;
 	(void)what;
 	if (p->nrecs == 0)
 		return;
 	p->last_flush = sp_now();
-	if (store_begin(p->st, &err) != 0)
-		goto out;
-	for (i = 0; i < p->nrecs; i++)
-		if (authz_incoming_record(p->az, p->recs[i].cert,
-		    p->recs[i].address, p->recs[i].role, &err) != 0)
-			break;
-	if (i < p->nrecs)
-		store_rollback(p->st);
-	else if (store_commit(p->st, &err) != 0)
-		log_warnx("peer: incoming connections not recorded");
- out:
-	if (err.msg[0] != '\0')
-		log_warnx("peer: recording incoming connections: %s", err.msg);
-	for (i = 0; i < p->nrecs; i++)
-		X509_free(p->recs[i].cert);
+	if ((j = malloc(sizeof(*j) + p->nrecs * sizeof(j->recs[0]))) == NULL) {
+		log_warnx("peer: out of memory recording incoming connections");
+		for (size_t i = 0; i < p->nrecs; i++)
+			X509_free(p->recs[i].cert);
+		p->nrecs = 0;
+		return;
+	}
+	j->st = p->st;
+	j->az = p->az;
+	j->n = p->nrecs;
+	memcpy(j->recs, p->recs, p->nrecs * sizeof(j->recs[0]));
 	p->nrecs = 0;
+	if (p->pool == NULL ||
+	    pool_submit(p->pool, rec_job_write, rec_job_free, j) != 0) {
+		rec_job_write(j);
+		rec_job_free(j);
+	}
 }
 
 static void
@@ -550,7 +594,7 @@ void
 listener_stop(struct peer *p)
 {
 	if (p->ev_flush != NULL) {
-		flush_incoming(-1, 0, p);
+		flush_incoming(-1, 0, p);	/* in place: no pool by now */
 		event_free(p->ev_flush);
 	}
 	if (p->http != NULL)

@@ -61,9 +61,9 @@ setting_row(const struct store_row *row, void *arg)
 }
 
 int
-peer_new(struct event_base *base, struct store *st, struct authz *az,
-    const struct peer_hooks *hooks, const char *node_name, const char *listen,
-    struct peer **out, struct sp_err *err)
+peer_new(struct event_base *base, struct pool *pool, struct store *st,
+    struct authz *az, const struct peer_hooks *hooks, const char *node_name,
+    const char *listen, struct peer **out, struct sp_err *err)
 {
 	struct peer	*p;
 	int		 r;
@@ -72,6 +72,7 @@ peer_new(struct event_base *base, struct store *st, struct authz *az,
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
 	p->base = base;
+	p->pool = pool;
 	p->st = st;
 	p->az = az;
 	p->hooks = *hooks;
@@ -98,6 +99,7 @@ peer_free(struct peer *p)
 {
 	if (p == NULL)
 		return;
+	p->pool = NULL;		/* freed before us (node_cleanup()) */
 	connectors_free(p);
 	listener_stop(p);
 	free(p);

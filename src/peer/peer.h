@@ -51,10 +51,13 @@ struct peer;
 /*
  * Sets up the peer service. listen is "HOST:PORT" (NULL: no listener,
  * outgoing only). Connectors and settings are loaded from the store.
+ * Incoming-connection records are written on pool (which must outlive
+ * the loop's use of it: free the pool before peer_free()).
  */
-int	peer_new(struct event_base *base, struct store *st, struct authz *az,
-	    const struct peer_hooks *hooks, const char *node_name,
-	    const char *listen, struct peer **out, struct sp_err *err) SP_WUR;
+int	peer_new(struct event_base *base, struct pool *pool, struct store *st,
+	    struct authz *az, const struct peer_hooks *hooks,
+	    const char *node_name, const char *listen, struct peer **out,
+	    struct sp_err *err) SP_WUR;
 void	peer_free(struct peer *p);
 
 /* The address actually bound ("127.0.0.1:4443"), "" without listener. */

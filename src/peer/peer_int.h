@@ -40,6 +40,7 @@ struct peer {
 	struct event_base	*base;
 	struct store		*st;
 	struct authz		*az;
+	struct pool		*pool;		/* database writes, off the loop */
 	struct peer_hooks	 hooks;
 	char			 node[PEER_NAME_MAX + 1];
 
