@@ -33,6 +33,7 @@ struct conn {
 	struct admin_server	*srv;
 	struct bufferevent	*bev;
 	struct conn		*next, *prev;
+	struct event		*ev_next;	/* read the next request */
 	char			 actor[64];
 	bool			 busy;		/* a request is on the pool */
 	bool			 dead;		/* closed while busy */
@@ -58,6 +59,8 @@ conn_free(struct conn *c)
 		srv->conns = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
+	if (c->ev_next != NULL)
+		event_free(c->ev_next);
 	bufferevent_free(c->bev);
 	free(c);
 }
@@ -131,8 +134,13 @@ req_done(void *arg)
 	else {
 		send_json(c, rq->resp);
 		bufferevent_enable(c->bev, EV_READ);
-		/* A pipelined request may already be buffered. */
-		on_read(c->bev, c);
+		/*
+		 * A pipelined request may already be buffered. Read it on the
+		 * next loop turn, never from here: this may run inside a peer
+		 * connection's own callback (an async command's reply), and
+		 * the next command could free that connection under it.
+		 */
+		event_active(c->ev_next, 0, 0);
 	}
 	json_decref(rq->resp);
 	json_decref(rq->root);
@@ -223,6 +231,16 @@ on_read(struct bufferevent *bev, void *arg)
 }
 
 static void
+on_next(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+
+	(void)fd;
+	(void)what;
+	on_read(c->bev, c);
+}
+
+static void
 on_write(struct bufferevent *bev, void *arg)
 {
 	struct conn	*c = arg;
@@ -262,8 +280,12 @@ on_accept(struct evconnlistener *lev, evutil_socket_t fd,
 		return;
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->ev_next = event_new(evconnlistener_get_base(srv->lev), -1, 0,
+	    on_next, c)) == NULL ||
 	    (c->bev = bufferevent_socket_new(evconnlistener_get_base(
 	    srv->lev), fd, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		if (c != NULL && c->ev_next != NULL)
+			event_free(c->ev_next);
 		free(c);
 		evutil_closesocket(fd);
 		return;

@@ -901,6 +901,7 @@ ca_create(struct ca_service *svc, const struct ca_create_req *req,
 	cert_fingerprint(der, derlen, fp);
 	if ((ca = calloc(1, sizeof(*ca))) == NULL) {
 		r = sp_err_set(err, SP_ERR_ALLOC, "out of memory");
+		mark_failed(svc, rowid);
 		goto out;
 	}
 	sca.name = req->name;
@@ -912,8 +913,10 @@ ca_create(struct ca_service *svc, const struct ca_create_req *req,
 	sca.certlen = derlen;
 	sca.crl_period = period;
 	sca.next_crl = now;	/* the first CRL is made right away */
-	if ((r = store_begin(svc->st, err)) != 0)
+	if ((r = store_begin(svc->st, err)) != 0) {
+		mark_failed(svc, rowid);
 		goto out;
+	}
 	if ((rowid != 0 && (r = store_cert_issued(svc->st, rowid, der, derlen,
 	    fp, err)) != 0) ||
 	    (r = store_ca_insert(svc->st, &sca, &ca->id, err)) != 0 ||
@@ -925,8 +928,10 @@ ca_create(struct ca_service *svc, const struct ca_create_req *req,
 		mark_failed(svc, rowid);
 		goto out;
 	}
-	if ((r = store_commit(svc->st, err)) != 0)
+	if ((r = store_commit(svc->st, err)) != 0) {
+		mark_failed(svc, rowid);
 		goto out;
+	}
 	snprintf(ca->name, sizeof(ca->name), "%s", req->name);
 	snprintf(ca->token, sizeof(ca->token), "%s", req->token);
 	snprintf(ca->key, sizeof(ca->key), "%s", req->key);

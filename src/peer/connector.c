@@ -65,6 +65,7 @@ struct connector {
 	bool			 deleted;
 	bool			 dropping;	/* drop_pool() running */
 	SSL_CTX			*ctx;
+	uint64_t		 trust_gen;	/* of ctx's trust store */
 	SSL_SESSION		*sess;
 	char			 tls_peer[256];
 	struct outconn_list	 conns;
@@ -149,6 +150,7 @@ client_ctx(struct connector *c, struct sp_err *err)
 	trust = NULL;
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT);
+	c->trust_gen = p->hooks.generation(p->hooks.arg);
 	c->ctx = ctx;
 	ctx = NULL;
 	r = 0;
@@ -400,6 +402,37 @@ send_on(struct outconn *oc, struct outreq *rq, struct sp_err *err)
 	return 0;
 }
 
+/*
+ * The trust anchors or CRLs changed: new connections verify the server
+ * against the new ones, without resuming (a resumed session would skip
+ * the check), and idle connections verified under the old ones close.
+ * The client identity stays until reset (as operators expect).
+ */
+static void
+refresh_trust(struct connector *c)
+{
+	struct peer	*p = c->p;
+	struct outconn	*oc;
+	X509_STORE	*trust = NULL;
+	struct sp_err	 err = { 0 };
+	uint64_t	 gen = p->hooks.generation(p->hooks.arg);
+
+	if (c->ctx == NULL || gen == c->trust_gen)
+		return;
+	if (p->hooks.trust(p->hooks.arg, &trust, &err) != 0) {
+		log_warnx("connector %s: trust store: %s", c->name, err.msg);
+		return;		/* keep the old one; retried next time */
+	}
+	X509_STORE_set_purpose(trust, X509_PURPOSE_SSL_SERVER);
+	SSL_CTX_set_cert_store(c->ctx, trust);
+	c->trust_gen = gen;
+	SSL_SESSION_free(c->sess);
+	c->sess = NULL;
+	TAILQ_FOREACH(oc, &c->conns, e)
+		if (oc->cur == NULL)
+			conn_kill(oc);
+}
+
 /* Hands queued requests to ready connections, opening new ones up to max. */
 static void
 pump(struct connector *c)
@@ -407,6 +440,9 @@ pump(struct connector *c)
 	struct outreq	*rq;
 	struct outconn	*oc;
 	struct sp_err	 err = { 0 };
+
+	if (!TAILQ_EMPTY(&c->queue))
+		refresh_trust(c);
 
 	while ((rq = TAILQ_FIRST(&c->queue)) != NULL) {
 		TAILQ_FOREACH(oc, &c->conns, e)

@@ -407,18 +407,29 @@ framing_ok(struct evhttp_request *req)
 }
 
 /*
- * A keep-alive connection outlives changes to the trust anchors and CRLs:
- * its certificate is verified again against the current ones, so a peer
- * whose certificate was revoked is cut off at its next request.
+ * A keep-alive connection or a resumed session outlives the checks of the
+ * handshake that authenticated it: the certificate's validity period is
+ * checked on every request, and the whole chain is verified again against
+ * the current trust anchors and CRLs when they changed since the
+ * handshake, or (force) on a resumed session's first request. A peer
+ * whose certificate expired or was revoked is cut off at its next request.
  */
 static bool
-still_trusted(struct peer *p, SSL *ssl, X509 *cert, struct sp_err *err)
+still_trusted(struct peer *p, SSL *ssl, X509 *cert, bool force,
+    struct sp_err *err)
 {
 	SSL_CTX		*cur = server_ctx(p);
 	X509_STORE_CTX	*vc;
 	bool		 ok;
 
-	if (SSL_get_SSL_CTX(ssl) == cur)
+	/* This odd API returns -1 for earlier, 1 for later, 0 on error. */
+	if (X509_cmp_current_time(X509_get0_notBefore(cert)) != -1 ||
+	    X509_cmp_current_time(X509_get0_notAfter(cert)) != 1) {
+		sp_err_set(err, SP_ERR_DENIED, "client certificate is expired "
+		    "or not yet valid");
+		return false;
+	}
+	if (SSL_get_SSL_CTX(ssl) == cur && !force)
 		return true;
 	if (cur == p->refuse_ctx) {
 		sp_err_set(err, SP_ERR_STATE, "the listener's identity is no "
@@ -467,7 +478,8 @@ on_request(struct evhttp_request *req, void *arg)
 		    "is required");
 		return;
 	}
-	if (!still_trusted(p, ssl, cert, &err)) {
+	if (!still_trusted(p, ssl, cert, SSL_get_app_data(ssl) == NULL &&
+	    SSL_session_reused(ssl), &err)) {
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "Connection", "close");
 		reply_err(req, 403, "untrusted", err.msg);

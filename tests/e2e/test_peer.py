@@ -513,3 +513,141 @@ def test_resumes_after_idle_close(joined):
         assert time.monotonic() < end, va
         time.sleep(0.5)
     assert p.ping_json()["pings"][0]["connection"] == "resumed"
+
+
+def _admin_frames(sock, *msgs):
+    import struct
+    for m in msgs:
+        b = json.dumps(m).encode()
+        sock.sendall(struct.pack(">I", len(b)) + b)
+    out = []
+    for _ in msgs:
+        hdr = b""
+        while len(hdr) < 4:
+            d = sock.recv(4 - len(hdr))
+            assert d, "admin socket closed"
+            hdr += d
+        n = int.from_bytes(hdr, "big")
+        body = b""
+        while len(body) < n:
+            d = sock.recv(n - len(body))
+            assert d, "admin socket closed"
+            body += d
+        out.append(json.loads(body))
+    return out
+
+
+def test_pipelined_admin_commands_around_a_ping(joined):
+    """A reset pipelined behind a ping on one admin connection runs after
+    the ping's reply, not inside the peer connection's callback."""
+    p = joined
+    assert p.ping_json()["ok"] == 1
+    with socket.socket(socket.AF_UNIX) as a:
+        a.settimeout(30)
+        a.connect(str(p.ca.dir / "admin.sock"))
+        r1, r2, r3 = _admin_frames(
+            a, {"cmd": "peer.ping", "args": {"name": "va"}},
+            {"cmd": "peer.reset", "args": {"name": "va"}},
+            {"cmd": "status"})
+    assert r1["ok"] and r1["result"]["ok"] == 1, r1
+    assert r2["ok"] and r3["ok"], (r2, r3)
+    assert p.ping_json()["ok"] == 1
+
+
+def test_connector_follows_trust_changes(joined):
+    """Removing the Management CA from the CA node's trust stops new and
+    idle connections to the VA at once, without a reset; trusting it again
+    brings them back."""
+    p = joined
+    assert p.ping_json()["ok"] == 1
+    fp = [t["fingerprint"] for t in p.ca.cli_json("trust", "list")
+          if "Management" in t["subject"]][0]
+    p.ca.cli("trust", "remove", fp)
+    try:
+        p.ca.fail("peer", "ping", "va", match=r"server certificate|failed")
+    finally:
+        p.ca.cli("trust", "add", p.mgmt)
+    assert p.ping_json()["ok"] == 1
+
+
+def test_expired_client_cert_cut_off_on_open_and_resumed(joined):
+    """A client certificate that expires while its keep-alive connection is
+    open, or whose session is resumed later, is refused then."""
+    p = joined
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cakey = ec.generate_private_key(ec.SECP256R1())
+    caname = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Brief")])
+    cacert = (x509.CertificateBuilder().subject_name(caname)
+              .issuer_name(caname).public_key(cakey.public_key())
+              .serial_number(x509.random_serial_number())
+              .not_valid_before(now - datetime.timedelta(days=1))
+              .not_valid_after(now + datetime.timedelta(days=10))
+              .add_extension(x509.BasicConstraints(ca=True, path_length=None),
+                             critical=True)
+              .sign(cakey, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    expires = now + datetime.timedelta(seconds=6)
+    leaf = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(
+                NameOID.COMMON_NAME, "brief.example")]))
+            .issuer_name(caname).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(expires)
+            .add_extension(x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(cakey, hashes.SHA256()))
+    pem = lambda c: c.public_bytes(serialization.Encoding.PEM)
+    caf = write(p.work / "brief-ca.pem", pem(cacert))
+    certf = write(p.work / "brief.pem", pem(leaf))
+    keyf = write(p.work / "brief.key", key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    p.va.cli("trust", "add", caf)
+    # Once CRLs are in use on the VA (an earlier test may have installed
+    # one), every trusted CA needs its own: fail closed.
+    crl = (x509.CertificateRevocationListBuilder().issuer_name(caname)
+           .last_update(now - datetime.timedelta(minutes=1))
+           .next_update(now + datetime.timedelta(days=1))
+           .add_extension(x509.CRLNumber(1), critical=False)
+           .sign(cakey, hashes.SHA256()))
+    p.va.cli("trust", "crl", write(p.work / "brief.crl",
+                                   crl.public_bytes(serialization.Encoding.PEM)))
+    p.va.cli("role", "member", "add", "CA1", "--match", "cn", "--value",
+             "brief.example")
+    ctx = ssl.create_default_context(cafile=str(p.mgmt))
+    ctx.load_cert_chain(str(certf), str(keyf))
+
+    def get(s):
+        s.sendall(b"GET /peer/v1/ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while b"\r\n\r\n" not in data:
+            d = s.recv(65536)
+            if not d:
+                break
+            data += d
+        return data.split(b" ", 2)[1] if data else b""
+
+    try:
+        raw = socket.create_connection(("127.0.0.1", p.port), timeout=20)
+        s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+        assert get(s) == b"200"
+        sess = s.session
+        left = (expires - datetime.datetime.now(
+            datetime.timezone.utc)).total_seconds()
+        time.sleep(max(0, left) + 1.5)
+        assert get(s) == b"403"		# the open connection
+        s.close()
+        raw = socket.create_connection(("127.0.0.1", p.port), timeout=20)
+        try:
+            s2 = ctx.wrap_socket(raw, server_hostname="127.0.0.1",
+                                 session=sess)
+            code = get(s2)
+            s2.close()
+        except (ssl.SSLError, OSError):
+            code = b""
+        assert code != b"200"		# a resumed session
+    finally:
+        fp = [t["fingerprint"] for t in p.va.cli_json("trust", "list")
+              if "Brief" in t["subject"]][0]
+        p.va.cli("trust", "remove", fp)
