@@ -7,33 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin/args.h"
 #include "admin/handlers.h"
 #include "admin/proto.h"
 #include "peer/peer.h"
 #include "util/util.h"
-
-static const char *
-str(json_t *args, const char *key)
-{
-	json_t	*v = json_object_get(args, key);
-
-	return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-/* Optional integer argument: absent -> dflt; wrong type or range -> -1. */
-static long long
-num(json_t *args, const char *key, long long dflt, long long min,
-    long long max)
-{
-	json_t		*v = json_object_get(args, key);
-	long long	 n;
-
-	if (v == NULL)
-		return dflt;
-	if (!json_is_integer(v) || (n = json_integer_value(v)) < min || n > max)
-		return -1;
-	return n;
-}
 
 static void
 done(admin_reply_fn *reply, void *cookie, int r, const struct sp_err *err,
@@ -48,8 +26,23 @@ done(admin_reply_fn *reply, void *cookie, int r, const struct sp_err *err,
 	}
 }
 
+/* A required string argument; otherwise replies with the reason. */
 static bool
-need(admin_reply_fn *reply, void *cookie, const char *v, const char *what)
+need(json_t *args, const char *key, const char **out, admin_reply_fn *reply,
+    void *cookie)
+{
+	struct sp_err	err = { 0 };
+	int		r;
+
+	if ((r = admin_arg_str(args, key, true, out, &err)) == 0)
+		return true;
+	done(reply, cookie, r, &err, NULL);
+	return false;
+}
+
+/* For a value already read as optional: replies if it is missing. */
+static bool
+present(admin_reply_fn *reply, void *cookie, const char *v, const char *what)
 {
 	struct sp_err	err = { 0 };
 
@@ -69,12 +62,15 @@ a_status(struct admin_ctx *ctx, json_t *args, const char *actor,
 	done(reply, cookie, 0, NULL, peer_status(ctx->peer));
 }
 
+typedef int set_fn(struct peer *, bool, const char *, struct sp_err *);
+
+/* An on/off switch of the peer service; replies with the new status. */
 static void
-set_incoming(struct admin_ctx *ctx, bool on, const char *actor,
+toggle(struct admin_ctx *ctx, set_fn *set, bool on, const char *actor,
     admin_reply_fn *reply, void *cookie)
 {
 	struct sp_err	err = { 0 };
-	int		r = peer_set_incoming(ctx->peer, on, actor, &err);
+	int		r = set(ctx->peer, on, actor, &err);
 
 	done(reply, cookie, r, &err, r == 0 ? peer_status(ctx->peer) : NULL);
 }
@@ -84,7 +80,7 @@ a_incoming_enable(struct admin_ctx *ctx, json_t *args, const char *actor,
     admin_reply_fn *reply, void *cookie)
 {
 	(void)args;
-	set_incoming(ctx, true, actor, reply, cookie);
+	toggle(ctx, peer_set_incoming, true, actor, reply, cookie);
 }
 
 static void
@@ -92,7 +88,7 @@ a_incoming_disable(struct admin_ctx *ctx, json_t *args, const char *actor,
     admin_reply_fn *reply, void *cookie)
 {
 	(void)args;
-	set_incoming(ctx, false, actor, reply, cookie);
+	toggle(ctx, peer_set_incoming, false, actor, reply, cookie);
 }
 
 static void
@@ -100,22 +96,12 @@ a_incoming_keybinding(struct admin_ctx *ctx, json_t *args, const char *actor,
     admin_reply_fn *reply, void *cookie)
 {
 	struct sp_err	 err = { 0 };
-	const char	*kb = str(args, "keybinding");
+	const char	*kb;
 	int		 r;
 
-	if (!need(reply, cookie, kb, "keybinding"))
+	if (!need(args, "keybinding", &kb, reply, cookie))
 		return;
 	r = peer_set_incoming_keybinding(ctx->peer, kb, actor, &err);
-	done(reply, cookie, r, &err, r == 0 ? peer_status(ctx->peer) : NULL);
-}
-
-static void
-set_outgoing(struct admin_ctx *ctx, bool on, const char *actor,
-    admin_reply_fn *reply, void *cookie)
-{
-	struct sp_err	err = { 0 };
-	int		r = peer_set_outgoing(ctx->peer, on, actor, &err);
-
 	done(reply, cookie, r, &err, r == 0 ? peer_status(ctx->peer) : NULL);
 }
 
@@ -124,7 +110,7 @@ a_outgoing_enable(struct admin_ctx *ctx, json_t *args, const char *actor,
     admin_reply_fn *reply, void *cookie)
 {
 	(void)args;
-	set_outgoing(ctx, true, actor, reply, cookie);
+	toggle(ctx, peer_set_outgoing, true, actor, reply, cookie);
 }
 
 static void
@@ -132,7 +118,7 @@ a_outgoing_disable(struct admin_ctx *ctx, json_t *args, const char *actor,
     admin_reply_fn *reply, void *cookie)
 {
 	(void)args;
-	set_outgoing(ctx, false, actor, reply, cookie);
+	toggle(ctx, peer_set_outgoing, false, actor, reply, cookie);
 }
 
 static json_t *
@@ -153,17 +139,15 @@ connector_json(struct peer *p, const char *name)
 static bool
 conf_from(json_t *args, struct peer_connector_conf *cf, struct sp_err *err)
 {
-	long long	max = num(args, "max", 0, 1, 64);
+	long long	max;
 
 	memset(cf, 0, sizeof(*cf));
-	cf->name = str(args, "name");
-	cf->url = str(args, "url");
-	cf->auth = str(args, "auth");
 	cf->enabled = -1;
-	if (max < 0) {
-		sp_err_set(err, SP_ERR_INVALID, "--max must be 1..64");
+	if (admin_arg_str(args, "name", false, &cf->name, err) != 0 ||
+	    admin_arg_str(args, "url", false, &cf->url, err) != 0 ||
+	    admin_arg_str(args, "auth", false, &cf->auth, err) != 0 ||
+	    admin_arg_int(args, "max", 1, PEER_CONNECTOR_MAX, &max, err) != 0)
 		return false;
-	}
 	cf->max = (int)max;
 	return true;
 }
@@ -180,9 +164,9 @@ a_connector_add(struct admin_ctx *ctx, json_t *args, const char *actor,
 		done(reply, cookie, err.code, &err, NULL);
 		return;
 	}
-	if (!need(reply, cookie, cf.name, "name") ||
-	    !need(reply, cookie, cf.url, "url") ||
-	    !need(reply, cookie, cf.auth, "auth"))
+	if (!present(reply, cookie, cf.name, "name") ||
+	    !present(reply, cookie, cf.url, "url") ||
+	    !present(reply, cookie, cf.auth, "auth"))
 		return;
 	cf.enabled = 1;
 	r = peer_connector_add(ctx->peer, &cf, actor, &err);
@@ -202,7 +186,7 @@ a_connector_edit(struct admin_ctx *ctx, json_t *args, const char *actor,
 		done(reply, cookie, err.code, &err, NULL);
 		return;
 	}
-	if (!need(reply, cookie, cf.name, "name"))
+	if (!present(reply, cookie, cf.name, "name"))
 		return;
 	r = peer_connector_edit(ctx->peer, &cf, actor, &err);
 	done(reply, cookie, r, &err, r == 0 ? connector_json(ctx->peer,
@@ -217,9 +201,8 @@ set_enabled(struct admin_ctx *ctx, json_t *args, const char *actor, int on,
 	struct sp_err			err = { 0 };
 	int				r;
 
-	cf.name = str(args, "name");
 	cf.enabled = on;
-	if (!need(reply, cookie, cf.name, "name"))
+	if (!need(args, "name", &cf.name, reply, cookie))
 		return;
 	r = peer_connector_edit(ctx->peer, &cf, actor, &err);
 	done(reply, cookie, r, &err, r == 0 ? connector_json(ctx->peer,
@@ -245,11 +228,11 @@ a_connector_clone(struct admin_ctx *ctx, json_t *args, const char *actor,
     admin_reply_fn *reply, void *cookie)
 {
 	struct sp_err	 err = { 0 };
-	const char	*from = str(args, "name"), *to = str(args, "new_name");
+	const char	*from, *to;
 	int		 r;
 
-	if (!need(reply, cookie, from, "name") ||
-	    !need(reply, cookie, to, "new_name"))
+	if (!need(args, "name", &from, reply, cookie) ||
+	    !need(args, "new_name", &to, reply, cookie))
 		return;
 	r = peer_connector_clone(ctx->peer, from, to, actor, &err);
 	done(reply, cookie, r, &err, r == 0 ? connector_json(ctx->peer, to) :
@@ -261,10 +244,10 @@ a_connector_delete(struct admin_ctx *ctx, json_t *args, const char *actor,
     admin_reply_fn *reply, void *cookie)
 {
 	struct sp_err	 err = { 0 };
-	const char	*name = str(args, "name");
+	const char	*name;
 	int		 r;
 
-	if (!need(reply, cookie, name, "name"))
+	if (!need(args, "name", &name, reply, cookie))
 		return;
 	r = peer_connector_delete(ctx->peer, name, actor, &err);
 	done(reply, cookie, r, &err, r == 0 ? json_pack("{s:s,s:b}", "name",
@@ -285,11 +268,11 @@ a_reset(struct admin_ctx *ctx, json_t *args, const char *actor,
     admin_reply_fn *reply, void *cookie)
 {
 	struct sp_err	 err = { 0 };
-	const char	*name = str(args, "name");
+	const char	*name;
 	int		 r;
 
 	(void)actor;
-	if (!need(reply, cookie, name, "name"))
+	if (!need(args, "name", &name, reply, cookie))
 		return;
 	r = peer_connector_reset(ctx->peer, name, &err);
 	done(reply, cookie, r, &err, r == 0 ? connector_json(ctx->peer, name) :
@@ -316,19 +299,20 @@ a_ping(struct admin_ctx *ctx, json_t *args, const char *actor,
 {
 	struct pingctx	*pc;
 	struct sp_err	 err = { 0 };
-	const char	*name = str(args, "name");
-	long long	 count = num(args, "count", 1, 1, 100000);
-	long long	 par = num(args, "parallel", 1, 1, 1024);
+	const char	*name;
+	long long	 count, par;
 
 	(void)actor;
-	if (!need(reply, cookie, name, "name"))
+	if (!need(args, "name", &name, reply, cookie))
 		return;
-	if (count < 0 || par < 0) {
-		sp_err_set(&err, SP_ERR_INVALID, "--count must be 1..100000 and "
-		    "--parallel 1..1024");
+	if (admin_arg_int(args, "count", 1, 100000, &count, &err) != 0 ||
+	    admin_arg_int(args, "parallel", 1, 1024, &par, &err) != 0) {
 		done(reply, cookie, err.code, &err, NULL);
 		return;
 	}
+	/* Absent: one ping, one at a time. */
+	count = count ? count : 1;
+	par = par ? par : 1;
 	if ((pc = calloc(1, sizeof(*pc))) == NULL) {
 		sp_err_set(&err, SP_ERR_ALLOC, "out of memory");
 		done(reply, cookie, err.code, &err, NULL);
