@@ -1810,8 +1810,13 @@ kb_trust_crl_add(struct kb_service *kb, const unsigned char *data, size_t len,
 	if (old != number) {
 		if ((r = store_begin(kb->st, err)) != 0)
 			goto out;
-		if ((r = store_exec(kb->st, NULL, err, "INSERT OR REPLACE INTO "
-		    "trust_crls VALUES (?, ?, ?, ?, ?, ?)", "siiibi", issuer,
+		if ((r = store_exec(kb->st, NULL, err, "INSERT INTO trust_crls "
+		    "(issuer, number, this_update, next_update, der, added) "
+		    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (issuer) DO UPDATE "
+		    "SET number = excluded.number, "
+		    "this_update = excluded.this_update, "
+		    "next_update = excluded.next_update, der = excluded.der, "
+		    "added = excluded.added", "siiibi", issuer,
 		    (int64_t)number,
 		    (int64_t)crl_time(X509_CRL_get0_lastUpdate(crl)),
 		    (int64_t)crl_time(X509_CRL_get0_nextUpdate(crl)), der,

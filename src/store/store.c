@@ -117,7 +117,9 @@ static const char *const qsql[Q__MAX] = {
 	[Q_CA_CRLNUM] = "UPDATE cas SET crl_number = crl_number + 1, "
 	    "next_crl = ? WHERE id = ?",
 	[Q_CA_CRLNUM_GET] = "SELECT crl_number FROM cas WHERE id = ?",
-	[Q_PROFILE_PUT] = "INSERT OR REPLACE INTO profiles VALUES (?, ?, ?)",
+	[Q_PROFILE_PUT] = "INSERT INTO profiles (name, json, builtin) "
+	    "VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+	    "json = excluded.json, builtin = excluded.builtin",
 	[Q_PROFILE_ALL] = "SELECT name, json, builtin FROM profiles "
 	    "ORDER BY name",
 	[Q_CERT_RESERVE] = "INSERT INTO certs (ca_id, serial, status, "
@@ -132,8 +134,8 @@ static const char *const qsql[Q__MAX] = {
 	[Q_CERT_GET] = "SELECT " CERT_COLS " FROM certs WHERE ca_id = ? "
 	    "AND serial = ?",
 	[Q_CERT_LIST] = "SELECT " CERT_COLS " FROM certs WHERE "
-	    "(?1 = 0 OR ca_id = ?1) AND (?2 = -1 OR status = ?2) "
-	    "ORDER BY id LIMIT ?3",
+	    "(? = 0 OR ca_id = ?) AND (? = -1 OR status = ?) "
+	    "ORDER BY id LIMIT ?",
 	[Q_CRL_INSERT] = "INSERT INTO crls VALUES (?, ?, ?, ?, ?)",
 	[Q_CRL_LATEST] = "SELECT number, der FROM crls WHERE ca_id = ? "
 	    "ORDER BY number DESC LIMIT 1",
@@ -373,6 +375,18 @@ store_commit(struct store *st, struct sp_err *err)
 {
 	int	r;
 
+	/*
+	 * The mutex is recursive: if this thread opened the transaction the
+	 * lock is taken again at once, otherwise we wait for the holder to
+	 * finish and then find no transaction. Either way in_txn is read
+	 * under the lock, and only the store_begin() lock is released.
+	 */
+	lock(st);
+	if (!st->in_txn) {
+		unlock(st);
+		return sp_err_set(err, SP_ERR_INTERNAL,
+		    "commit without a transaction");
+	}
 	if ((r = audit_head_flush(st, err)) != 0 ||
 	    (r = exec(st, "COMMIT", err)) != 0)
 		(void)exec(st, "ROLLBACK", NULL);
@@ -380,6 +394,7 @@ store_commit(struct store *st, struct sp_err *err)
 	st->head_loaded = st->head_dirty = false;
 	end_lazy(st);
 	unlock(st);
+	unlock(st);	/* the store_begin() lock */
 	return r;
 }
 
@@ -873,9 +888,17 @@ store_cert_foreach(struct store *st, const struct store_cert_filter *f,
 		r = SP_ERR_DB;
 		goto out;
 	}
-	sqlite3_bind_int64(s, 1, f->ca_id);
-	sqlite3_bind_int(s, 2, f->status);
-	sqlite3_bind_int64(s, 3, f->limit == 0 ? -1 : (int64_t)f->limit);
+	/* Plain positional parameters (PostgreSQL has no ?N); no limit is
+	 * the largest one, as LIMIT -1 is SQLite-only. */
+	if (sqlite3_bind_int64(s, 1, f->ca_id) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 2, f->ca_id) != SQLITE_OK ||
+	    sqlite3_bind_int(s, 3, f->status) != SQLITE_OK ||
+	    sqlite3_bind_int(s, 4, f->status) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 5, f->limit == 0 || f->limit > INT64_MAX ?
+	    INT64_MAX : (int64_t)f->limit) != SQLITE_OK) {
+		r = SP_ERR_DB;
+		goto out;
+	}
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		cert_row(s, &c);
 		if ((r = cb(&c, arg)) != 0)

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -1280,6 +1281,80 @@ test_generic_statements(void **state)
 	assert_int_equal(raw_int(fx, "SELECT count(*) FROM settings"), 1);
 }
 
+struct txn_holder {
+	struct store	*st;
+	pthread_mutex_t	 mtx;
+	pthread_cond_t	 cond;
+	int		 begun;
+};
+
+/* Opens a transaction, inserts a row, waits a little, then rolls back. */
+static void *
+txn_holder_run(void *arg)
+{
+	struct txn_holder	*h = arg;
+	struct sp_err		 err = { 0 };
+	struct timespec		 ts = { 0, 200 * 1000 * 1000 };
+
+	if (store_begin(h->st, &err) != 0 || store_exec(h->st, NULL, &err,
+	    "INSERT INTO settings (key, value) VALUES ('txn-holder', '1')",
+	    "") != 1)
+		return (void *)1;
+	pthread_mutex_lock(&h->mtx);
+	h->begun = 1;
+	pthread_cond_signal(&h->cond);
+	pthread_mutex_unlock(&h->mtx);
+	nanosleep(&ts, NULL);	/* give a stray commit the chance to run */
+	store_rollback(h->st);
+	return NULL;
+}
+
+/*
+ * store_commit() without a transaction of this thread's is a caller bug:
+ * it is refused, and it neither unlocks a mutex it does not hold nor
+ * commits another thread's open transaction.
+ */
+static void
+test_commit_without_transaction(void **state)
+{
+	struct fixture		*fx = *state;
+	struct sp_err		 err = { 0 };
+	struct txn_holder	 h = { .st = fx->st };
+	pthread_t		 t;
+	void			*rv = (void *)1;
+
+	assert_int_equal(store_commit(fx->st, &err), SP_ERR_INTERNAL);
+	assert_string_equal(err.msg, "commit without a transaction");
+	store_rollback(fx->st);		/* a no-op, as documented */
+
+	/* The store still works: a normal transaction commits. */
+	sp_err_clear(&err);
+	assert_int_equal(store_begin(fx->st, &err), 0);
+	assert_int_equal(store_exec(fx->st, NULL, &err, "INSERT INTO settings "
+	    "(key, value) VALUES ('after', '1')", ""), 1);
+	assert_int_equal(store_commit(fx->st, &err), 0);
+	assert_int_equal(raw_int(fx, "SELECT count(*) FROM settings WHERE "
+	    "key = 'after'"), 1);
+
+	/* A stray commit while another thread's transaction is open. */
+	pthread_mutex_init(&h.mtx, NULL);
+	pthread_cond_init(&h.cond, NULL);
+	assert_int_equal(pthread_create(&t, NULL, txn_holder_run, &h), 0);
+	pthread_mutex_lock(&h.mtx);
+	while (!h.begun)
+		pthread_cond_wait(&h.cond, &h.mtx);
+	pthread_mutex_unlock(&h.mtx);
+	sp_err_clear(&err);
+	assert_int_equal(store_commit(fx->st, &err), SP_ERR_INTERNAL);
+	assert_int_equal(pthread_join(t, &rv), 0);
+	assert_null(rv);
+	pthread_cond_destroy(&h.cond);
+	pthread_mutex_destroy(&h.mtx);
+	/* The other thread's row was rolled back, not committed by us. */
+	assert_int_equal(raw_int(fx, "SELECT count(*) FROM settings WHERE "
+	    "key = 'txn-holder'"), 0);
+}
+
 #define T(f)	cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -1300,6 +1375,7 @@ main(void)
 		T(test_cert_abandon_reserved),
 		T(test_crl),
 		T(test_transaction_rollback),
+		T(test_commit_without_transaction),
 		T(test_audit_intact),
 		T(test_audit_tamper_update),
 		T(test_audit_tamper_fields),
