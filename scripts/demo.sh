@@ -44,7 +44,10 @@ wait_up "$NODE"
 sp status
 
 step "Create a soft crypto token; its keys are stored encrypted under the PIN"
-sp token create DemoToken --pin demo-pin-1234
+# The PIN comes from a 0600 file: on the command line (--pin) every local
+# user could read it in /proc.
+(umask 077; printf '%s\n' demo-pin-1234 >"$WORK/ca.pin")
+sp token create DemoToken --pin-file "$WORK/ca.pin"
 
 step "Generate an EC P-384 key for the root CA and a P-256 key for the sub CA"
 sp token genkey DemoToken root-key --alg ec-p384
@@ -117,7 +120,8 @@ sp ca create ManagementCA --dn "CN=Demo Management CA,O=Sallyport Demo,C=SE" \
 sp ca cert ManagementCA >"$WORK/mgmt.pem"
 
 step "VA node: a key and CSR for its TLS server identity (a key binding)"
-va token create VAToken --pin va-pin-1234
+(umask 077; printf '%s\n' va-pin-1234 >"$WORK/va.pin")
+va token create VAToken --pin-file "$WORK/va.pin"
 va token genkey VAToken tls --alg ec-p256
 va keybinding create va-tls --token VAToken --key tls
 va keybinding csr va-tls --dn "CN=demo-va,O=Sallyport Demo" --san IP:127.0.0.1 \
