@@ -37,7 +37,17 @@ struct conn {
 	char			 actor[64];
 	bool			 busy;		/* a request is on the pool */
 	bool			 dead;		/* closed while busy */
+	bool			 stalled;	/* replies unread: not reading */
 };
+
+/*
+ * Back-pressure: a client that sends requests and does not read the
+ * replies is not served further once this much output waits; reading
+ * resumes when its output has drained to half of it. Memory per client is
+ * bounded by this, one request in flight and the input watermark.
+ */
+#define ADMIN_OUT_MAX	(1024 * 1024)
+#define ADMIN_OUT_RESUME	(ADMIN_OUT_MAX / 2)
 
 struct req {
 	struct conn			*c;
@@ -75,6 +85,25 @@ conn_close(struct conn *c)
 		return;
 	}
 	conn_free(c);
+}
+
+/*
+ * True if the client's unread replies have reached the limit: stops
+ * reading from it until on_write() sees the output drained.
+ */
+static bool
+stall_if_full(struct conn *c)
+{
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) <
+	    ADMIN_OUT_MAX)
+		return false;
+	if (!c->stalled) {
+		c->stalled = true;
+		bufferevent_disable(c->bev, EV_READ);
+		/* on_write() runs when the output drops to this. */
+		bufferevent_setwatermark(c->bev, EV_WRITE, ADMIN_OUT_RESUME, 0);
+	}
+	return true;
 }
 
 static void
@@ -133,6 +162,8 @@ req_done(void *arg)
 		conn_free(c);
 	else {
 		send_json(c, rq->resp);
+		if (stall_if_full(c))
+			goto out;
 		bufferevent_enable(c->bev, EV_READ);
 		/*
 		 * A pipelined request may already be buffered. Read it on the
@@ -142,6 +173,7 @@ req_done(void *arg)
 		 */
 		event_active(c->ev_next, 0, 0);
 	}
+ out:
 	json_decref(rq->resp);
 	json_decref(rq->root);
 	free(rq);
@@ -176,7 +208,9 @@ on_read(struct bufferevent *bev, void *arg)
 	unsigned char	 hdr[4], *body;
 	size_t		 len;
 
-	if (c->busy || c->dead || evbuffer_get_length(in) < 4)
+	if (c->busy || c->dead || c->stalled || evbuffer_get_length(in) < 4)
+		return;
+	if (stall_if_full(c))
 		return;
 	evbuffer_copyout(in, hdr, 4);
 	if (admin_frame_length(hdr, &len) != 0) {
@@ -247,8 +281,20 @@ on_write(struct bufferevent *bev, void *arg)
 
 	/* A connection marked dead without a request in flight: flushed. */
 	if (c->dead && !c->busy &&
-	    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+	    evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
 		conn_free(c);
+		return;
+	}
+	if (c->stalled && !c->dead && evbuffer_get_length(
+	    bufferevent_get_output(bev)) <= ADMIN_OUT_RESUME) {
+		c->stalled = false;
+		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+		if (!c->busy) {
+			bufferevent_enable(bev, EV_READ);
+			/* Requests may already wait in the input buffer. */
+			event_active(c->ev_next, 0, 0);
+		}
+	}
 }
 
 static void
