@@ -185,15 +185,17 @@ static int
 h_trust_remove(struct admin_ctx *ctx, json_t *args, const char *actor,
     json_t **out, struct sp_err *err)
 {
-	const char	*fp;
+	const char	*fp, *crl;
+	bool		 drop = false;
 	int		 r;
 
 	if ((r = need_kb(ctx, err)) != 0 ||
 	    (r = admin_arg_str(args, "fingerprint", true, &fp, err)) != 0 ||
-	    (r = kb_trust_remove(ctx->kb, fp, actor, err)) != 0)
+	    (r = admin_arg_bool(args, "drop_crl", &drop, err)) != 0 ||
+	    (r = kb_trust_remove(ctx->kb, fp, drop, &crl, actor, err)) != 0)
 		return r;
-	if ((*out = json_pack("{s:s,s:b}", "fingerprint", fp, "removed",
-	    1)) == NULL)
+	if ((*out = json_pack("{s:s,s:b,s:s}", "fingerprint", fp, "removed",
+	    1, "crl", crl)) == NULL)
 		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
 	return 0;
 }

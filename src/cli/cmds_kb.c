@@ -57,10 +57,12 @@ const struct cmd cli_cmds_kb[] = {
 	  "closed):\n  keep them fresh." },
 	{ "trust", "crls", "trust.crls", { NULL }, { { NULL } }, OUT_TABLE,
 	  "issuer,number,next_update", "trust crls" },
-	{ "trust", "remove", "trust.remove", { "fingerprint" }, { { NULL } },
-	  OUT_OBJ, NULL,
-	  "trust remove FINGERPRINT\n"
+	{ "trust", "remove", "trust.remove", { "fingerprint" },
+	  { { "--drop-crl", "drop_crl", O_BOOL, false } }, OUT_OBJ, NULL,
+	  "trust remove FINGERPRINT [--drop-crl]\n"
 	  "  Stops trusting a CA certificate (SHA-256 fingerprint as trust "
-	  "list\n  shows it; colons allowed)." },
+	  "list\n  shows it; colons allowed). Its installed CRL is kept, so "
+	  "trusting\n  it again keeps revoked peers out; --drop-crl removes "
+	  "it too. The\n  reply says which (crl: kept, removed or none)." },
 	{ NULL },
 };

@@ -1624,13 +1624,17 @@ row_subject(const struct store_row *row, void *arg)
 	    0;
 }
 
+static int	row_number(const struct store_row *, void *);
+
 int
 kb_trust_remove(struct kb_service *kb, const char *fingerprint,
-    const char *actor, struct sp_err *err)
+    bool drop_crl, const char **crl, const char *actor, struct sp_err *err)
 {
 	char	 fp[FP_HEX + 1], *subj = NULL;
-	int	 r;
+	long long crlnum = -1;
+	int	 r, n = 0;
 
+	*crl = "none";
 	if ((r = fp_norm(fingerprint, fp, err)) != 0)
 		return r;
 	pthread_mutex_lock(&kb->mtx);
@@ -1644,15 +1648,26 @@ kb_trust_remove(struct kb_service *kb, const char *fingerprint,
 		    "with fingerprint %s", fp);
 		goto fail;
 	}
+	if ((r = store_select(kb->st, row_number, &crlnum, err, "SELECT "
+	    "number FROM trust_crls WHERE issuer = ?", "s", subj)) != 0)
+		goto fail;
+	/*
+	 * The CRL stays unless the operator says otherwise: dropping it with
+	 * the anchor would turn revocation off for the anchor when it is
+	 * trusted again (and, if it was the only CRL, for every peer).
+	 */
+	if (crlnum >= 0)
+		*crl = drop_crl ? "removed" : "kept";
 	if ((r = store_exec(kb->st, NULL, err, "DELETE FROM trust WHERE "
 	    "fingerprint = ?", "s", fp)) < 0 ||
-	    /* Its CRL goes with it (no other trusted CA can have signed it
-	     * unless it shares the subject, which then needs a new one). */
-	    (r = store_exec(kb->st, NULL, err, "DELETE FROM trust_crls WHERE "
-	    "issuer = ?", "s", subj)) < 0 ||
-	    (r = audit(kb, "trust.remove", actor, json_pack("{s:s,s:s}",
-	    "fingerprint", fp, "subject", subj), err)) != 0)
+	    (drop_crl && (n = store_exec(kb->st, NULL, err, "DELETE FROM "
+	    "trust_crls WHERE issuer = ?", "s", subj)) < 0) ||
+	    (r = audit(kb, "trust.remove", actor, json_pack("{s:s,s:s,s:s}",
+	    "fingerprint", fp, "subject", subj, "crl", *crl), err)) != 0) {
+		if (n < 0)
+			r = n;
 		goto fail;
+	}
 	if ((r = store_commit(kb->st, err)) != 0)
 		goto out;
 	bump(kb);

@@ -171,9 +171,13 @@ json_t	*kb_trust_list(struct kb_service *kb);
 /*
  * Removes the certificate with this SHA-256 fingerprint (hex, either case,
  * colons allowed). SP_ERR_NOTFOUND if none. Audited (trust.remove).
+ * Its subject's installed CRL stays (so re-adding the anchor keeps
+ * revocation checking) unless drop_crl; *crl says what happened to it:
+ * "kept", "removed" or "none".
  */
 int	kb_trust_remove(struct kb_service *kb, const char *fingerprint,
-	    const char *actor, struct sp_err *err) SP_WUR;
+	    bool drop_crl, const char **crl, const char *actor,
+	    struct sp_err *err) SP_WUR;
 
 /*
  * Installs a CRL (PEM or DER) of a trusted CA: its signature must verify

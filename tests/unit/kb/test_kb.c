@@ -45,6 +45,9 @@
 
 #define PIN	"correct horse"
 #define ACTOR	"test:unit"
+
+/* What kb_trust_remove() did with the CRL (the e2e tests check it). */
+static const char	*crlst;
 #define DAY	86400
 
 struct fixture {
@@ -915,14 +918,17 @@ test_trust(void **state)
 		colons[o++] = i < 62 ? ':' : '\0';
 	}
 	g = kb_generation(fx->kb);
-	OK(kb_trust_remove(fx->kb, colons, ACTOR, &err_));
+	OK(kb_trust_remove(fx->kb, colons, false, &crlst, ACTOR, &err_));
 	assert_true(kb_generation(fx->kb) > g);
 	assert_true(audit_has(fx, "trust.remove"));
-	FAILS(kb_trust_remove(fx->kb, fp, ACTOR, &err_), SP_ERR_NOTFOUND,
+	FAILS(kb_trust_remove(fx->kb, fp, false, &crlst, ACTOR,
+	    &err_), SP_ERR_NOTFOUND,
 	    NULL);
-	FAILS(kb_trust_remove(fx->kb, "abc", ACTOR, &err_), SP_ERR_INVALID,
+	FAILS(kb_trust_remove(fx->kb, "abc", false, &crlst, ACTOR,
+	    &err_), SP_ERR_INVALID,
 	    NULL);
-	FAILS(kb_trust_remove(fx->kb, NULL, ACTOR, &err_), SP_ERR_INVALID,
+	FAILS(kb_trust_remove(fx->kb, NULL, false, &crlst, ACTOR,
+	    &err_), SP_ERR_INVALID,
 	    NULL);
 	j = kb_trust_list(fx->kb);
 	assert_int_equal(json_array_size(j), 1);
@@ -967,7 +973,8 @@ test_trust_subca(void **state)
 	/* Untrusted, the sub CA alone is no anchor: give the root too. */
 	j = kb_trust_list(fx->kb);
 	OK(kb_trust_remove(fx->kb, json_string_value(json_object_get(
-	    json_array_get(j, 0), "fingerprint")), ACTOR, &err_));
+	    json_array_get(j, 0), "fingerprint")), false, &crlst, ACTOR,
+	    &err_));
 	json_decref(j);
 	j = NULL;
 	FAILS(kb_install_cert(fx->kb, "peer", der, len,
@@ -1093,7 +1100,8 @@ test_threads(void **state)
 		create_binding(fx, name, "other");
 		j = kb_trust_list(fx->kb);
 		OK(kb_trust_remove(fx->kb, json_string_value(json_object_get(
-		    json_array_get(j, 0), "fingerprint")), ACTOR, &err_));
+		    json_array_get(j, 0), "fingerprint")), false, &crlst, ACTOR,
+		    &err_));
 		json_decref(j);
 	}
 	for (int i = 0; i < 3; i++) {
