@@ -80,6 +80,8 @@ struct authz {
 	pthread_rwlock_t	 lk;	/* guards cache */
 	struct cache		*cache;
 	_Atomic uint64_t	 gen;
+	_Atomic uint64_t	 nrecorded;	/* incoming records, for pruning */
+	_Atomic int64_t		 incoming_max;	/* rows kept */
 };
 
 /* Rule presets for authz_incoming_authorize(). */
@@ -689,6 +691,7 @@ authz_open(struct store *st, struct authz **out, struct sp_err *err)
 		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
 	a->st = st;
 	atomic_init(&a->gen, 1);
+	atomic_init(&a->incoming_max, AUTHZ_INCOMING_MAX);
 	pthread_mutex_init(&a->wlk, NULL);
 	pthread_rwlockattr_init(&ra);
 	/* Checks are short and frequent; do not let them starve a change. */
@@ -1399,6 +1402,42 @@ authz_preset_valid(const char *name)
 
 /* --- incoming connections ------------------------------------------------ */
 
+#define INCOMING_PRUNE_EVERY	16	/* records between two cap checks */
+
+/*
+ * Deletes the least recently seen rows beyond max, in the caller's
+ * transaction if one is open; the count goes to the log and adds up in
+ * the "incoming_dropped" setting.
+ */
+static int
+incoming_prune(struct authz *a, int64_t max, struct sp_err *err)
+{
+	char	num[24];
+	int	n, r;
+
+	n = store_exec(a->st, NULL, err, "DELETE FROM incoming WHERE id IN "
+	    "(SELECT id FROM incoming ORDER BY last_seen, id LIMIT "
+	    "(SELECT CASE WHEN count(*) > ? THEN count(*) - ? ELSE 0 END "
+	    "FROM incoming))", "ii", max, max);
+	if (n <= 0)
+		return n;
+	snprintf(num, sizeof(num), "%d", n);
+	if ((r = store_exec(a->st, NULL, err, "INSERT INTO settings (key, "
+	    "value) VALUES ('authz.incoming_dropped', ?) ON CONFLICT (key) DO "
+	    "UPDATE SET value = CAST(CAST(settings.value AS BIGINT) + "
+	    "CAST(excluded.value AS BIGINT) AS TEXT)", "s", num)) < 0)
+		return r;
+	log_info("peer: incoming-connections list over %lld rows: dropped "
+	    "the %d least recently seen", (long long)max, n);
+	return 0;
+}
+
+void
+authz_set_incoming_max(struct authz *a, int64_t max)
+{
+	a->incoming_max = max > 0 ? max : AUTHZ_INCOMING_MAX;
+}
+
 int
 authz_incoming_record(struct authz *a, X509 *cert, const char *address,
     const char *role, struct sp_err *err)
@@ -1437,6 +1476,9 @@ authz_incoming_record(struct authz *a, X509 *cert, const char *address,
 	    issuer, serial, address, now, now, role);
 	if (r > 0)
 		r = 0;
+	/* Any holder of a trusted certificate adds a row: keep it bounded. */
+	if (r == 0 && a->nrecorded++ % INCOMING_PRUNE_EVERY == 0)
+		r = incoming_prune(a, a->incoming_max, err);
  out:
 	free(subject);
 	free(issuer);

@@ -50,6 +50,7 @@
 #define AUTHZ_VALUE_MAX		1024	/* characters in a member value */
 #define AUTHZ_ADDRESS_MAX	255	/* characters of an incoming address */
 #define AUTHZ_INCOMING_LIST_MAX	1000	/* rows authz_incoming_list() shows */
+#define AUTHZ_INCOMING_MAX	10000	/* rows kept: the oldest seen go */
 
 struct authz;
 
@@ -147,10 +148,15 @@ bool	authz_preset_valid(const char *name);
  * upsert keyed by the certificate's fingerprint, keeping first_seen and
  * setting subject, issuer, serial, address (at most AUTHZ_ADDRESS_MAX
  * characters), last_seen, count + 1 and the matched role (NULL or "" if
- * none, as authz_check() reported it).
+ * none, as authz_check() reported it). The table is capped: beyond
+ * AUTHZ_INCOMING_MAX rows the least recently seen are deleted (checked
+ * every few records), logged with the count, which the settings row
+ * "authz.incoming_dropped" accumulates.
  */
 int	authz_incoming_record(struct authz *a, X509 *cert, const char *address,
 	    const char *role, struct sp_err *err) SP_WUR;
+/* The row cap (AUTHZ_INCOMING_MAX if max <= 0). */
+void	authz_set_incoming_max(struct authz *a, int64_t max);
 
 /*
  * [{"id", "subject", "issuer", "serial", "fingerprint", "address",

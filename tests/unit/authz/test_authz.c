@@ -682,6 +682,51 @@ test_incoming_record_list(void **state)
 	X509_free(c2);
 }
 
+static int
+setting_row(const struct store_row *row, void *arg)
+{
+	snprintf(arg, 24, "%s", store_row_text(row, 0));
+	return 0;
+}
+
+/*
+ * The incoming list is capped (any holder of a trusted certificate adds a
+ * row): beyond the cap the least recently seen rows go, and the number
+ * dropped adds up in a setting.
+ */
+static void
+test_incoming_capped(void **state)
+{
+	struct fixture	*fx = *state;
+	struct sp_err	 err = { 0 };
+	json_t		*list;
+	char		 serial[16], dropped[24] = "";
+	X509		*x;
+
+	authz_set_incoming_max(fx->a, 20);
+	for (int i = 0; i < 100; i++) {
+		snprintf(serial, sizeof(serial), "%04x", 0x1000 + i);
+		x = mkcert(ISSUER1, "CN=flood,O=Example", serial);
+		sp_time_set_fake(1700000000 + i);
+		ok(authz_incoming_record(fx->a, x, "192.0.2.9:1", NULL, &err),
+		    &err);
+		X509_free(x);
+	}
+	list = authz_incoming_list(fx->a);
+	assert_non_null(list);
+	/* Checked every 16 records: at most 20 + 15 rows, never 100. */
+	assert_true(json_array_size(list) >= 20);
+	assert_true(json_array_size(list) < 20 + 16);
+	/* The newest stay. */
+	assert_string_equal(json_string_value(json_object_get(
+	    json_array_get(list, 0), "serial")), "1063");
+	json_decref(list);
+	ok(store_select(fx->st, setting_row, dropped, &err, "SELECT value "
+	    "FROM settings WHERE key = 'authz.incoming_dropped'", ""), &err);
+	assert_true(atoi(dropped) >= 100 - 20 - 15);
+	authz_set_incoming_max(fx->a, 0);
+}
+
 static void
 test_incoming_authorize(void **state)
 {
@@ -1196,6 +1241,7 @@ main(void)
 		T(test_persistence),
 		T(test_store_garbage),
 		T(test_incoming_record_list),
+		T(test_incoming_capped),
 		T(test_incoming_authorize),
 		T(test_presets),
 		T(test_bad_input),
