@@ -9,6 +9,7 @@
 
 enum ckey {
 	CK_NAME, CK_LOG_LEVEL, CK_DATABASE, CK_WORKERS, CK_PEER_LISTEN,
+	CK_PEER_INCOMING_MAX, CK_CA_CRL_KEEP,
 	CK__MAX
 };
 
@@ -23,6 +24,8 @@ static const struct {
 	[CK_DATABASE] = { "node", "database", true },
 	[CK_WORKERS] = { "node", "workers", false },
 	[CK_PEER_LISTEN] = { "peer", "listen", false },
+	[CK_PEER_INCOMING_MAX] = { "peer", "incoming_max", false },
+	[CK_CA_CRL_KEEP] = { "ca", "crl_keep", false },
 };
 
 struct parse {
@@ -140,6 +143,22 @@ on_key1(struct parse *ps, const char *section, const char *name,
 			return 0;
 		}
 		c->workers = (int)n;
+		break;
+	case CK_PEER_INCOMING_MAX:
+		if (sp_strtonum(value, 10, 10000000, &n, &errstr) != 0) {
+			snprintf(ps->msg, sizeof(ps->msg), "incoming_max is %s "
+			    "(10..10000000)", errstr);
+			return 0;
+		}
+		c->incoming_max = n;
+		break;
+	case CK_CA_CRL_KEEP:
+		if (sp_strtonum(value, 1, 100000, &n, &errstr) != 0) {
+			snprintf(ps->msg, sizeof(ps->msg), "crl_keep is %s "
+			    "(1..100000)", errstr);
+			return 0;
+		}
+		c->crl_keep = n;
 		break;
 	case CK_PEER_LISTEN: {
 		struct sp_err e = { 0 };

@@ -20,6 +20,8 @@ struct config {
 	char		database[PATH_MAX];
 	int		workers;
 	char		peer_listen[80];	/* HOST:PORT, "" for none */
+	long long	incoming_max;	/* incoming rows kept, 0: default */
+	long long	crl_keep;	/* CRLs kept per CA, 0: default */
 };
 
 /* Parses path into *c (defaults first). */

@@ -269,6 +269,8 @@ node_run(const char *dir, struct sp_err *err)
 	    (r = authz_open(n.st, &n.authz, err)) != 0 ||
 	    (r = kb_open(n.st, n.ca, &n.kb, err)) != 0)
 		goto out;
+	store_set_crl_keep(n.st, n.conf.crl_keep);
+	authz_set_incoming_max(n.authz, n.conf.incoming_max);
 	if ((n.base = event_base_new()) == NULL ||
 	    (n.pool = pool_new(n.base, n.conf.workers)) == NULL) {
 		r = sp_err_set(err, SP_ERR_INTERNAL, "event loop setup failed");

@@ -1,3 +1,4 @@
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -89,7 +90,7 @@ enum q {
 	Q_PROFILE_PUT, Q_PROFILE_ALL,
 	Q_CERT_RESERVE, Q_CERT_ISSUED, Q_CERT_FAILED, Q_CERT_STATUS,
 	Q_CERT_GET, Q_CERT_LIST,
-	Q_CRL_INSERT, Q_CRL_LATEST,
+	Q_CRL_INSERT, Q_CRL_PRUNE, Q_CRL_LATEST,
 	Q_AUDIT_HEAD, Q_AUDIT_INSERT, Q_AUDIT_SETHEAD, Q_AUDIT_ALL,
 	Q_AUDIT_RECENT,
 	Q__MAX
@@ -137,6 +138,10 @@ static const char *const qsql[Q__MAX] = {
 	    "(? = 0 OR ca_id = ?) AND (? = -1 OR status = ?) "
 	    "ORDER BY id LIMIT ?",
 	[Q_CRL_INSERT] = "INSERT INTO crls VALUES (?, ?, ?, ?, ?)",
+	/* All but the newest ? CRLs of a CA. */
+	[Q_CRL_PRUNE] = "DELETE FROM crls WHERE ca_id = ? AND number < "
+	    "(SELECT min(number) FROM (SELECT number FROM crls WHERE "
+	    "ca_id = ? ORDER BY number DESC LIMIT ?) AS newest)",
 	[Q_CRL_LATEST] = "SELECT number, der FROM crls WHERE ca_id = ? "
 	    "ORDER BY number DESC LIMIT 1",
 	[Q_AUDIT_HEAD] = "SELECT value FROM meta WHERE key = 'audit_head'",
@@ -153,6 +158,7 @@ struct store {
 	sqlite3		*db;
 	pthread_mutex_t	 mtx;		/* recursive */
 	sqlite3_stmt	*stmt[Q__MAX];
+	int64_t		 crl_keep;	/* CRLs kept per CA */
 	int		 in_txn;	/* owned by the mutex holder */
 	/*
 	 * The audit head while a transaction appends to the log: read once,
@@ -270,6 +276,7 @@ store_open(const char *path, struct store **out, struct sp_err *err)
 	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&st->mtx, &ma);
 	pthread_mutexattr_destroy(&ma);
+	st->crl_keep = STORE_CRL_KEEP;
 	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
 		sp_err_set(err, SP_ERR_DB, "%s: %s", path,
@@ -927,6 +934,10 @@ store_crl_insert(struct store *st, int64_t ca_id, int64_t number,
 		r = dberr(st, err, "prepare");
 		goto out;
 	}
+	if (len > INT_MAX) {
+		r = sp_err_set(err, SP_ERR_LIMIT, "CRL too large to store");
+		goto out;
+	}
 	sqlite3_bind_int64(s, 1, ca_id);
 	sqlite3_bind_int64(s, 2, number);
 	sqlite3_bind_int64(s, 3, this_update);
@@ -934,9 +945,31 @@ store_crl_insert(struct store *st, int64_t ca_id, int64_t number,
 	sqlite3_bind_blob(s, 5, der, (int)len, SQLITE_STATIC);
 	r = step_done(st, s, false, "store CRL", err);
 	sqlite3_reset(s);
+	if (r != 0)
+		goto out;
+	/* Only the latest few are ever served: the table stays bounded. */
+	if ((s = stmt(st, Q_CRL_PRUNE)) == NULL) {
+		r = dberr(st, err, "prepare");
+		goto out;
+	}
+	if (sqlite3_bind_int64(s, 1, ca_id) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 2, ca_id) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 3, st->crl_keep) != SQLITE_OK)
+		r = dberr(st, err, "bind");
+	else
+		r = step_done(st, s, false, "prune CRLs", err);
+	sqlite3_reset(s);
  out:
 	unlock(st);
 	return r;
+}
+
+void
+store_set_crl_keep(struct store *st, int64_t keep)
+{
+	lock(st);
+	st->crl_keep = keep > 0 ? keep : STORE_CRL_KEEP;
+	unlock(st);
 }
 
 int

@@ -186,9 +186,17 @@ int	store_cert_foreach(struct store *st, const struct store_cert_filter *f,
 
 /* --- CRLs ---------------------------------------------------------- */
 
+#define STORE_CRL_KEEP	16	/* CRLs kept per CA by default */
+
+/*
+ * Stores a CRL and deletes that CA's older ones beyond the newest
+ * store_set_crl_keep() (STORE_CRL_KEEP).
+ */
 int	store_crl_insert(struct store *st, int64_t ca_id, int64_t number,
 	    time_t this_update, time_t next_update, const unsigned char *der,
 	    size_t len, struct sp_err *err) SP_WUR;
+/* CRLs kept per CA; keep <= 0 restores STORE_CRL_KEEP. */
+void	store_set_crl_keep(struct store *st, int64_t keep);
 /* Latest CRL of a CA (heap copy in *der); SP_ERR_NOTFOUND if none. */
 int	store_crl_latest(struct store *st, int64_t ca_id, unsigned char **der,
 	    size_t *len, int64_t *number, struct sp_err *err) SP_WUR;

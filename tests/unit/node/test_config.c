@@ -43,6 +43,12 @@ test_good(void **state)
 	    &err), 0);
 	assert_int_equal(c.workers, 2);
 	assert_int_equal(c.log_level, LOG_LVL_INFO);
+	assert_true(c.incoming_max == 0 && c.crl_keep == 0);
+	/* The bounds on stored state. */
+	assert_int_equal(load("[node]\nname = a\ndatabase = /x.db\n"
+	    "[peer]\nincoming_max = 500\n[ca]\ncrl_keep = 4\n", &c, &err), 0);
+	assert_true(c.incoming_max == 500);
+	assert_true(c.crl_keep == 4);
 }
 
 static void
@@ -81,6 +87,10 @@ test_errors(void **state)
 	expect_error("[node]\nname = a\ndatabase = /x\n[bogus]\n", ":4:",
 	    "unknown section [bogus]");
 	expect_error("[bogus]\nname = a\n", ":1:", "unknown section");
+	expect_error("[node]\nname = a\ndatabase = /x\n[peer]\n"
+	    "incoming_max = 5\n", ":5:", "incoming_max is too small");
+	expect_error("[node]\nname = a\ndatabase = /x\n[ca]\n"
+	    "crl_keep = 0\n", ":5:", "crl_keep is too small");
 }
 
 static void

@@ -864,6 +864,42 @@ test_crl(void **state)
 	free(der);
 }
 
+/* Only the newest CRLs of each CA are kept; other CAs are untouched. */
+static void
+test_crl_pruned(void **state)
+{
+	struct fixture	*fx = *state;
+	struct sp_err	 err = { 0 };
+	unsigned char	*der = NULL;
+	size_t		 len = 0;
+	int64_t		 ca, other, num = 0;
+
+	ca = add_ca(fx->st, "root", 0);
+	other = add_ca(fx->st, "other", 0);
+	assert_int_equal(store_crl_insert(fx->st, other, 1, 100, 200,
+	    (const unsigned char *)"o", 1, &err), 0);
+	store_set_crl_keep(fx->st, 3);
+	for (int64_t n = 1; n <= 10; n++)
+		assert_int_equal(store_crl_insert(fx->st, ca, n, 100 + n,
+		    200 + n, (const unsigned char *)"crl", 3, &err), 0);
+	assert_int_equal(raw_int(fx, "SELECT count(*) FROM crls WHERE "
+	    "ca_id = (SELECT id FROM cas WHERE name = 'root')"), 3);
+	assert_int_equal(raw_int(fx, "SELECT min(number) FROM crls WHERE "
+	    "ca_id = (SELECT id FROM cas WHERE name = 'root')"), 8);
+	assert_int_equal(raw_int(fx, "SELECT count(*) FROM crls WHERE "
+	    "ca_id = (SELECT id FROM cas WHERE name = 'other')"), 1);
+	assert_int_equal(store_crl_latest(fx->st, ca, &der, &len, &num, &err),
+	    0);
+	assert_true(num == 10);
+	free(der);
+	/* The default keeps more. */
+	store_set_crl_keep(fx->st, 0);
+	assert_int_equal(store_crl_insert(fx->st, ca, 11, 111, 211,
+	    (const unsigned char *)"crl", 3, &err), 0);
+	assert_int_equal(raw_int(fx, "SELECT count(*) FROM crls WHERE "
+	    "ca_id = (SELECT id FROM cas WHERE name = 'root')"), 4);
+}
+
 /* --- transactions --------------------------------------------------------- */
 
 static void
@@ -1374,6 +1410,7 @@ main(void)
 		T(test_cert_foreach_filters),
 		T(test_cert_abandon_reserved),
 		T(test_crl),
+		T(test_crl_pruned),
 		T(test_transaction_rollback),
 		T(test_commit_without_transaction),
 		T(test_audit_intact),
