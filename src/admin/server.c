@@ -207,6 +207,7 @@ on_read(struct bufferevent *bev, void *arg)
 	struct sp_err	 err = { 0 };
 	unsigned char	 hdr[4], *body;
 	size_t		 len;
+	int		 r;
 
 	if (c->busy || c->dead || c->stalled || evbuffer_get_length(in) < 4)
 		return;
@@ -254,10 +255,12 @@ on_read(struct bufferevent *bev, void *arg)
 		rq->h->async(c->srv->ctx, rq->args, c->actor, async_reply, rq);
 		return;
 	}
-	if (pool_submit(c->srv->pool, req_work, req_done, rq) != 0) {
+	if ((r = pool_submit(c->srv->pool, req_work, req_done, rq)) != 0) {
 		c->busy = false;
 		bufferevent_enable(bev, EV_READ);
-		refuse(c, SP_ERR_STATE, "node is shutting down");
+		refuse(c, r, r == SP_ERR_LIMIT ? "node busy: the worker queue "
+		    "is full, retry later" : r == SP_ERR_STATE ? "node is "
+		    "shutting down" : "out of memory");
 		json_decref(rq->root);
 		free(rq);
 		return;

@@ -21,6 +21,7 @@ struct pool {
 	struct job	*done_head;	/* finished, completion pending */
 	bool		 stopping;
 	size_t		 pending;	/* loop thread only */
+	size_t		 max_pending;	/* loop thread only */
 	pthread_t	*threads;
 	int		 nthreads;
 	struct event	*ev_done;
@@ -94,6 +95,7 @@ pool_new(struct event_base *base, int nthreads)
 		return NULL;
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return NULL;
+	p->max_pending = POOL_QUEUE_MAX;
 	pthread_mutex_init(&p->mtx, NULL);
 	pthread_cond_init(&p->cond, NULL);
 	if ((p->ev_done = event_new(base, -1, 0, on_done, p)) == NULL ||
@@ -117,6 +119,8 @@ pool_submit(struct pool *p, pool_work_fn *work, pool_done_fn *done,
 {
 	struct job	*j;
 
+	if (p->pending >= p->max_pending)
+		return SP_ERR_LIMIT;
 	if ((j = calloc(1, sizeof(*j))) == NULL)
 		return SP_ERR_ALLOC;
 	j->work = work;
@@ -137,6 +141,12 @@ pool_submit(struct pool *p, pool_work_fn *work, pool_done_fn *done,
 	pthread_cond_signal(&p->cond);
 	pthread_mutex_unlock(&p->mtx);
 	return 0;
+}
+
+void
+pool_set_max_pending(struct pool *p, size_t max)
+{
+	p->max_pending = max > 0 ? max : POOL_QUEUE_MAX;
 }
 
 size_t

@@ -11,6 +11,7 @@
 #include "util/err.h"
 
 #define POOL_THREADS_MAX	64
+#define POOL_QUEUE_MAX		4096	/* jobs queued, running or completing */
 
 struct pool;
 
@@ -23,9 +24,16 @@ typedef void pool_done_fn(void *arg);	/* on the loop thread */
  */
 struct pool	*pool_new(struct event_base *base, int nthreads);
 
-/* Queues work; done (may be NULL) runs on the loop after work returns. */
+/*
+ * Queues work (loop thread); done (may be NULL) runs on the loop after
+ * work returns. SP_ERR_LIMIT at once if the pool already holds its
+ * maximum of jobs (a full queue fails fast: the caller reports "busy"),
+ * SP_ERR_STATE once the pool is stopping, SP_ERR_ALLOC.
+ */
 int		 pool_submit(struct pool *p, pool_work_fn *work,
 		    pool_done_fn *done, void *arg) SP_WUR;
+/* The job limit (POOL_QUEUE_MAX if max is 0). */
+void		 pool_set_max_pending(struct pool *p, size_t max);
 
 /* Jobs queued or running (loop thread). */
 size_t		 pool_pending(const struct pool *p);
