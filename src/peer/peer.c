@@ -35,8 +35,9 @@ peer_setting_put(struct peer *p, const char *key, const char *value,
 	    value);
 	if ((r = store_begin(p->st, err)) != 0)
 		return r;
-	if ((r = store_exec(p->st, NULL, err, "INSERT OR REPLACE INTO settings "
-	    "VALUES (?, ?)", "ss", key, value)) < 0 ||
+	if ((r = store_exec(p->st, NULL, err, "INSERT INTO settings (key, "
+	    "value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
+	    "value = excluded.value", "ss", key, value)) < 0 ||
 	    (r = store_audit_append(p->st, "peer.setting", actor, det,
 	    err)) != 0) {
 		store_rollback(p->st);
