@@ -770,3 +770,13 @@ def test_subject_limits(pki):
     assert settings(node, "BIGSUBJ")["subject_max_attrs"] == 16
     pki.issue_fail(long_der, profile="BIGSUBJ",
                    match=r"more than 16 \(subject_max_attrs\)")
+
+
+def test_undecodable_cn_refused(pki):
+    """A UTF8String that is not UTF-8: OpenSSL refuses to decode the
+    request at all, so it is refused as a bad CSR."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    _, der = subject_csr([x509.NameAttribute(NameOID.COMMON_NAME,
+                                             "bad.exampleX")], key=key)
+    pki.issue_fail(patched_csr(key, der, b"exampleX", b"example\xff"),
+                   match=r"CSR")
