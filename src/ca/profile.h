@@ -45,8 +45,8 @@ struct profile {
 	size_t		 ncrl_dp;
 	char		*ocsp_url;
 	bool		 ocsp_nocheck;
-	int		 subject_max_attrs;	/* CSR subject attributes */
-	int		 subject_max_len;	/* CSR subject, RFC 4514 bytes */
+	int		 subject_max_attrs;	/* CSR subject values */
+	int		 subject_max_len;	/* its RFC 4514 bytes */
 };
 
 void	profile_free(struct profile *p);
