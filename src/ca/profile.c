@@ -5,9 +5,17 @@
 #include <openssl/x509v3.h>
 
 #include "ca/profile.h"
+#include "crypto/dn.h"
 #include "util/util.h"
 
 enum ptype { PT_INT, PT_BOOL, PT_LIST, PT_STR };
+
+/*
+ * Upper bounds an operator may raise subject_max_attrs and
+ * subject_max_len to; the defaults are dn_parse()'s limits.
+ */
+#define SUBJECT_MAX_ATTRS	256
+#define SUBJECT_MAX_LEN		16384
 
 /* One row per document key: the table is the schema. */
 static const struct pkey {
@@ -27,6 +35,8 @@ static const struct pkey {
 	{ "crl_dp", PT_LIST, 0, 0 },
 	{ "ocsp_url", PT_STR, 0, 0 },
 	{ "ocsp_nocheck", PT_BOOL, 0, 0 },
+	{ "subject_max_attrs", PT_INT, 1, SUBJECT_MAX_ATTRS },
+	{ "subject_max_len", PT_INT, 1, SUBJECT_MAX_LEN },
 };
 #define NPKEYS	(sizeof(pkeys) / sizeof(pkeys[0]))
 
@@ -179,6 +189,8 @@ profile_from_json(const char *name, const json_t *doc, bool builtin,
 	p->validity_days = 365;
 	p->path_len = -1;
 	p->key_usage_critical = true;
+	p->subject_max_attrs = DN_MAX_ATTRS;
+	p->subject_max_len = DN_MAX_LEN;
 	json_object_foreach((json_t *)(uintptr_t)doc, key, v) {
 		const struct pkey *pk = pkey_find(key);
 
@@ -199,6 +211,11 @@ profile_from_json(const char *name, const json_t *doc, bool builtin,
 			}
 			if (strcmp(key, "validity_days") == 0)
 				p->validity_days = (int)json_integer_value(v);
+			else if (strcmp(key, "subject_max_attrs") == 0)
+				p->subject_max_attrs =
+				    (int)json_integer_value(v);
+			else if (strcmp(key, "subject_max_len") == 0)
+				p->subject_max_len = (int)json_integer_value(v);
 			else
 				p->path_len = (int)json_integer_value(v);
 			break;
@@ -312,6 +329,10 @@ profile_to_json(const struct profile *p)
 	json_object_set_new(d, "ocsp_url", json_string(p->ocsp_url ?
 	    p->ocsp_url : ""));
 	json_object_set_new(d, "ocsp_nocheck", json_boolean(p->ocsp_nocheck));
+	json_object_set_new(d, "subject_max_attrs",
+	    json_integer(p->subject_max_attrs));
+	json_object_set_new(d, "subject_max_len",
+	    json_integer(p->subject_max_len));
 	return d;
 }
 
@@ -581,6 +602,38 @@ check_sans(const struct profile *p, const GENERAL_NAMES *gens,
 	return 0;
 }
 
+/*
+ * The limits of "ca create --dn" (dn_parse()) for a CSR's subject, with
+ * the profile's values: attribute count, each value text and at most
+ * DN_MAX_VALUE bytes, and the length of the RFC 4514 string that is
+ * recorded and shown for the certificate.
+ */
+static int
+check_subject(const struct profile *p, const X509_NAME *subj,
+    struct sp_err *err)
+{
+	char	*s;
+	size_t	 len;
+	int	 n = X509_NAME_entry_count(subj);
+
+	/* Counted first: everything after is linear in this. */
+	if (n > p->subject_max_attrs)
+		return sp_err_set(err, SP_ERR_POLICY, "profile %s: subject "
+		    "has %d attributes, more than %d (subject_max_attrs)",
+		    p->name, n, p->subject_max_attrs);
+	if (dn_check_values(subj, "CSR: subject", err) != 0)
+		return SP_ERR_INVALID;
+	if ((s = dn_print(subj)) == NULL)
+		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
+	len = strlen(s);
+	free(s);
+	if (len > (size_t)p->subject_max_len)
+		return sp_err_set(err, SP_ERR_POLICY, "profile %s: subject is "
+		    "%zu bytes as an RFC 4514 string, more than %d "
+		    "(subject_max_len)", p->name, len, p->subject_max_len);
+	return 0;
+}
+
 int
 profile_check(const struct profile *p, const X509_REQ *req, int days,
     GENERAL_NAMES **sans, struct sp_err *err)
@@ -604,6 +657,8 @@ profile_check(const struct profile *p, const X509_REQ *req, int days,
 		return sp_err_set(err, SP_ERR_POLICY, "profile %s: requested "
 		    "validity %d days exceeds the maximum of %d (validity_days)",
 		    p->name, days, p->validity_days);
+	if ((r = check_subject(p, subj, err)) != 0)
+		return r;
 	for (int i = 0; i < X509_NAME_entry_count(subj); i++) {
 		const X509_NAME_ENTRY	*e = X509_NAME_get_entry(subj, i);
 		const ASN1_STRING	*d = X509_NAME_ENTRY_get_data(e);

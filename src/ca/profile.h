@@ -45,6 +45,8 @@ struct profile {
 	size_t		 ncrl_dp;
 	char		*ocsp_url;
 	bool		 ocsp_nocheck;
+	int		 subject_max_attrs;	/* CSR subject values */
+	int		 subject_max_len;	/* its RFC 4514 bytes */
 };
 
 void	profile_free(struct profile *p);
@@ -73,7 +75,11 @@ int	profile_builtin(size_t i, struct profile **out, struct sp_err *err)
 
 /*
  * Checks a verified CSR and a requested validity (days, 0: the profile's)
- * against the profile. SP_ERR_POLICY with a message that names the rule.
+ * against the profile. SP_ERR_POLICY with a message that names the rule
+ * (SP_ERR_INVALID if a subject value or SAN name is not text, see
+ * dn_check_values() and csr_get_sans()). The subject may have at most
+ * subject_max_attrs attribute values and print (dn_print()) in at most
+ * subject_max_len bytes; the defaults are the limits of dn_parse().
  * *sans receives the subjectAltName to copy (may be NULL; caller frees).
  */
 int	profile_check(const struct profile *p, const X509_REQ *req, int days,

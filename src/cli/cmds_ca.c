@@ -62,8 +62,9 @@ const struct cmd cli_cmds_ca[] = {
 	  "profile create NAME --from PROFILE [--set key=value ...]\n"
 	  "  Copies a profile and changes it. Keys: validity_days, key_algs,\n"
 	  "  key_usage, key_usage_critical, ext_key_usage, ca, path_len,\n"
-	  "  san_types, san_required, crl_dp, ocsp_url, ocsp_nocheck; lists "
-	  "are\n  comma separated (--set key_algs=ec-p256,rsa3072)." },
+	  "  san_types, san_required, crl_dp, ocsp_url, ocsp_nocheck,\n"
+	  "  subject_max_attrs, subject_max_len; lists are comma separated\n"
+	  "  (--set key_algs=ec-p256,rsa3072)." },
 	{ "profile", "edit", "profile.edit", { "name" },
 	  { { "--set", "sets", O_LIST, true } }, OUT_OBJ, NULL,
 	  "profile edit NAME --set key=value ...\n"

@@ -508,3 +508,83 @@ dn_print(const X509_NAME *name)
 	BIO_free(b);
 	return s;
 }
+
+/* The first control character in UTF-8 u, or -1. */
+static long
+first_control(const unsigned char *u, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (u[i] < 0x20 || u[i] == 0x7f)
+			return u[i];
+		/* U+0080..U+009F are C2 80..C2 9F. */
+		if (u[i] == 0xc2 && i + 1 < n && u[i + 1] >= 0x80 &&
+		    u[i + 1] <= 0x9f)
+			return u[i + 1];
+	}
+	return -1;
+}
+
+int
+dn_check_string(const ASN1_STRING *s, const char *what, size_t max,
+    struct sp_err *err)
+{
+	unsigned char		*u = NULL;
+	long			 c;
+	int			 n, type, r = SP_ERR_INVALID;
+
+	if (s == NULL)
+		return sp_err_set(err, r, "%s: no value", what);
+	type = ASN1_STRING_type(s);
+	/*
+	 * Returns the length of the UTF-8 copy, or a negative value if the
+	 * type is not a string type or the contents do not decode (odd
+	 * BMPString length, invalid UTF-8 ...).
+	 */
+	if ((n = ASN1_STRING_to_UTF8(&u, s)) < 0) {
+		ERR_clear_error();
+		sp_err_set(err, r, "%s: not a valid %s", what,
+		    ASN1_tag2str(type));
+		goto out;
+	}
+	if (max > 0 && (size_t)n > max) {
+		sp_err_set(err, r, "%s: value longer than %zu bytes", what,
+		    max);
+		goto out;
+	}
+	if ((c = first_control(u, (size_t)n)) >= 0) {
+		sp_err_set(err, r, "%s: control character U+%04lX is not "
+		    "allowed", what, (unsigned long)c);
+		goto out;
+	}
+	r = 0;
+ out:
+	OPENSSL_free(u);
+	return r;
+}
+
+int
+dn_check_values(const X509_NAME *name, const char *what,
+    struct sp_err *err)
+{
+	const X509_NAME_ENTRY	*e;
+	const ASN1_OBJECT	*obj;
+	char			 type[TYPE_MAX + 1], label[TYPE_MAX + 64];
+	int			 n, nid;
+
+	for (int i = 0; i < X509_NAME_entry_count(name); i++) {
+		e = X509_NAME_get_entry(name, i);
+		obj = X509_NAME_ENTRY_get_object(e);
+		/* Short name if OpenSSL has one, else the dotted OID. */
+		if ((nid = OBJ_obj2nid(obj)) != NID_undef &&
+		    OBJ_nid2sn(nid) != NULL)
+			snprintf(type, sizeof(type), "%s", OBJ_nid2sn(nid));
+		else if ((n = OBJ_obj2txt(type, sizeof(type), obj, 1)) <= 0 ||
+		    (size_t)n >= sizeof(type))
+			snprintf(type, sizeof(type), "attribute %d", i + 1);
+		snprintf(label, sizeof(label), "%s %s", what, type);
+		if (dn_check_string(X509_NAME_ENTRY_get_data(e), label,
+		    DN_MAX_VALUE, err) != 0)
+			return SP_ERR_INVALID;
+	}
+	return 0;
+}

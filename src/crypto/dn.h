@@ -48,4 +48,29 @@ int	 dn_parse(const char *s, X509_NAME **out, struct sp_err *err) SP_WUR;
  */
 char	*dn_print(const X509_NAME *name);
 
+/*
+ * Checks that s, an attribute value or a name in a subjectAltName that
+ * came from outside (a CSR), is text: whatever its ASN.1 string type
+ * (UTF8String, PrintableString, IA5String, BMPString, UniversalString,
+ * T61String ...) it must decode to UTF-8 with ASN1_STRING_to_UTF8(), be
+ * at most max bytes so decoded (0: no limit), and hold no control
+ * character: C0 (U+0000-U+001F, so no NUL, the CVE-2009-2408 class), DEL
+ * (U+007F) or C1 (U+0080-U+009F). OpenSSL decodes the one-byte types
+ * (PrintableString, IA5String, T61String) as Latin-1, so a byte 0x80-0x9F
+ * in them is a C1 control; other bytes above 0x7f are the caller's to
+ * judge (dns_valid() in ca/profile.c). Returns
+ * SP_ERR_INVALID with a message that starts with what ("subject CN").
+ */
+int	 dn_check_string(const ASN1_STRING *s, const char *what, size_t max,
+	    struct sp_err *err) SP_WUR;
+
+/*
+ * dn_check_string() on every attribute value of name, with DN_MAX_VALUE
+ * as the limit; the message names the attribute ("<what> CN: ..."). The
+ * number of attributes and the length are the caller's to check (the
+ * profile's subject_max_attrs and subject_max_len for a CSR).
+ */
+int	 dn_check_values(const X509_NAME *name, const char *what,
+	    struct sp_err *err) SP_WUR;
+
 #endif

@@ -9,6 +9,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "crypto/dn.h"
 #include "crypto/x509.h"
 #include "util/util.h"
 
@@ -69,12 +70,44 @@ csr_parse(const unsigned char *data, size_t len, X509_REQ **out,
 	return r;
 }
 
+/*
+ * The names in a SAN that software compares as strings must be text:
+ * "evil.example\0.good.example" reads as "evil.example" in C. IP
+ * addresses are binary; the other types are the profile's to refuse.
+ */
+static int
+sans_check_text(const GENERAL_NAMES *gens, struct sp_err *err)
+{
+	for (int i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
+		const GENERAL_NAME	*gn = sk_GENERAL_NAME_value(gens, i);
+		const char		*what;
+
+		switch (gn->type) {
+		case GEN_DNS:
+			what = "CSR: subjectAltName dNSName";
+			break;
+		case GEN_EMAIL:
+			what = "CSR: subjectAltName rfc822Name";
+			break;
+		case GEN_URI:
+			what = "CSR: subjectAltName URI";
+			break;
+		default:
+			continue;
+		}
+		/* dNSName, rfc822Name and URI are all IA5String. */
+		if (dn_check_string(gn->d.ia5, what, 0, err) != 0)
+			return SP_ERR_INVALID;
+	}
+	return 0;
+}
+
 int
 csr_get_sans(const X509_REQ *req, GENERAL_NAMES **out, struct sp_err *err)
 {
 	STACK_OF(X509_EXTENSION)	*exts;
 	GENERAL_NAMES			*gens;
-	int				 crit = -1;
+	int				 crit = -1, r;
 
 	*out = NULL;
 	if ((exts = X509_REQ_get_extensions((X509_REQ *)(uintptr_t)req))
@@ -96,6 +129,10 @@ csr_get_sans(const X509_REQ *req, GENERAL_NAMES **out, struct sp_err *err)
 		GENERAL_NAMES_free(gens);
 		return sp_err_set(err, SP_ERR_INVALID, "CSR: more than %d "
 		    "subjectAltName entries", CERT_MAX_SANS);
+	}
+	if ((r = sans_check_text(gens, err)) != 0) {
+		GENERAL_NAMES_free(gens);
+		return r;
 	}
 	*out = gens;
 	return 0;

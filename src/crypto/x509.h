@@ -31,7 +31,9 @@ int	csr_parse(const unsigned char *data, size_t len, X509_REQ **out,
 /*
  * The subjectAltName requested in the CSR's extensionRequest (*out NULL
  * if none; caller frees with GENERAL_NAMES_free). SP_ERR_INVALID if the
- * attribute is malformed.
+ * attribute is malformed, has more than CERT_MAX_SANS entries, or a
+ * dNSName, rfc822Name or URI is not text (dn_check_string(): no NUL or
+ * other control character, 7-bit; the message names the SAN type).
  */
 int	csr_get_sans(const X509_REQ *req, GENERAL_NAMES **out,
 	    struct sp_err *err) SP_WUR;

@@ -11,6 +11,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 import helpers
@@ -35,7 +36,8 @@ EKU_OID = {
 }
 SETTINGS_KEYS = {"validity_days", "key_algs", "key_usage", "key_usage_critical",
                  "ext_key_usage", "ca", "path_len", "san_types", "san_required",
-                 "crl_dp", "ocsp_url", "ocsp_nocheck"}
+                 "crl_dp", "ocsp_url", "ocsp_nocheck", "subject_max_attrs",
+                 "subject_max_len"}
 BUILTINS = {"ROOTCA", "SUBCA", "ENDUSER", "TLS_SERVER", "TLS_CLIENT",
             "OCSPSIGNER"}
 SLACK = datetime.timedelta(minutes=2)
@@ -611,6 +613,9 @@ def test_profile_refusals(pki):
         ("ca=maybe", r"\bca\b|true|false"),
         ("ocsp_url=ftp://ocsp.example/", r"ocsp_url|URL"),
         ("crl_dp=not a url", r"crl_dp"),
+        ("subject_max_attrs=0", r"subject_max_attrs"),
+        ("subject_max_attrs=257", r"subject_max_attrs"),
+        ("subject_max_len=lots", r"subject_max_len"),
     ]
     for assignment, match in bad_sets:
         node.fail("profile", "edit", "MINE", "--set", assignment, match=match)
@@ -625,3 +630,153 @@ def test_profile_refusals(pki):
     assert "HALF" not in {p["name"] for p in node.cli_json("profile", "list")}
     node.fail("profile", "create", "bad name!", "--from", "ENDUSER",
               match="name")
+
+
+# --- hostile names: NUL and control characters, huge subjects ---------------
+
+def der_len(n):
+    if n < 0x80:
+        return bytes([n])
+    b = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(b)]) + b
+
+
+def patched_csr(key, csr_der, old, new):
+    """The CSR with `old` replaced by `new` (same length) in its signed
+    part, signed again with key (P-256, SHA-256): for contents
+    python3-cryptography refuses to encode, such as a NUL in a
+    PrintableString."""
+    assert len(old) == len(new)
+    info = x509.load_der_x509_csr(csr_der).tbs_certrequest_bytes
+    assert info.count(old) == 1
+    start = csr_der.index(info)
+    rest = csr_der[start + len(info):]
+    # signatureAlgorithm: a SEQUENCE with a short length (ecdsa-with-SHA256).
+    assert rest[0] == 0x30 and rest[1] < 0x80
+    algid = rest[:2 + rest[1]]
+    info = info.replace(old, new)
+    sig = key.sign(info, ec.ECDSA(hashes.SHA256()))
+    body = info + algid + b"\x03" + der_len(len(sig) + 1) + b"\x00" + sig
+    return b"\x30" + der_len(len(body)) + body
+
+
+def subject_csr(attrs, dns=("names.example",), key=None):
+    """A DER CSR with this subject (NameAttributes, one RDN each)."""
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    b = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(attrs))
+    if dns:
+        b = b.add_extension(x509.SubjectAlternativeName(
+            [x509.DNSName(d) for d in dns]), critical=False)
+    csr = b.sign(key, hashes.SHA256())
+    return key, csr.public_bytes(serialization.Encoding.DER)
+
+
+NUL_CN = "evil.com\0.good.com"
+
+
+@pytest.mark.parametrize("asn1type", [None, _ASN1Type.IA5String,
+                                      _ASN1Type.T61String,
+                                      _ASN1Type.BMPString,
+                                      _ASN1Type.UniversalString])
+def test_nul_in_cn_refused(pki, asn1type):
+    """CVE-2009-2408: a CN that C code reads as "evil.com"."""
+    kw = {"_type": asn1type} if asn1type else {}
+    _, der = subject_csr([x509.NameAttribute(NameOID.COMMON_NAME, NUL_CN,
+                                             **kw)])
+    pki.issue_fail(der, match=r"subject CN: control character U\+0000")
+
+
+def test_nul_in_printable_cn_refused(pki):
+    key = ec.generate_private_key(ec.SECP256R1())
+    _, der = subject_csr([x509.NameAttribute(
+        NameOID.COMMON_NAME, "evil.comX.good.com",
+        _type=_ASN1Type.PrintableString)], key=key)
+    bad = patched_csr(key, der, b"comX.good", b"com\0.good")
+    attr = x509.load_der_x509_csr(bad).subject.get_attributes_for_oid(
+        NameOID.COMMON_NAME)[0]
+    assert attr.value == NUL_CN and attr._type == _ASN1Type.PrintableString
+    pki.issue_fail(bad, match=r"subject CN: control character U\+0000")
+    # The same request without the patch issues.
+    pki.issue(der)
+
+
+@pytest.mark.parametrize("value,code", [("a\x1bb", "001B"), ("a\nb", "000A"),
+                                        ("a\x7f", "007F"),
+                                        ("a\u0085b", "0085"),
+                                        ("\u009b2J", "009B")])
+def test_control_chars_in_subject_refused(pki, value, code):
+    _, der = subject_csr([
+        x509.NameAttribute(NameOID.COMMON_NAME, "ok.example"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, value)])
+    pki.issue_fail(der, match=rf"subject O: control character U\+{code}")
+
+
+@pytest.mark.parametrize("name", [x509.DNSName("a\x01.example"),
+                                  x509.DNSName("evil.com\0.good.com"),
+                                  x509.RFC822Name("a@evil.com\0.good.com"),
+                                  x509.UniformResourceIdentifier(
+                                      "https://good.example/\r\nX: y")])
+def test_control_char_in_san_refused(pki, name):
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = x509.CertificateSigningRequestBuilder().subject_name(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "san.example")])
+    ).add_extension(x509.SubjectAlternativeName([name]), critical=False
+                    ).sign(key, hashes.SHA256())
+    what = {x509.DNSName: "dNSName", x509.RFC822Name: "rfc822Name",
+            x509.UniformResourceIdentifier: "URI"}[type(name)]
+    pki.issue_fail(csr.public_bytes(serialization.Encoding.PEM),
+                   profile="TLS_CLIENT",
+                   match=rf"subjectAltName {what}: control character")
+
+
+def test_1000_rdn_subject_refused(pki):
+    attrs = [x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME,
+                                f"unit-{i:04d}-xxxxxx") for i in range(1000)]
+    _, der = subject_csr(attrs)
+    assert len(der) > 22 * 1000
+    msg = pki.issue_fail(der, match=r"subject_max_attrs")
+    assert "1000" in msg and "32" in msg, msg
+
+
+def test_subject_limits(pki):
+    node = pki.node
+    st = settings(node, "TLS_SERVER")
+    assert st["subject_max_attrs"] == 32 and st["subject_max_len"] == 1024
+
+    def ous(n, width):
+        return [x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME,
+                                   f"{i:02d}".ljust(width, "x"))
+                for i in range(n)]
+
+    # 32 attributes issue; 33 do not.
+    key, der = subject_csr(ous(32, 4))
+    check_leaf(pki, pki.issue(der), "TLS_SERVER", key, der)
+    pki.issue_fail(subject_csr(ous(33, 4))[1], match=r"subject_max_attrs")
+    # "OU=" + 60 + "," each: 16 print in 1023 bytes (issues), 17 in 1087.
+    key, der = subject_csr(ous(16, 60))
+    c = check_leaf(pki, pki.issue(der), "TLS_SERVER", key, der)
+    assert len(c.subject.rfc4514_string()) == 1023
+    long_key, long_der = subject_csr(ous(17, 60))
+    msg = pki.issue_fail(long_der, match=r"subject_max_len")
+    assert "1087" in msg and "1024" in msg, msg
+    # Both limits are the profile's to set.
+    node.cli("profile", "create", "BIGSUBJ", "--from", "TLS_SERVER",
+             "--set", "subject_max_len=1087")
+    s = settings(node, "BIGSUBJ")
+    assert s["subject_max_len"] == 1087 and s["subject_max_attrs"] == 32
+    check_leaf(pki, pki.issue(long_der, profile="BIGSUBJ"), "BIGSUBJ",
+               long_key, long_der)
+    node.cli("profile", "edit", "BIGSUBJ", "--set", "subject_max_attrs=16")
+    assert settings(node, "BIGSUBJ")["subject_max_attrs"] == 16
+    pki.issue_fail(long_der, profile="BIGSUBJ",
+                   match=r"more than 16 \(subject_max_attrs\)")
+
+
+def test_undecodable_cn_refused(pki):
+    """A UTF8String that is not UTF-8: OpenSSL refuses to decode the
+    request at all, so it is refused as a bad CSR."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    _, der = subject_csr([x509.NameAttribute(NameOID.COMMON_NAME,
+                                             "bad.exampleX")], key=key)
+    pki.issue_fail(patched_csr(key, der, b"exampleX", b"example\xff"),
+                   match=r"CSR")

@@ -18,6 +18,7 @@
 #include <openssl/x509v3.h>
 
 #include "ca/profile.h"
+#include "crypto/dn.h"
 #include "crypto/key.h"
 #include "util/log.h"
 
@@ -927,6 +928,275 @@ test_check_returns_sans(void **state)
 	profile_free(tls);
 }
 
+/* --- CSR subject limits and names (S2, S3) ------------------------------- */
+
+/* subject_max_attrs and subject_max_len: defaults, JSON, edits. */
+static void
+test_subject_limit_keys(void **state)
+{
+	struct profile	*p = builtin("ENDUSER"), *q;
+	struct sp_err	 err = { 0 };
+	json_t		*doc;
+	int		 rc;
+
+	(void)state;
+	/* The defaults are the limits of "ca create --dn". */
+	for (size_t i = 0; i < profile_builtin_count(); i++) {
+		assert_int_equal(profile_builtin(i, &q, &err), 0);
+		assert_int_equal(q->subject_max_attrs, DN_MAX_ATTRS);
+		assert_int_equal(q->subject_max_len, DN_MAX_LEN);
+		profile_free(q);
+	}
+	doc = profile_to_json(p);
+	assert_int_equal(json_integer_value(json_object_get(doc,
+	    "subject_max_attrs")), DN_MAX_ATTRS);
+	assert_int_equal(json_integer_value(json_object_get(doc,
+	    "subject_max_len")), DN_MAX_LEN);
+	json_decref(doc);
+
+	set_ok(p, "subject_max_attrs=5");
+	set_ok(p, "subject_max_len=200");
+	assert_int_equal(p->subject_max_attrs, 5);
+	assert_int_equal(p->subject_max_len, 200);
+	set_ok(p, "subject_max_attrs=256");
+	set_ok(p, "subject_max_len=16384");
+	set_bad(p, "subject_max_attrs=0", "too small");
+	set_bad(p, "subject_max_attrs=257", "too large");
+	set_bad(p, "subject_max_attrs=many", "subject_max_attrs");
+	set_bad(p, "subject_max_len=0", "too small");
+	set_bad(p, "subject_max_len=16385", "subject_max_len");
+	assert_int_equal(p->subject_max_attrs, 256);
+	assert_int_equal(p->subject_max_len, 16384);
+
+	/* Cloned and reloaded with the rest. */
+	assert_int_equal(profile_clone(p, "C", &q, &err), 0);
+	assert_int_equal(q->subject_max_attrs, 256);
+	assert_int_equal(q->subject_max_len, 16384);
+	profile_free(q);
+	profile_free(p);
+
+	p = from_json("J", "{\"key_algs\":[\"ec-p256\"],"
+	    "\"subject_max_attrs\":3,\"subject_max_len\":99}", &err, &rc);
+	assert_int_equal(rc, 0);
+	assert_int_equal(p->subject_max_attrs, 3);
+	assert_int_equal(p->subject_max_len, 99);
+	profile_free(p);
+	json_bad("{\"key_algs\":[\"ec-p256\"],\"subject_max_attrs\":0}",
+	    "subject_max_attrs must be an integer in 1..256");
+	json_bad("{\"key_algs\":[\"ec-p256\"],\"subject_max_len\":\"1\"}",
+	    "subject_max_len");
+}
+
+/* A signed CSR with this subject (borrowed) and optional SANs. */
+static X509_REQ *
+req_with(EVP_PKEY *pk, const X509_NAME *name, GENERAL_NAMES *gens)
+{
+	X509_REQ	*req = X509_REQ_new();
+
+	assert_non_null(req);
+	assert_true(X509_REQ_set_subject_name(req, name));
+	assert_true(X509_REQ_set_pubkey(req, pk));
+	if (gens != NULL) {
+		STACK_OF(X509_EXTENSION)	*exts = NULL;
+
+		assert_int_equal(X509V3_add1_i2d(&exts, NID_subject_alt_name,
+		    gens, 0, 0), 1);
+		assert_int_equal(X509_REQ_add_extensions(req, exts), 1);
+		sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	}
+	assert_true(X509_REQ_sign(req, pk, EVP_sha256()) > 0);
+	return req;
+}
+
+/* profile_check() on a CSR with name; everything freed. */
+static int
+name_rc(const struct profile *p, const X509_NAME *name,
+    GENERAL_NAMES *gens, struct sp_err *err)
+{
+	X509_REQ	*req = req_with(K.ec, name, gens);
+	GENERAL_NAMES	*sans = (GENERAL_NAMES *)(uintptr_t)1;
+	int		 r;
+
+	sp_err_clear(err);
+	r = profile_check(p, req, 0, &sans, err);
+	if (r != 0)
+		assert_null(sans);
+	GENERAL_NAMES_free(sans);
+	X509_REQ_free(req);
+	return r;
+}
+
+/* A subject of n RDNs "OU=u<i>xxx", values padded to width characters. */
+static X509_NAME *
+name_of(int n, int width)
+{
+	X509_NAME	*name = X509_NAME_new();
+	char		 v[300];
+
+	assert_non_null(name);
+	assert_true(width < (int)sizeof(v));
+	for (int i = 0; i < n; i++) {
+		int k = snprintf(v, sizeof(v), "u%d", i);
+
+		if (k < width) {
+			memset(v + k, 'x', (size_t)(width - k));
+			v[width] = '\0';
+		}
+		/* Not MBSTRING_*: no upper bound from the string table. */
+		assert_true(X509_NAME_add_entry_by_txt(name, "OU",
+		    V_ASN1_UTF8STRING, (const unsigned char *)v, -1, -1, 0));
+	}
+	return name;
+}
+
+static void
+test_check_subject_limits(void **state)
+{
+	struct profile	*eu = builtin("ENDUSER");
+	struct sp_err	 err = { 0 };
+	X509_NAME	*name;
+
+	(void)state;
+	/* 1,000 RDNs (the S3 finding) are refused by count. */
+	name = name_of(1000, 20);
+	assert_int_equal(name_rc(eu, name, NULL, &err), SP_ERR_POLICY);
+	assert_string_equal(err.msg, "profile ENDUSER: subject has 1000 "
+	    "attributes, more than 32 (subject_max_attrs)");
+	X509_NAME_free(name);
+	/* 32 short ones pass, 33 do not. */
+	name = name_of(DN_MAX_ATTRS, 3);
+	assert_int_equal(name_rc(eu, name, NULL, &err), 0);
+	X509_NAME_free(name);
+	name = name_of(DN_MAX_ATTRS + 1, 3);
+	assert_int_equal(name_rc(eu, name, NULL, &err), SP_ERR_POLICY);
+	assert_non_null(strstr(err.msg, "(subject_max_attrs)"));
+	X509_NAME_free(name);
+
+	/*
+	 * Length: "OU=" + 60 characters + "," per RDN; 16 of them print in
+	 * 16 * 64 - 1 = 1023 bytes, 17 in 1087.
+	 */
+	name = name_of(16, 60);
+	assert_int_equal(name_rc(eu, name, NULL, &err), 0);
+	X509_NAME_free(name);
+	name = name_of(17, 60);
+	assert_int_equal(name_rc(eu, name, NULL, &err), SP_ERR_POLICY);
+	assert_string_equal(err.msg, "profile ENDUSER: subject is 1087 bytes "
+	    "as an RFC 4514 string, more than 1024 (subject_max_len)");
+	/* Both limits are the profile's. */
+	set_ok(eu, "subject_max_len=1087");
+	assert_int_equal(name_rc(eu, name, NULL, &err), 0);
+	set_ok(eu, "subject_max_attrs=16");
+	assert_int_equal(name_rc(eu, name, NULL, &err), SP_ERR_POLICY);
+	assert_non_null(strstr(err.msg, "more than 16 (subject_max_attrs)"));
+	X509_NAME_free(name);
+	profile_free(eu);
+
+	/* A value over DN_MAX_VALUE bytes, as dn_parse() refuses. */
+	eu = builtin("ENDUSER");
+	name = name_of(1, 257);
+	assert_int_equal(name_rc(eu, name, NULL, &err), SP_ERR_INVALID);
+	assert_non_null(strstr(err.msg, "CSR: subject OU: value longer than "
+	    "256 bytes"));
+	X509_NAME_free(name);
+	profile_free(eu);
+}
+
+/* The NUL-prefix attack (CVE-2009-2408) and control characters. */
+static void
+test_check_subject_controls(void **state)
+{
+	static const char	nul[] = "evil.com\0.good.com";
+	static const char	bmp_c1[] = { 0, 'a', 0, (char)0x9b };
+	static const struct {
+		const char	*attr;
+		int		 type;
+		const char	*bytes;
+		int		 len;
+		const char	*want;
+	} bad[] = {
+		{ "CN", V_ASN1_UTF8STRING, nul, sizeof(nul) - 1,
+		    "CSR: subject CN: control character U+0000 is not "
+		    "allowed" },
+		{ "CN", V_ASN1_PRINTABLESTRING, nul, sizeof(nul) - 1,
+		    "CSR: subject CN: control character U+0000" },
+		{ "CN", V_ASN1_IA5STRING, nul, sizeof(nul) - 1,
+		    "CSR: subject CN: control character U+0000" },
+		{ "CN", V_ASN1_T61STRING, "a\x1b", 2, "CN: control "
+		    "character U+001B" },
+		{ "O", V_ASN1_BMPSTRING, bmp_c1, sizeof(bmp_c1),
+		    "CSR: subject O: control character U+009B" },
+		{ "OU", V_ASN1_UTF8STRING, "a\xc2\x85", 3, "OU: control "
+		    "character U+0085" },
+		{ "L", V_ASN1_UTF8STRING, "x\x7f", 2, "L: control character "
+		    "U+007F" },
+	};
+	/*
+	 * Strings that do not decode cannot be tested here: OpenSSL
+	 * canonicalises a name (ASN1_STRING_to_UTF8()) to encode or decode
+	 * it, so such a subject neither encodes nor parses (csr_parse()
+	 * refuses it); test_dn.c covers dn_check_string() on them.
+	 */
+	struct profile		*eu = builtin("ENDUSER");
+	struct profile		*tls = builtin("TLS_SERVER");
+	struct sp_err		 err = { 0 };
+	X509_NAME		*name;
+	GENERAL_NAMES		*gens;
+	GENERAL_NAME		*gn;
+	ASN1_IA5STRING		*ia5;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ASN1_STRING	*v = ASN1_STRING_type_new(bad[i].type);
+		X509_NAME_ENTRY	*e;
+
+		name = X509_NAME_new();
+		assert_non_null(name);
+		assert_true(X509_NAME_add_entry_by_txt(name, "C",
+		    MBSTRING_UTF8, (const unsigned char *)"SE", -1, -1, 0));
+		/* Set the raw bytes, so no library call re-encodes them. */
+		assert_non_null(v);
+		assert_true(ASN1_STRING_set(v, bad[i].bytes, bad[i].len));
+		assert_non_null(e = X509_NAME_ENTRY_create_by_txt(NULL,
+		    bad[i].attr, V_ASN1_UTF8STRING,
+		    (const unsigned char *)"x", 1));
+		assert_true(ASN1_STRING_copy(X509_NAME_ENTRY_get_data(e), v));
+		assert_true(X509_NAME_add_entry(name, e, -1, 0));
+		X509_NAME_ENTRY_free(e);
+		ASN1_STRING_free(v);
+		assert_int_equal(name_rc(eu, name, NULL, &err),
+		    SP_ERR_INVALID);
+		if (strstr(err.msg, bad[i].want) == NULL) {
+			print_error("entry %zu: \"%s\" lacks \"%s\"\n", i,
+			    err.msg, bad[i].want);
+			fail();
+		}
+		X509_NAME_free(name);
+	}
+
+	/* The same name without the NUL issues. */
+	name = X509_NAME_new();
+	assert_non_null(name);
+	assert_true(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+	    (const unsigned char *)"evil.com.good.com", -1, -1, 0));
+	assert_int_equal(name_rc(eu, name, NULL, &err), 0);
+
+	/* A NUL in a DNS SAN, with a good subject. */
+	assert_non_null(gens = GENERAL_NAMES_new());
+	assert_non_null(gn = GENERAL_NAME_new());
+	assert_non_null(ia5 = ASN1_IA5STRING_new());
+	assert_true(ASN1_STRING_set(ia5, "evil.com\0.good.com", 18));
+	GENERAL_NAME_set0_value(gn, GEN_DNS, ia5);
+	assert_true(sk_GENERAL_NAME_push(gens, gn) > 0);
+	assert_int_equal(name_rc(tls, name, gens, &err), SP_ERR_INVALID);
+	assert_string_equal(err.msg, "CSR: subjectAltName dNSName: control "
+	    "character U+0000 is not allowed");
+	GENERAL_NAMES_free(gens);
+	X509_NAME_free(name);
+	profile_free(eu);
+	profile_free(tls);
+}
+
 int
 main(void)
 {
@@ -952,6 +1222,9 @@ main(void)
 		cmocka_unit_test(test_check_cn_length),
 		cmocka_unit_test(test_check_cn_length_counts_characters),
 		cmocka_unit_test(test_check_returns_sans),
+		cmocka_unit_test(test_subject_limit_keys),
+		cmocka_unit_test(test_check_subject_limits),
+		cmocka_unit_test(test_check_subject_controls),
 	};
 
 	return cmocka_run_group_tests_name("profile", tests, group_setup,

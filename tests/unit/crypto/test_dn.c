@@ -419,6 +419,194 @@ test_spaces(void **state)
 	check_print("  CN  =  a b  +  UID = c ,O=d", "CN=a b+UID=c,O=d");
 }
 
+/* --- dn_check_string / dn_check_values ----------------------------------- */
+
+/* An ASN.1 string of the given type holding exactly these bytes. */
+static ASN1_STRING *
+str_of(int type, const char *bytes, size_t len)
+{
+	ASN1_STRING	*a = ASN1_STRING_type_new(type);
+
+	assert_non_null(a);
+	assert_int_equal(ASN1_STRING_set(a, bytes, (int)len), 1);
+	return a;
+}
+
+static int
+check_str(int type, const char *bytes, size_t len, size_t max,
+    struct sp_err *err)
+{
+	ASN1_STRING	*a = str_of(type, bytes, len);
+	int		 r;
+
+	r = dn_check_string(a, "subject CN", max, err);
+	ASN1_STRING_free(a);
+	return r;
+}
+
+static void
+str_bad(int type, const char *bytes, size_t len, const char *want)
+{
+	struct sp_err	 err = { 0 };
+
+	assert_int_equal(check_str(type, bytes, len, 0, &err),
+	    SP_ERR_INVALID);
+	if (strstr(err.msg, want) == NULL ||
+	    strstr(err.msg, "subject CN") == NULL) {
+		print_error("type %d: \"%s\" lacks \"%s\"\n", type, err.msg,
+		    want);
+		fail();
+	}
+}
+
+static void
+str_good(int type, const char *bytes, size_t len)
+{
+	struct sp_err	 err = { 0 };
+
+	if (check_str(type, bytes, len, 0, &err) != 0) {
+		print_error("type %d: %s\n", type, err.msg);
+		fail();
+	}
+}
+
+/* "evil.com\0.good.com" and friends in every string type. */
+static void
+test_check_string_controls(void **state)
+{
+	static const char	nul8[] = "evil.com\0.good.com";
+	static const char	bmp_nul[] = { 0, 'a', 0, 0, 0, 'b' };
+	static const char	bmp_c1[] = { 0, 'a', 0, (char)0x85 };
+	static const char	univ_nul[] = { 0, 0, 0, 'a', 0, 0, 0, 0 };
+	static const int	one_byte[] = { V_ASN1_UTF8STRING,
+				    V_ASN1_PRINTABLESTRING, V_ASN1_IA5STRING,
+				    V_ASN1_T61STRING };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(one_byte) / sizeof(one_byte[0]); i++) {
+		int t = one_byte[i];
+
+		str_bad(t, nul8, sizeof(nul8) - 1, "U+0000");
+		str_bad(t, "a\nb", 3, "U+000A");
+		str_bad(t, "a\x1f", 2, "U+001F");
+		str_bad(t, "a\x7f", 2, "U+007F");
+		str_good(t, "good.example", 12);
+	}
+	/* C1: as UTF-8 (C2 85), and as a Latin-1 byte in 1-byte types. */
+	str_bad(V_ASN1_UTF8STRING, "a\xc2\x85", 3, "U+0085");
+	str_bad(V_ASN1_UTF8STRING, "\xc2\x9f", 2, "U+009F");
+	str_bad(V_ASN1_PRINTABLESTRING, "a\x85", 2, "U+0085");
+	str_bad(V_ASN1_T61STRING, "\x80", 1, "U+0080");
+	str_good(V_ASN1_UTF8STRING, "b\xc3\xbc" "cher \xc2\xa0", 10);
+	str_bad(V_ASN1_BMPSTRING, bmp_nul, sizeof(bmp_nul), "U+0000");
+	str_bad(V_ASN1_BMPSTRING, bmp_c1, sizeof(bmp_c1), "U+0085");
+	str_bad(V_ASN1_UNIVERSALSTRING, univ_nul, sizeof(univ_nul), "U+0000");
+	str_good(V_ASN1_BMPSTRING, bmp_nul, 2);
+}
+
+/* Strings that do not decode are refused too, naming their type. */
+static void
+test_check_string_undecodable(void **state)
+{
+	struct sp_err	 err = { 0 };
+	ASN1_STRING	*a;
+
+	(void)state;
+	str_bad(V_ASN1_UTF8STRING, "a\xc3", 2, "not a valid UTF8STRING");
+	str_bad(V_ASN1_UTF8STRING, "\xc0\x80", 2, "not a valid");
+	str_bad(V_ASN1_UTF8STRING, "\xed\xa0\x80", 3, "not a valid");
+	str_bad(V_ASN1_BMPSTRING, "\0a\0", 3, "not a valid BMPSTRING");
+	str_bad(V_ASN1_UNIVERSALSTRING, "\0\0\0a\0", 5, "not a valid");
+	str_bad(V_ASN1_OCTET_STRING, "ab", 2, "not a valid");
+	str_bad(V_ASN1_BIT_STRING, "ab", 2, "not a valid");
+	a = NULL;
+	assert_int_equal(dn_check_string(a, "x", 0, &err), SP_ERR_INVALID);
+}
+
+static void
+test_check_string_max(void **state)
+{
+	struct sp_err	 err = { 0 };
+	char		 v[300];
+
+	(void)state;
+	memset(v, 'a', sizeof(v));
+	assert_int_equal(check_str(V_ASN1_UTF8STRING, v, 256, 256, &err), 0);
+	assert_int_equal(check_str(V_ASN1_UTF8STRING, v, 257, 256, &err),
+	    SP_ERR_INVALID);
+	assert_non_null(strstr(err.msg, "longer than 256 bytes"));
+	sp_err_clear(&err);
+	/* No limit. */
+	assert_int_equal(check_str(V_ASN1_UTF8STRING, v, 300, 0, &err), 0);
+	/*
+	 * Counted after decoding: 200 bytes of BMPString are 100 U+00E9,
+	 * 200 bytes of UTF-8; 260 bytes are 130, 260 bytes of UTF-8.
+	 */
+	memset(v, 0, sizeof(v));
+	for (int i = 0; i < 130; i++)
+		v[2 * i + 1] = (char)0xe9;
+	assert_int_equal(check_str(V_ASN1_BMPSTRING, v, 200, 256, &err), 0);
+	assert_int_equal(check_str(V_ASN1_BMPSTRING, v, 260, 256, &err),
+	    SP_ERR_INVALID);
+	/* 150 ASCII characters (300 bytes of BMPString) are 150 bytes. */
+	memset(v, 0, sizeof(v));
+	for (int i = 0; i < 150; i++)
+		v[2 * i + 1] = 'a';
+	sp_err_clear(&err);
+	assert_int_equal(check_str(V_ASN1_BMPSTRING, v, 300, 256, &err), 0);
+}
+
+/* dn_check_values() names the attribute that is wrong. */
+static void
+test_check_values(void **state)
+{
+	X509_NAME	*name = parse_ok("CN=ok.example,O=Org,C=SE");
+	struct sp_err	 err = { 0 };
+	ASN1_OBJECT	*priv;
+
+	(void)state;
+	assert_int_equal(dn_check_values(name, "CSR: subject", &err), 0);
+	assert_true(X509_NAME_add_entry_by_txt(name, "OU", V_ASN1_UTF8STRING,
+	    (const unsigned char *)"a\0b", 3, -1, 0));
+	assert_int_equal(dn_check_values(name, "CSR: subject", &err),
+	    SP_ERR_INVALID);
+	assert_string_equal(err.msg,
+	    "CSR: subject OU: control character U+0000 is not allowed");
+	X509_NAME_free(name);
+
+	/* Unknown OIDs are named by number. */
+	name = X509_NAME_new();
+	assert_non_null(name);
+	priv = OBJ_txt2obj("1.3.6.1.4.1.99999.1", 1);
+	assert_non_null(priv);
+	assert_true(X509_NAME_add_entry_by_OBJ(name, priv,
+	    V_ASN1_PRINTABLESTRING, (const unsigned char *)"x\ty", 3, -1, 0));
+	ASN1_OBJECT_free(priv);
+	sp_err_clear(&err);
+	assert_int_equal(dn_check_values(name, "CSR: subject", &err),
+	    SP_ERR_INVALID);
+	assert_non_null(strstr(err.msg, "subject 1.3.6.1.4.1.99999.1: "
+	    "control character U+0009"));
+	X509_NAME_free(name);
+
+	/* Values over DN_MAX_VALUE bytes, as dn_parse() refuses them. */
+	{
+		char	 big[DN_MAX_VALUE + 2];
+
+		name = X509_NAME_new();
+		assert_non_null(name);
+		memset(big, 'o', sizeof(big));
+		assert_true(X509_NAME_add_entry_by_txt(name, "O",
+		    V_ASN1_UTF8STRING, (const unsigned char *)big,
+		    DN_MAX_VALUE + 1, -1, 0));
+		sp_err_clear(&err);
+		assert_int_equal(dn_check_values(name, "CSR: subject", &err),
+		    SP_ERR_INVALID);
+		assert_non_null(strstr(err.msg, "subject O: value longer"));
+		X509_NAME_free(name);
+	}
+}
+
 int
 main(void)
 {
@@ -438,6 +626,10 @@ main(void)
 		cmocka_unit_test(test_too_many),
 		cmocka_unit_test(test_separators),
 		cmocka_unit_test(test_spaces),
+		cmocka_unit_test(test_check_string_controls),
+		cmocka_unit_test(test_check_string_undecodable),
+		cmocka_unit_test(test_check_string_max),
+		cmocka_unit_test(test_check_values),
 	};
 
 	return cmocka_run_group_tests_name("dn", tests, NULL, NULL);

@@ -590,6 +590,90 @@ test_csr_get_sans_bad(void **state)
 	GENERAL_NAMES_free(sans);
 }
 
+/* A one-entry SAN of this type with exactly these bytes. */
+static GENERAL_NAMES *
+raw_san(int type, const char *bytes, size_t len)
+{
+	GENERAL_NAMES		*gens = GENERAL_NAMES_new();
+	GENERAL_NAME		*gn = GENERAL_NAME_new();
+	ASN1_STRING		*v;
+
+	assert_non_null(gens);
+	assert_non_null(gn);
+	v = type == GEN_IPADD ? ASN1_OCTET_STRING_new() :
+	    ASN1_IA5STRING_new();
+	assert_non_null(v);
+	assert_true(ASN1_STRING_set(v, bytes, (int)len));
+	GENERAL_NAME_set0_value(gn, type, v);
+	assert_true(sk_GENERAL_NAME_push(gens, gn) > 0);
+	return gens;
+}
+
+static int
+raw_san_rc(int type, const char *bytes, size_t len, struct sp_err *err)
+{
+	GENERAL_NAMES	*sans = raw_san(type, bytes, len);
+	GENERAL_NAMES	*got = (GENERAL_NAMES *)(uintptr_t)1;
+	X509_REQ	*req = make_req(K.ec, "s", sans);
+	int		 r;
+
+	sp_err_clear(err);
+	r = csr_get_sans(req, &got, err);
+	if (r != 0)
+		assert_null(got);
+	GENERAL_NAMES_free(got);
+	GENERAL_NAMES_free(sans);
+	X509_REQ_free(req);
+	return r;
+}
+
+/*
+ * The NUL-prefix attack (CVE-2009-2408) and other control characters in
+ * the names of a SAN; IP addresses are binary and may hold any byte.
+ */
+static void
+test_csr_get_sans_controls(void **state)
+{
+	static const char	nul[] = "evil.example\0.good.example";
+	static const struct {
+		int		 type;
+		const char	*bytes;
+		size_t		 len;
+		const char	*want;
+	} bad[] = {
+		{ GEN_DNS, nul, sizeof(nul) - 1, "dNSName: control "
+		    "character U+0000" },
+		{ GEN_DNS, "a\n.example", 10, "dNSName: control character "
+		    "U+000A" },
+		{ GEN_DNS, "a\x7f.example", 10, "U+007F" },
+		{ GEN_DNS, "a\x85.example", 10, "U+0085" },
+		{ GEN_EMAIL, "a@evil\0.good", 12, "rfc822Name: control "
+		    "character U+0000" },
+		{ GEN_EMAIL, "a\r\n@example.org", 15, "rfc822Name" },
+		{ GEN_URI, "https://good/\0evil", 18, "URI: control "
+		    "character U+0000" },
+		{ GEN_URI, "https://x/\x1b[2J", 14, "URI: control character "
+		    "U+001B" },
+	};
+	struct sp_err		err = { 0 };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(raw_san_rc(bad[i].type, bad[i].bytes,
+		    bad[i].len, &err), SP_ERR_INVALID);
+		if (strstr(err.msg, bad[i].want) == NULL ||
+		    strstr(err.msg, "subjectAltName") == NULL) {
+			print_error("entry %zu: \"%s\" lacks \"%s\"\n", i,
+			    err.msg, bad[i].want);
+			fail();
+		}
+	}
+	assert_int_equal(raw_san_rc(GEN_IPADD, "\0\0\0\0", 4, &err), 0);
+	assert_int_equal(raw_san_rc(GEN_IPADD, "\x7f\0\0\x01", 4, &err), 0);
+	assert_int_equal(raw_san_rc(GEN_DNS, "good.example", 12, &err), 0);
+	assert_int_equal(raw_san_rc(GEN_URI, "https://x/?a=b", 14, &err), 0);
+}
+
 /* --- serials -------------------------------------------------------------- */
 
 static int
@@ -1304,6 +1388,7 @@ main(void)
 		cmocka_unit_test(test_csr_parse_version),
 		cmocka_unit_test(test_csr_get_sans),
 		cmocka_unit_test(test_csr_get_sans_bad),
+		cmocka_unit_test(test_csr_get_sans_controls),
 		cmocka_unit_test(test_serial_generate),
 		cmocka_unit_test(test_cert_build_leaf),
 		cmocka_unit_test(test_cert_build_chain_verifies),
