@@ -334,7 +334,9 @@ def test_expired_client_cert_refused(pair):
     pair.va.cli("trust", "add", "--cert", caf)
     try:
         code, body, err = pair.curl("/peer/v1/ping", certf, keyf)
-        assert code != 200 and "pong" not in body
+        # Refused in the handshake: no HTTP status at all, and the alert.
+        assert code == 0 and "pong" not in body, (code, body)
+        assert re.search(r"alert|expired", err, re.I), err
     finally:
         fp = [t["fingerprint"] for t in pair.va.cli_json("trust", "list")
               if "Shortlived" in t["subject"]][0]
