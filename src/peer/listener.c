@@ -153,9 +153,16 @@ on_bev(struct event_base *base, void *arg)
 	struct peer	*p = arg;
 	SSL		*ssl;
 
-	/* Never NULL: evhttp would fall back to plaintext. */
-	if ((ssl = SSL_new(server_ctx(p))) == NULL)
-		fatalx("peer: SSL_new failed");
+	/*
+	 * Out of memory refuses this connection only. evhttp then falls back
+	 * to a plain socket; on_request() answers a connection without TLS
+	 * 401 and closes it, so nothing is served without a certificate.
+	 */
+	if ((ssl = SSL_new(server_ctx(p))) == NULL) {
+		log_warnx("peer: SSL_new failed: refusing a connection");
+		ERR_clear_error();
+		return NULL;
+	}
 	return bufferevent_openssl_socket_new(base, -1, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE |
 	    BEV_OPT_DEFER_CALLBACKS);
@@ -191,8 +198,13 @@ reply_err(struct evhttp_request *req, int status, const char *code,
 
 enum route { R_PING, R_INFO, R__MAX };
 
-static const char *const ping_rules[] = { "/peerincoming" };
-static const char *const info_rules[] = { "/peerincoming" };
+/*
+ * Every request needs the base rule, checked before routing; a route lists
+ * only the rules it needs on top (none so far). The authorization cache
+ * keys the base decision with R_BASE, never a route's number.
+ */
+#define R_BASE	(-1)
+static const char *const base_rules[] = { "/peerincoming" };
 
 static const struct {
 	const char		*path;
@@ -201,8 +213,8 @@ static const struct {
 	size_t			 nrules;
 } routes[R__MAX] = {
 	[R_PING] = { PEER_PREFIX "/ping", EVHTTP_REQ_GET | EVHTTP_REQ_POST,
-	    ping_rules, 1 },
-	[R_INFO] = { PEER_PREFIX "/info", EVHTTP_REQ_GET, info_rules, 1 },
+	    NULL, 0 },
+	[R_INFO] = { PEER_PREFIX "/info", EVHTTP_REQ_GET, NULL, 0 },
 };
 
 static void
@@ -253,8 +265,13 @@ authorize(struct peer *p, X509 *cert, const char *fp, int route)
 	e = &p->cache[p->cache_next];
 	p->cache_next = (p->cache_next + 1) % AUTHZ_CACHE_SIZE;
 	memset(e, 0, sizeof(*e));
-	r = authz_check(p->az, cert, routes[route].rules,
-	    routes[route].nrules, e->role, &err);
+	if (route == R_BASE)
+		r = authz_check(p->az, cert, base_rules,
+		    sizeof(base_rules) / sizeof(base_rules[0]),
+		    e->role, &err);
+	else
+		r = authz_check(p->az, cert, routes[route].rules,
+		    routes[route].nrules, e->role, &err);
 	e->ok = r == 0;
 	snprintf(e->msg, sizeof(e->msg), "%s", err.msg);
 	snprintf(e->fp, sizeof(e->fp), "%s", fp);
@@ -389,21 +406,63 @@ nodelay(evutil_socket_t fd)
 		    sizeof(one));
 }
 
-/* RFC 9112 6.3: both framings, or two lengths, is a smuggling attempt. */
+/* RFC 9110 5.6.2: a field name is a token. */
 static bool
-framing_ok(struct evhttp_request *req)
+field_name_ok(const char *k)
+{
+	static const char tchar[] = "!#$%&'*+-.^_`|~";
+
+	if (*k == '\0')
+		return false;
+	for (; *k != '\0'; k++)
+		if (!(((*k | 0x20) >= 'a' && (*k | 0x20) <= 'z') ||
+		    (*k >= '0' && *k <= '9') || strchr(tchar, *k) != NULL))
+			return false;
+	return true;
+}
+
+/*
+ * Request smuggling (RFC 9112 6.1, 6.3, 5.1): evhttp frames a body by
+ * exactly "Content-Length" and "Transfer-Encoding: chunked"; a name it
+ * does not recognise ("Content-Length : 5") leaves the body to be read as
+ * the next request, and a proxy in front may frame it otherwise. So: every
+ * field name must be a token (400), both framings or two of either is 400,
+ * and a Transfer-Encoding other than "chunked" (the only coding evhttp
+ * decodes) is 501. Returns 0 when the framing is sound.
+ */
+static int
+framing_check(struct evhttp_request *req, const char **code,
+    const char **msg)
 {
 	struct evkeyvalq	*h = evhttp_request_get_input_headers(req);
 	struct evkeyval		*kv;
+	const char		*te_val = NULL;
 	int			 cl = 0, te = 0;
 
 	TAILQ_FOREACH(kv, h, next) {
+		if (!field_name_ok(kv->key)) {
+			*code = "invalid";
+			*msg = "malformed header field name";
+			return 400;
+		}
 		if (strcasecmp(kv->key, "Content-Length") == 0)
 			cl++;
-		else if (strcasecmp(kv->key, "Transfer-Encoding") == 0)
+		else if (strcasecmp(kv->key, "Transfer-Encoding") == 0) {
 			te++;
+			te_val = kv->value;
+		}
 	}
-	return cl <= 1 && te <= 1 && !(cl && te);
+	if (cl > 1 || te > 1 || (cl && te)) {
+		*code = "invalid";
+		*msg = "conflicting Content-Length / Transfer-Encoding headers";
+		return 400;
+	}
+	if (te && strcasecmp(te_val, "chunked") != 0) {
+		*code = "not_implemented";
+		*msg = "only Transfer-Encoding: chunked is supported";
+		return 501;
+	}
+	return 0;
 }
 
 /*
@@ -467,13 +526,16 @@ on_request(struct evhttp_request *req, void *arg)
 	struct evbuffer			*in;
 	json_t				*body = NULL;
 	struct sp_err			 err = { 0 };
+	const char			*code, *msg;
 	char				 fp[65];
-	int				 route;
+	int				 route, status;
 	size_t				 len;
 
 	ssl = bufferevent_openssl_get_ssl(evhttp_connection_get_bufferevent(
 	    evcon));
 	if (ssl == NULL || (cert = SSL_get0_peer_certificate(ssl)) == NULL) {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Connection", "close");
 		reply_err(req, 401, "no_certificate", "a client certificate "
 		    "is required");
 		return;
@@ -485,33 +547,46 @@ on_request(struct evhttp_request *req, void *arg)
 		reply_err(req, 403, "untrusted", err.msg);
 		return;
 	}
-	if (!framing_ok(req)) {
+	if ((status = framing_check(req, &code, &msg)) != 0) {
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "Connection", "close");
-		reply_err(req, 400, "invalid", "conflicting Content-Length / "
-		    "Transfer-Encoding headers");
+		reply_err(req, status, code, msg);
 		return;
 	}
-	peer_fingerprint(cert, fp);
-	for (route = 0; route < R__MAX; route++)
-		if (path != NULL && strcmp(path, routes[route].path) == 0)
-			break;
-	if (route == R__MAX) {
-		/* Recorded like any verified client, with its ping role. */
-		note_incoming(p, ssl, cert, evcon,
-		    authorize(p, cert, fp, R_PING)->role);
-		reply_err(req, 404, "not_found", "no such peer endpoint");
+	if (peer_fingerprint(cert, fp) != 0) {
+		/* No cache key, no decision: never a shared fallback key. */
+		log_warnx("peer: cannot compute a client certificate's "
+		    "fingerprint");
+		ERR_clear_error();
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Connection", "close");
+		reply_err(req, 500, "internal", "cannot fingerprint the client "
+		    "certificate");
 		return;
 	}
 	if (!p->incoming_enabled) {
+		/* Every path, known or not; the client is still recorded. */
 		note_incoming(p, ssl, cert, evcon, "");
 		reply_err(req, 403, "incoming_disabled", "incoming peer "
 		    "connections are disabled on this node");
 		return;
 	}
-	e = authorize(p, cert, fp, route);
+	/* The base rule every request needs, before any routing. */
+	e = authorize(p, cert, fp, R_BASE);
 	note_incoming(p, ssl, cert, evcon, e->role);
 	if (!e->ok) {
+		reply_err(req, 403, "denied", e->msg);
+		return;
+	}
+	for (route = 0; route < R__MAX; route++)
+		if (path != NULL && strcmp(path, routes[route].path) == 0)
+			break;
+	if (route == R__MAX) {
+		reply_err(req, 404, "not_found", "no such peer endpoint");
+		return;
+	}
+	if (routes[route].nrules > 0 &&
+	    !(e = authorize(p, cert, fp, route))->ok) {
 		reply_err(req, 403, "denied", e->msg);
 		return;
 	}

@@ -13,37 +13,49 @@
 #define SET_OUTGOING	"peer.outgoing_enabled"
 #define SET_INCOMING_KB	"peer.incoming_keybinding"
 
-void
+int
 peer_fingerprint(X509 *x, char out[65])
 {
 	unsigned char	md[EVP_MAX_MD_SIZE];
 	unsigned int	len = 0;
 
-	if (!X509_digest(x, EVP_sha256(), md, &len) || len != 32)
-		memset(md, 0, 32);
+	out[0] = '\0';
+	/* No fallback value: an all-zero key would be shared by every failure. */
+	if (x == NULL || !X509_digest(x, EVP_sha256(), md, &len) || len != 32)
+		return -1;
 	sp_hex_encode(md, 32, out);
+	return 0;
 }
 
 int
 peer_setting_put(struct peer *p, const char *key, const char *value,
     const char *actor, struct sp_err *err)
 {
-	char	 det[256];
+	json_t	*d;
+	char	*det = NULL;
 	int	 r;
 
-	snprintf(det, sizeof(det), "{\"key\":\"%s\",\"value\":\"%s\"}", key,
-	    value);
+	if ((d = json_pack("{s:s,s:s}", "key", key, "value", value)) == NULL ||
+	    (det = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
+		json_decref(d);
+		return sp_err_set(err, SP_ERR_ALLOC, "peer setting %s: cannot "
+		    "build the audit record", key);
+	}
+	json_decref(d);
 	if ((r = store_begin(p->st, err)) != 0)
-		return r;
+		goto out;
 	if ((r = store_exec(p->st, NULL, err, "INSERT INTO settings (key, "
-	    "value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
-	    "value = excluded.value", "ss", key, value)) < 0 ||
+	    "value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = "
+	    "excluded.value", "ss", key, value)) < 0 ||
 	    (r = store_audit_append(p->st, "peer.setting", actor, det,
 	    err)) != 0) {
 		store_rollback(p->st);
-		return r;
+		goto out;
 	}
-	return store_commit(p->st, err);
+	r = store_commit(p->st, err);
+ out:
+	free(det);
+	return r;
 }
 
 static int

@@ -71,7 +71,7 @@ struct peer {
 /* peer.c */
 int	peer_setting_put(struct peer *p, const char *key, const char *value,
 	    const char *actor, struct sp_err *err) SP_WUR;
-void	peer_fingerprint(X509 *x, char out[65]);
+int	peer_fingerprint(X509 *x, char out[65]) SP_WUR;
 
 /* listener.c */
 void	nodelay(evutil_socket_t fd);

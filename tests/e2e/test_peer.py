@@ -140,6 +140,50 @@ class Pair:
             time.sleep(0.05)
 
 
+def setup_va(ca, va, work, mgmt, tag="va"):
+    """The VA node's server identity, issued by the CA's Management CA;
+    it trusts the Management CA. Incoming stays as it is (off when new)."""
+    va.cli("token", "create", "V", "--pin", "5678")
+    va.cli("token", "genkey", "V", "tls", "--alg", "ec-p256")
+    va.cli("keybinding", "create", "va-tls", "--token", "V", "--key", "tls")
+    csr = write(work / f"{tag}-tls.csr",
+                va.cli("keybinding", "csr", "va-tls", "--dn", "CN=va-node",
+                       "--san", "IP:127.0.0.1").stdout)
+    pem = write(work / f"{tag}-tls.pem",
+                ca.cli("cert", "issue", "--ca", "Mgmt", "--profile",
+                       "TLS_SERVER", "--csr", csr).stdout)
+    va.cli("keybinding", "install-cert", "va-tls", "--cert", pem,
+           "--chain", mgmt)
+    va.cli("trust", "add", "--cert", mgmt)
+    va.cli("peer", "incoming", "keybinding", "va-tls")
+
+
+def tls_client(p, certf, keyf):
+    ctx = ssl.create_default_context(cafile=str(p.mgmt))
+    ctx.load_cert_chain(str(certf), str(keyf))
+    raw = socket.create_connection(("127.0.0.1", p.port), timeout=20)
+    return ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+
+
+def raw_exchange(p, certf, keyf, data):
+    """Sends data on one TLS connection and reads until the server closes
+    it (or 20 s pass); returns everything the server sent."""
+    s = tls_client(p, certf, keyf)
+    out = b""
+    try:
+        s.sendall(data)
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            out += d
+    except (socket.timeout, ssl.SSLError, OSError):
+        pass
+    finally:
+        s.close()
+    return out
+
+
 def _start(base, name, listen):
     n = PeerNode(base, name, listen)
     n.start()
@@ -175,21 +219,7 @@ def pair(tmp_path_factory):
         ca.cli("keybinding", "install-cert", "ca-tls", "--cert", pem,
                "--chain", mgmt)
         ca.cli("trust", "add", "--cert", mgmt)
-        # The VA node: its server identity, issued by the CA's Management CA.
-        va.cli("token", "create", "V", "--pin", "5678")
-        va.cli("token", "genkey", "V", "tls", "--alg", "ec-p256")
-        va.cli("keybinding", "create", "va-tls", "--token", "V", "--key",
-               "tls")
-        csr = write(work / "va-tls.csr",
-                    va.cli("keybinding", "csr", "va-tls", "--dn",
-                           "CN=va-node", "--san", "IP:127.0.0.1").stdout)
-        pem = write(work / "va-tls.pem",
-                    ca.cli("cert", "issue", "--ca", "Mgmt", "--profile",
-                           "TLS_SERVER", "--csr", csr).stdout)
-        va.cli("keybinding", "install-cert", "va-tls", "--cert", pem,
-               "--chain", mgmt)
-        va.cli("trust", "add", "--cert", mgmt)
-        va.cli("peer", "incoming", "keybinding", "va-tls")
+        setup_va(ca, va, work, mgmt)
         p = Pair(ca, va, work)
         ca.cli("peer", "connector", "add", "va", "--url",
                f"https://127.0.0.1:{p.port}/peer/v1", "--auth", "ca-tls",
@@ -221,17 +251,41 @@ def joined(pair):
 
 # --- the tests, in the order an operator meets them ----------------------
 
-def test_incoming_disabled_by_default(pair):
-    st = pair.va.cli_json("peer", "status")
-    if st["incoming_enabled"]:
-        pytest.skip("module state: incoming already enabled")
-    err = pair.va and pair.ca.fail("peer", "ping", "va",
-                                   match=r"incoming peer connections are "
-                                         r"disabled")
-    assert "HTTP 403" in err
-    # The handshake completed: the CA's certificate is listed anyway.
-    pair.wait_incoming(lambda rows: any(r["subject"] == "CN=ca-node"
-                                        for r in rows))
+def test_incoming_disabled_by_default(pair, tmp_path):
+    """A node of its own (the module's VA gets incoming enabled by other
+    tests): incoming is off, and every path, known or not, answers 403
+    incoming_disabled; the client is still listed."""
+    (tmp_path / "va").mkdir()
+    va = _start(tmp_path / "va", "fresh-va", True)
+    try:
+        setup_va(pair.ca, va, pair.work, pair.mgmt, tag="fresh")
+        assert va.cli_json("peer", "status")["incoming_enabled"] is False
+        fresh = Pair(pair.ca, va, pair.work)
+        pair.ca.cli("peer", "connector", "add", "fresh", "--url",
+                    f"https://127.0.0.1:{fresh.port}/peer/v1", "--auth",
+                    "ca-tls")
+        try:
+            err = pair.ca.fail("peer", "ping", "fresh",
+                               match=r"incoming peer connections are "
+                                     r"disabled")
+            assert "HTTP 403" in err
+        finally:
+            pair.ca.cli("peer", "connector", "delete", "fresh")
+        certf, keyf = client_identity(pair.ca, pair.work, "early.example")
+        for path in ("/peer/v1/ping", "/peer/v1/info", "/", "/admin",
+                     "/peer/v2/ping"):
+            code, body, _ = fresh.curl(path, certf, keyf)
+            assert code == 403, (path, code, body)
+            assert json.loads(body)["error"]["code"] == \
+                "incoming_disabled", (path, body)
+        # The handshakes completed: both certificates are listed anyway.
+        fresh.wait_incoming(lambda rows: {"CN=ca-node", "CN=early.example"}
+                            <= {r["subject"] for r in rows})
+        va.stop()
+    finally:
+        va.kill()
+        if va in _LIVE:
+            _LIVE.remove(va)
 
 
 def test_no_role_is_403_and_listed(pair):
@@ -280,7 +334,13 @@ def test_expired_client_cert_refused(pair):
     pair.va.cli("trust", "add", "--cert", caf)
     try:
         code, body, err = pair.curl("/peer/v1/ping", certf, keyf)
-        assert code != 200 and "pong" not in body
+        # Refused in the handshake: no HTTP status at all (curl's own
+        # error varies: the alert, or the reset that follows it), and the
+        # listener logged the reason.
+        assert code == 0 and "pong" not in body, (code, body)
+        assert re.search(r'refused client certificate subject "CN=Shortlived'
+                         r' client".*certificate has expired',
+                         pair.va.log()), err
     finally:
         fp = [t["fingerprint"] for t in pair.va.cli_json("trust", "list")
               if "Shortlived" in t["subject"]][0]
@@ -325,12 +385,39 @@ def test_pool_never_exceeds_max(joined):
 
 
 def test_non_peer_paths_404(joined):
+    """Unknown paths answer 404 only to a client the base rule
+    /peerincoming allows; any other client gets 403 denied for them, as
+    for the known endpoints, and is listed with no role."""
     p = joined
+    paths = ("/", "/admin", "/peer/v1", "/peer/v1/", "/peer/v2/ping",
+             "/peer/v1/ping/../../admin", "/ca/create")
+    certf, keyf = client_identity(p.ca, p.work, "stranger.example")
+    for path in paths:
+        code, body, _ = p.curl(path, certf, keyf)
+        assert code == 403, (path, code, body)
+        assert json.loads(body)["error"]["code"] == "denied", (path, body)
+        assert "no role" in json.loads(body)["error"]["message"]
+    p.wait_incoming(lambda rows: any(
+        r["subject"] == "CN=stranger.example" and r["role"] == ""
+        for r in rows))
     certf, keyf = client_identity(p.ca, p.work, "probe.example")
-    for path in ("/", "/admin", "/peer/v1", "/peer/v1/", "/peer/v2/ping",
-                 "/peer/v1/ping/../../admin", "/ca/create"):
+    p.va.cli("role", "member", "add", "CA1", "--match", "cn", "--value",
+             "probe.example")
+    for path in paths:
         code, body, _ = p.curl(path, certf, keyf)
         assert code == 404, (path, code, body)
+        assert json.loads(body)["error"]["code"] == "not_found"
+    p.wait_incoming(lambda rows: any(
+        r["subject"] == "CN=probe.example" and r["role"] == "CA1"
+        for r in rows))
+    # A deny on the base rule refuses unknown paths too.
+    p.va.cli("role", "rule", "set", "CA1", "/peerincoming", "deny")
+    try:
+        code, body, _ = p.curl("/admin", certf, keyf)
+        assert code == 403 and json.loads(body)["error"]["code"] == \
+            "denied", (code, body)
+    finally:
+        p.va.cli("role", "rule", "set", "CA1", "/peerincoming", "allow")
 
 
 def test_deny_beats_allow(joined):
@@ -392,7 +479,12 @@ def test_malformed_requests(joined):
     big.write_text('{"nonce":"' + "a" * (2 * 1024 * 1024) + '"}')
     code, body, _ = p.curl("/peer/v1/ping", certf, keyf, "-X", "POST",
                            "--data-binary", f"@{big}")
-    assert code in (0, 400, 413), code
+    assert code == 413, (code, body)
+    # The same announced by Content-Length alone: refused before the body.
+    resp = raw_exchange(p, certf, keyf,
+                        b"POST /peer/v1/ping HTTP/1.1\r\nHost: x\r\n"
+                        b"Content-Length: 2097152\r\n\r\n")
+    assert resp.startswith(b"HTTP/1.1 413"), resp
     # Content-Length together with chunked: refused.
     ctx = ssl.create_default_context(cafile=str(p.mgmt))
     ctx.load_cert_chain(str(certf), str(keyf))
@@ -418,6 +510,52 @@ def test_malformed_requests(joined):
     assert b"pong" not in data
     assert waited < 25, waited
     assert p.ping_json()["ok"] == 1
+
+
+SMUGGLED = b"GET /peer/v1/info HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+@pytest.mark.parametrize("status,head,body", [
+    # Whitespace before the colon: evhttp would not see the framing.
+    (400, b"Transfer-Encoding : chunked\r\n", b"0\r\n\r\n" + SMUGGLED),
+    (400, b"Content-Length : 39\r\n", SMUGGLED),
+    (400, b"Transfer-Encoding\t: chunked\r\n", b"0\r\n\r\n" + SMUGGLED),
+    # Codings evhttp does not decode: the body would be read as plain.
+    (501, b"Transfer-Encoding: xchunked\r\n", b"0\r\n\r\n" + SMUGGLED),
+    (501, b"Transfer-Encoding: identity, chunked\r\n",
+     b"0\r\n\r\n" + SMUGGLED),
+    (501, b"Transfer-Encoding: gzip\r\n", b"0\r\n\r\n" + SMUGGLED),
+    # evhttp itself refuses a list starting with chunked (HTML 400).
+    (400, b"Transfer-Encoding: chunked, gzip\r\n",
+     b"0\r\n\r\n" + SMUGGLED),
+])
+def test_framing_strict(joined, status, head, body):
+    """Ambiguous framing (security finding F4/S7) is refused with the exact
+    status, the connection is closed, and the request hidden in the body
+    is never answered."""
+    p = joined
+    certf, keyf = client_identity(p.ca, p.work, "framing.example")
+    p.va.cli("role", "member", "add", "CA1", "--match", "cn", "--value",
+             "framing.example", check=False)
+    resp = raw_exchange(p, certf, keyf,
+                        b"POST /peer/v1/ping HTTP/1.1\r\nHost: x\r\n" +
+                        head + b"\r\n" + body)
+    assert resp.startswith(b"HTTP/1.1 %d" % status), resp
+    assert resp.count(b"HTTP/1.1 ") == 1, resp
+    assert b"sallyport" not in resp, resp	# /info never answered
+    assert b"connection: close" in resp.lower(), resp
+    if b"application/json" in resp:		# ours, not evhttp's own
+        code = json.loads(resp.split(b"\r\n\r\n", 1)[1])["error"]["code"]
+        assert code == ("invalid" if status == 400 else "not_implemented")
+    else:
+        assert b"chunked, gzip" in head, resp
+    # Sound chunked framing still works on the same listener.
+    ok = raw_exchange(p, certf, keyf,
+                      b"POST /peer/v1/ping HTTP/1.1\r\nHost: x\r\n"
+                      b"Transfer-Encoding: chunked\r\nConnection: close"
+                      b"\r\n\r\n10\r\n{\"nonce\":\"abcd\"}\r\n0\r\n\r\n")
+    assert ok.startswith(b"HTTP/1.1 200"), ok
+    assert b'"nonce":"abcd"' in ok, ok
 
 
 def test_outgoing_disable_and_connector_admin(joined):
@@ -639,14 +777,24 @@ def test_expired_client_cert_cut_off_on_open_and_resumed(joined):
         assert get(s) == b"403"		# the open connection
         s.close()
         raw = socket.create_connection(("127.0.0.1", p.port), timeout=20)
+        # A resumed session: the handshake skips the certificate checks,
+        # so its first request is refused (403 untrusted); should the
+        # server decline to resume, the full handshake fails with the
+        # "certificate expired" alert instead. Nothing else passes.
+        s2 = ctx.wrap_socket(raw, server_hostname="127.0.0.1",
+                             session=sess)
+        resumed = s2.session_reused
         try:
-            s2 = ctx.wrap_socket(raw, server_hostname="127.0.0.1",
-                                 session=sess)
-            code = get(s2)
-            s2.close()
-        except (ssl.SSLError, OSError):
-            code = b""
-        assert code != b"200"		# a resumed session
+            code, alert = get(s2), None
+        except ssl.SSLError as e:
+            code, alert = None, e
+        s2.close()
+        if resumed:
+            assert code == b"403", (code, alert)
+        else:
+            assert code is None and alert is not None and \
+                re.search(r"certificate.expired", str(alert), re.I), \
+                (code, alert)
     finally:
         fp = [t["fingerprint"] for t in p.va.cli_json("trust", "list")
               if "Brief" in t["subject"]][0]
