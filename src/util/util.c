@@ -1,3 +1,5 @@
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -207,5 +209,49 @@ sp_name_valid(const char *s, size_t max)
 		    *s == '-'))
 			return false;
 	}
-	return true;
+	/* "." and ".." would name a directory, not an object (S4). */
+	return !(n == 1 && s[-1] == '.') && !(n == 2 && s[-1] == '.' &&
+	    s[-2] == '.');
+}
+
+size_t
+sp_utf8_trunc(char *s, size_t len)
+{
+	size_t	i = len, need;
+
+	/* Back up over continuation bytes to the lead byte, if any. */
+	while (i > 0 && ((unsigned char)s[i - 1] & 0xc0) == 0x80 && len - i < 3)
+		i--;
+	if (i == 0) {
+		s[len] = '\0';
+		return len;
+	}
+	if (((unsigned char)s[i - 1] & 0x80) == 0)
+		need = 1;
+	else if (((unsigned char)s[i - 1] & 0xe0) == 0xc0)
+		need = 2;
+	else if (((unsigned char)s[i - 1] & 0xf0) == 0xe0)
+		need = 3;
+	else if (((unsigned char)s[i - 1] & 0xf8) == 0xf0)
+		need = 4;
+	else
+		need = 0;	/* not UTF-8: leave the bytes be */
+	if (need > 1 && len - (i - 1) < need)
+		len = i - 1;	/* the last character is cut: drop it */
+	s[len] = '\0';
+	return len;
+}
+
+int
+sp_harden_process(struct sp_err *err)
+{
+	struct rlimit	rl = { 0, 0 };
+
+	if (setrlimit(RLIMIT_CORE, &rl) == -1)
+		return sp_err_set(err, SP_ERR_INTERNAL, "setrlimit(RLIMIT_CORE):"
+		    " %s", strerror(errno));
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		return sp_err_set(err, SP_ERR_INTERNAL, "prctl(PR_SET_DUMPABLE):"
+		    " %s", strerror(errno));
+	return 0;
 }
