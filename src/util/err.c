@@ -44,11 +44,16 @@ sp_err_set(struct sp_err *err, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	n = vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	va_end(ap);
-	/* A cut message stays valid UTF-8 (JSON replies refuse anything else). */
+	/*
+	 * The message goes into JSON replies, which must be UTF-8: a cut at
+	 * the buffer's end drops a split character; anything else that is
+	 * not UTF-8 (a name cut by "%.64s", raw bytes) becomes '?'.
+	 */
 	if (n < 0)
 		err->msg[0] = '\0';
 	else if ((size_t)n >= sizeof(err->msg))
 		sp_utf8_trunc(err->msg, sizeof(err->msg) - 1);
+	sp_utf8_clean(err->msg);
 	return code;
 }
 

@@ -242,6 +242,50 @@ sp_utf8_trunc(char *s, size_t len)
 	return len;
 }
 
+/* Length of the well-formed UTF-8 sequence at p (RFC 3629), or 0. */
+static size_t
+utf8_seq(const unsigned char *p)
+{
+	size_t		n;
+	uint32_t	c;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2, c = p[0] & 0x1f;
+	else if ((p[0] & 0xf0) == 0xe0)
+		n = 3, c = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4, c = p[0] & 0x07;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)	/* also stops at the NUL */
+			return 0;
+		c = c << 6 | (p[i] & 0x3f);
+	}
+	if ((n == 3 && c < 0x800) || (n == 4 && c < 0x10000) ||
+	    c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	return n;
+}
+
+size_t
+sp_utf8_clean(char *s)
+{
+	unsigned char	*p = (unsigned char *)s;
+	size_t		 n, bad = 0;
+
+	while (*p != '\0') {
+		if ((n = utf8_seq(p)) == 0) {
+			*p++ = '?';
+			bad++;
+		} else
+			p += n;
+	}
+	return bad;
+}
+
 int
 sp_harden_process(struct sp_err *err)
 {

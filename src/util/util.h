@@ -64,6 +64,13 @@ bool	sp_name_valid(const char *s, size_t max);
 size_t	sp_utf8_trunc(char *s, size_t len);
 
 /*
+ * Replaces every byte of s that is not part of a well-formed UTF-8
+ * sequence (RFC 3629: no overlong forms, surrogates or code points
+ * above U+10FFFF) with '?'. Returns how many it replaced.
+ */
+size_t	sp_utf8_clean(char *s);
+
+/*
  * At process start (S5): no core dumps (RLIMIT_CORE 0) and not dumpable
  * (PR_SET_DUMPABLE 0: no ptrace or /proc/PID/mem by the same user), as
  * a node's memory holds token PINs and keys.

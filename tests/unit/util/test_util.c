@@ -302,6 +302,29 @@ test_utf8_trunc(void **state)
 	assert_int_equal(sp_utf8_trunc(buf, 4), 4);
 }
 
+static void
+test_utf8_clean(void **state)
+{
+	char	buf[32];
+
+	(void)state;
+	strcpy(buf, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x91");
+	assert_int_equal(sp_utf8_clean(buf), 0);
+	assert_string_equal(buf, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x91");
+	/* A name cut inside "é" by a precision ("%.4s"), then more text. */
+	strcpy(buf, "caf\xc3\": no");
+	assert_int_equal(sp_utf8_clean(buf), 1);
+	assert_string_equal(buf, "caf?\": no");
+	/* Lone continuation, Latin-1, overlong, surrogate, > U+10FFFF. */
+	strcpy(buf, "\xa9\xe9\xc0\xaf\xed\xa0\x80\xf4\x90\x80\x80");
+	assert_int_equal(sp_utf8_clean(buf), 11);
+	assert_string_equal(buf, "???????????");
+	/* An incomplete sequence at the end. */
+	strcpy(buf, "ab\xe2\x82");
+	assert_int_equal(sp_utf8_clean(buf), 2);
+	assert_string_equal(buf, "ab??");
+}
+
 /* A message cut by the fixed buffer ends on a character boundary. */
 static void
 test_err_set_truncates_utf8(void **state)
@@ -356,6 +379,22 @@ test_err_set_truncates_utf8(void **state)
 	sp_err_ossl(&err, SP_ERR_CRYPTO, msg);
 	assert_int_equal(strlen(err.msg), cut - 1);
 	assert_true(utf8_ok(err.msg));
+}
+
+/* "%.64s" of a name ending in "é" cuts inside it (the `ca show` case). */
+static void
+test_err_set_precision_utf8(void **state)
+{
+	struct sp_err	err = { 0 };
+	char		name[80];
+
+	(void)state;
+	memset(name, 'n', 63);
+	strcpy(name + 63, "\xc3\xa9");
+	sp_err_set(&err, SP_ERR_NOTFOUND, "no CA named \"%.64s\"", name);
+	assert_true(utf8_ok(err.msg));
+	assert_int_equal(strlen(err.msg), strlen("no CA named \"\"") + 64);
+	assert_int_equal(err.msg[strlen(err.msg) - 2], '?');
 }
 
 static void
@@ -608,6 +647,8 @@ main(void)
 		cmocka_unit_test(test_err_set_truncates),
 		cmocka_unit_test(test_err_set_truncates_utf8),
 		cmocka_unit_test(test_utf8_trunc),
+		cmocka_unit_test(test_utf8_clean),
+		cmocka_unit_test(test_err_set_precision_utf8),
 		cmocka_unit_test(test_name_valid_dots),
 		cmocka_unit_test(test_err_ossl),
 		cmocka_unit_test(test_rc_str),
