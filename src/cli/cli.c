@@ -1,4 +1,6 @@
+#include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -388,6 +390,7 @@ run_admin(const char *dir, const struct cmd *c, int argc, char **argv)
 {
 	struct sp_err	 err = { 0 };
 	json_t		*args = json_object(), *res = NULL;
+	struct sigaction ign = { .sa_handler = SIG_IGN }, old;
 	char		 sock[PATH_MAX];
 	int		 r;
 
@@ -409,8 +412,20 @@ run_admin(const char *dir, const struct cmd *c, int argc, char **argv)
 		fprintf(stderr, "sallyport: %s: path too long\n", dir);
 		return CLI_USAGE;
 	}
+	/*
+	 * A node that refuses or drops the connection must not kill us with
+	 * SIGPIPE (S8): the write fails with EPIPE and admin_call() reports
+	 * it as SP_ERR_CONNECT (exit 3). Restored for our own output, so
+	 * `| head` still ends us the usual way.
+	 */
+	if (sigaction(SIGPIPE, &ign, &old) == -1) {
+		json_decref(args);
+		fprintf(stderr, "sallyport: sigaction: %s\n", strerror(errno));
+		return CLI_FAILED;
+	}
 	json_incref(args);
 	r = admin_call(sock, c->admin, args, &res, &err);
+	sigaction(SIGPIPE, &old, NULL);
 	if (r == SP_ERR_CONNECT) {
 		fprintf(stderr, "sallyport: %s\n", err.msg);
 		r = CLI_UNREACHABLE;
@@ -449,30 +464,99 @@ verb_match(const char *verb, int argc, char **argv)
 	return words + 1;
 }
 
-/* Prints the usage lines of noun's commands; false if noun is unknown. */
+/*
+ * True if the nwords words in argv are the leading words of verb (a
+ * "peer connector" prefix of "connector add"); nwords 0 matches any verb.
+ */
 static bool
-noun_usage(const char *noun, bool help, int *rc)
+verb_prefix(const char *verb, int nwords, char **argv)
 {
-	FILE	*f = help ? stdout : stderr;
-	bool	 found = false;
+	for (int i = 0; i < nwords; i++) {
+		size_t len;
+
+		if (verb == NULL)
+			return false;
+		verb += strspn(verb, " ");
+		len = strcspn(verb, " ");
+		if (len == 0 || strlen(argv[i]) != len ||
+		    strncmp(argv[i], verb, len) != 0)
+			return false;
+		verb += len;
+	}
+	return true;
+}
+
+/*
+ * Prints the usage lines of noun's commands whose verb starts with the
+ * nwords words in argv. Returns how many it printed.
+ */
+static int
+noun_usage(FILE *f, const char *noun, int nwords, char **argv)
+{
+	int	n = 0;
 
 	for (size_t t = 0; t < NTABLES; t++)
 		for (const struct cmd *c = tables[t]; c->noun; c++) {
 			const char	*nl;
 			int		 len;
 
-			if (strcmp(noun, c->noun) != 0)
+			if (strcmp(noun, c->noun) != 0 ||
+			    !verb_prefix(c->verb, nwords, argv))
 				continue;
-			if (!found && !help)
-				fprintf(f, "sallyport: %s: unknown or missing "
-				    "verb\n", noun);
-			found = true;
 			nl = strchr(c->usage, '\n');
 			len = nl ? (int)(nl - c->usage) : (int)strlen(c->usage);
 			fprintf(f, "usage: sallyport %.*s\n", len, c->usage);
+			n++;
 		}
-	*rc = help ? CLI_OK : CLI_USAGE;
-	return found;
+	return n;
+}
+
+/*
+ * A known noun without a complete verb: with --help (or from `help NOUN`)
+ * the usages of its verbs that start with the words given go to stdout,
+ * exit 0; otherwise, or if no verb starts so, "unknown or missing verb"
+ * and all its usages go to stderr, exit 2. False if noun is unknown.
+ */
+static bool
+noun_known(const char *noun)
+{
+	for (size_t t = 0; t < NTABLES; t++)
+		for (const struct cmd *c = tables[t]; c->noun; c++)
+			if (strcmp(noun, c->noun) == 0)
+				return true;
+	return false;
+}
+
+/*
+ * A known noun without a complete verb: with help (NOUN ... --help, or
+ * `help NOUN ...`) the usages of its verbs starting with the words given
+ * go to stdout, exit 0; otherwise, or if no verb starts so, "unknown or
+ * missing verb" and all its usages go to stderr, exit 2. False if noun
+ * is unknown.
+ */
+static bool
+noun_help(const char *noun, int argc, char **argv, bool help, int *rc)
+{
+	int	nwords = 0;
+
+	if (!noun_known(noun))
+		return false;
+	while (nwords < argc && argv[nwords][0] != '-')
+		nwords++;
+	if (help && noun_usage(stdout, noun, nwords, argv) > 0) {
+		printf("\n`sallyport %s VERB --help` describes a command.\n",
+		    noun);
+		*rc = CLI_OK;
+		return true;
+	}
+	if (argc > 0)
+		fprintf(stderr, "sallyport: %s: unknown verb \"%s\"\n", noun,
+		    argv[0]);
+	else
+		fprintf(stderr, "sallyport: %s: missing verb\n", noun);
+	noun_usage(stderr, noun, 0, argv);
+	*rc = CLI_USAGE;
+	return true;
 }
 
 static bool
@@ -551,6 +635,7 @@ cli_main(int argc, char **argv)
 	const char	*dir = getenv("SALLYPORT_DIR");
 	char		*rest[256];
 	int		 nrest = 0, r;
+	bool		 help = false;
 
 	/* Global options anywhere before the command; --json anywhere. */
 	for (int i = 1; i < argc; i++) {
@@ -568,6 +653,13 @@ cli_main(int argc, char **argv)
 		else
 			return CLI_USAGE;
 	}
+	/* `help NOUN ...` is `NOUN ... --help`. */
+	if (nrest > 1 && strcmp(rest[0], "help") == 0) {
+		help = true;
+		for (int i = 1; i < nrest; i++)
+			rest[i - 1] = rest[i];
+		nrest--;
+	}
 	if (nrest == 0 || strcmp(rest[0], "--help") == 0 ||
 	    strcmp(rest[0], "help") == 0 || strcmp(rest[0], "-h") == 0) {
 		usage_all(nrest == 0 ? stderr : stdout);
@@ -582,7 +674,7 @@ cli_main(int argc, char **argv)
 	    i += 2) {
 		if (strcmp(rest[0], local_help[i]) != 0)
 			continue;
-		if (want_help(nrest - 1, rest + 1)) {
+		if (help || want_help(nrest - 1, rest + 1)) {
 			printf("usage: sallyport %s\n", local_help[i + 1]);
 			return CLI_OK;
 		}
@@ -595,15 +687,15 @@ cli_main(int argc, char **argv)
 			if (strcmp(rest[0], c->noun) != 0 ||
 			    (skip = verb_match(c->verb, nrest - 1, rest + 1)) == 0)
 				continue;
-			if (want_help(nrest - skip, rest + skip)) {
+			if (help || want_help(nrest - skip, rest + skip)) {
 				printf("usage: sallyport %s\n", c->usage);
 				return CLI_OK;
 			}
 			return run_admin(dir, c, nrest - skip, rest + skip);
 		}
-	/* A known noun with an unknown verb: list that noun's verbs. */
-	if (noun_usage(rest[0], nrest > 1 && (strcmp(rest[1], "--help") == 0 ||
-	    strcmp(rest[1], "-h") == 0), &r))
+	/* A known noun with an unknown or partial verb: list its verbs. */
+	if (noun_help(rest[0], nrest - 1, rest + 1, help ||
+	    want_help(nrest - 1, rest + 1), &r))
 		return r;
 	fprintf(stderr, "sallyport: unknown command \"%s\"\n", rest[0]);
 	usage_all(stderr);

@@ -4,6 +4,7 @@
 #include <openssl/err.h>
 
 #include "util/err.h"
+#include "util/util.h"
 
 static const char *const rc_names[] = {
 	"ok", "internal", "alloc", "invalid", "not_found", "exists", "crypto",
@@ -32,6 +33,7 @@ int
 sp_err_set(struct sp_err *err, int code, const char *fmt, ...)
 {
 	va_list	ap;
+	int	n;
 
 	if (err == NULL)
 		return code;
@@ -40,8 +42,18 @@ sp_err_set(struct sp_err *err, int code, const char *fmt, ...)
 		return code;
 	err->code = code;
 	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	n = vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	va_end(ap);
+	/*
+	 * The message goes into JSON replies, which must be UTF-8: a cut at
+	 * the buffer's end drops a split character; anything else that is
+	 * not UTF-8 (a name cut by "%.64s", raw bytes) becomes '?'.
+	 */
+	if (n < 0)
+		err->msg[0] = '\0';
+	else if ((size_t)n >= sizeof(err->msg))
+		sp_utf8_trunc(err->msg, sizeof(err->msg) - 1);
+	sp_utf8_clean(err->msg);
 	return code;
 }
 

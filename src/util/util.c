@@ -1,3 +1,5 @@
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -207,5 +209,93 @@ sp_name_valid(const char *s, size_t max)
 		    *s == '-'))
 			return false;
 	}
-	return true;
+	/* "." and ".." would name a directory, not an object (S4). */
+	return !(n == 1 && s[-1] == '.') && !(n == 2 && s[-1] == '.' &&
+	    s[-2] == '.');
+}
+
+size_t
+sp_utf8_trunc(char *s, size_t len)
+{
+	size_t	i = len, need;
+
+	/* Back up over continuation bytes to the lead byte, if any. */
+	while (i > 0 && ((unsigned char)s[i - 1] & 0xc0) == 0x80 && len - i < 3)
+		i--;
+	if (i == 0) {
+		s[len] = '\0';
+		return len;
+	}
+	if (((unsigned char)s[i - 1] & 0x80) == 0)
+		need = 1;
+	else if (((unsigned char)s[i - 1] & 0xe0) == 0xc0)
+		need = 2;
+	else if (((unsigned char)s[i - 1] & 0xf0) == 0xe0)
+		need = 3;
+	else if (((unsigned char)s[i - 1] & 0xf8) == 0xf0)
+		need = 4;
+	else
+		need = 0;	/* not UTF-8: leave the bytes be */
+	if (need > 1 && len - (i - 1) < need)
+		len = i - 1;	/* the last character is cut: drop it */
+	s[len] = '\0';
+	return len;
+}
+
+/* Length of the well-formed UTF-8 sequence at p (RFC 3629), or 0. */
+static size_t
+utf8_seq(const unsigned char *p)
+{
+	size_t		n;
+	uint32_t	c;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2, c = p[0] & 0x1f;
+	else if ((p[0] & 0xf0) == 0xe0)
+		n = 3, c = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4, c = p[0] & 0x07;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)	/* also stops at the NUL */
+			return 0;
+		c = c << 6 | (p[i] & 0x3f);
+	}
+	if ((n == 3 && c < 0x800) || (n == 4 && c < 0x10000) ||
+	    c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	return n;
+}
+
+size_t
+sp_utf8_clean(char *s)
+{
+	unsigned char	*p = (unsigned char *)s;
+	size_t		 n, bad = 0;
+
+	while (*p != '\0') {
+		if ((n = utf8_seq(p)) == 0) {
+			*p++ = '?';
+			bad++;
+		} else
+			p += n;
+	}
+	return bad;
+}
+
+int
+sp_harden_process(struct sp_err *err)
+{
+	struct rlimit	rl = { 0, 0 };
+
+	if (setrlimit(RLIMIT_CORE, &rl) == -1)
+		return sp_err_set(err, SP_ERR_INTERNAL, "setrlimit(RLIMIT_CORE):"
+		    " %s", strerror(errno));
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		return sp_err_set(err, SP_ERR_INTERNAL, "prctl(PR_SET_DUMPABLE):"
+		    " %s", strerror(errno));
+	return 0;
 }

@@ -48,7 +48,33 @@ int	sp_file_write(const char *path, const void *data, size_t len,
 /* Wipes and frees (freezero(3)); NULL is a no-op. */
 void	sp_freezero(void *p, size_t len);
 
-/* True if s is non-empty and consists of [A-Za-z0-9_.-] only, <= max. */
+/*
+ * True if s is non-empty, consists of [A-Za-z0-9_.-] only, has at most
+ * max bytes and is neither "." nor "..".
+ */
 bool	sp_name_valid(const char *s, size_t max);
+
+/*
+ * Cuts s, which holds at least len bytes, to at most len bytes (writing
+ * the NUL at s[len] or before) without leaving part of a UTF-8 sequence
+ * at the end: a character cut at len, or already cut there (by
+ * snprintf), is dropped whole. Returns the new length. Bytes that are
+ * not UTF-8 at all are cut at len as they are.
+ */
+size_t	sp_utf8_trunc(char *s, size_t len);
+
+/*
+ * Replaces every byte of s that is not part of a well-formed UTF-8
+ * sequence (RFC 3629: no overlong forms, surrogates or code points
+ * above U+10FFFF) with '?'. Returns how many it replaced.
+ */
+size_t	sp_utf8_clean(char *s);
+
+/*
+ * At process start (S5): no core dumps (RLIMIT_CORE 0) and not dumpable
+ * (PR_SET_DUMPABLE 0: no ptrace or /proc/PID/mem by the same user), as
+ * a node's memory holds token PINs and keys.
+ */
+int	sp_harden_process(struct sp_err *err) SP_WUR;
 
 #endif

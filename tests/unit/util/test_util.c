@@ -225,6 +225,178 @@ test_name_valid(void **state)
 	assert_true(sp_name_valid("a", 1));
 }
 
+/* "." and ".." name directories (S4); other dotted names are fine. */
+static void
+test_name_valid_dots(void **state)
+{
+	(void)state;
+	assert_false(sp_name_valid(".", 64));
+	assert_false(sp_name_valid("..", 64));
+	assert_false(sp_name_valid(".", 1));
+	assert_false(sp_name_valid("..", 2));
+	assert_true(sp_name_valid("...", 64));
+	assert_true(sp_name_valid(".a", 64));
+	assert_true(sp_name_valid("a.", 64));
+	assert_true(sp_name_valid("a..", 64));
+	assert_true(sp_name_valid("..a", 64));
+	assert_true(sp_name_valid("a.b", 64));
+}
+
+/* True if s is well-formed UTF-8 (enough for these tests: 1-4 bytes). */
+static int
+utf8_ok(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p != '\0') {
+		size_t n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 :
+		    (*p & 0xf0) == 0xe0 ? 3 : (*p & 0xf8) == 0xf0 ? 4 : 0;
+
+		if (n == 0)
+			return 0;
+		for (size_t i = 1; i < n; i++)
+			if ((p[i] & 0xc0) != 0x80)
+				return 0;
+		p += n;
+	}
+	return 1;
+}
+
+static void
+test_utf8_trunc(void **state)
+{
+	char	buf[16];
+
+	(void)state;
+	/* Cut between the two bytes of "é": the whole "é" goes. */
+	strcpy(buf, "caf\xc3\xa9!");
+	assert_int_equal(sp_utf8_trunc(buf, 4), 3);
+	assert_string_equal(buf, "caf");
+	/* Cut after it: kept. */
+	strcpy(buf, "caf\xc3\xa9!");
+	assert_int_equal(sp_utf8_trunc(buf, 5), 5);
+	assert_string_equal(buf, "caf\xc3\xa9");
+	/* Already cut (as snprintf leaves it): a lone lead byte at the end. */
+	strcpy(buf, "caf\xc3");
+	assert_int_equal(sp_utf8_trunc(buf, 4), 3);
+	assert_string_equal(buf, "caf");
+	/* Three- and four-byte characters cut at every inner point. */
+	for (size_t k = 1; k < 3; k++) {
+		strcpy(buf, "a\xe2\x82\xac");	/* "a€" */
+		assert_int_equal(sp_utf8_trunc(buf, 1 + k), 1);
+	}
+	for (size_t k = 1; k < 4; k++) {
+		strcpy(buf, "a\xf0\x9f\x94\x91");	/* "a" U+1F511 */
+		assert_int_equal(sp_utf8_trunc(buf, 1 + k), 1);
+	}
+	strcpy(buf, "a\xf0\x9f\x94\x91");
+	assert_int_equal(sp_utf8_trunc(buf, 5), 5);
+	/* ASCII and length 0. */
+	strcpy(buf, "abcdef");
+	assert_int_equal(sp_utf8_trunc(buf, 3), 3);
+	assert_string_equal(buf, "abc");
+	assert_int_equal(sp_utf8_trunc(buf, 0), 0);
+	assert_string_equal(buf, "");
+	/* Not UTF-8 (a stray continuation byte run): cut as is. */
+	strcpy(buf, "\x80\x80\x80\x80\x80");
+	assert_int_equal(sp_utf8_trunc(buf, 4), 4);
+}
+
+static void
+test_utf8_clean(void **state)
+{
+	char	buf[32];
+
+	(void)state;
+	strcpy(buf, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x91");
+	assert_int_equal(sp_utf8_clean(buf), 0);
+	assert_string_equal(buf, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x91");
+	/* A name cut inside "é" by a precision ("%.4s"), then more text. */
+	strcpy(buf, "caf\xc3\": no");
+	assert_int_equal(sp_utf8_clean(buf), 1);
+	assert_string_equal(buf, "caf?\": no");
+	/* Lone continuation, Latin-1, overlong, surrogate, > U+10FFFF. */
+	strcpy(buf, "\xa9\xe9\xc0\xaf\xed\xa0\x80\xf4\x90\x80\x80");
+	assert_int_equal(sp_utf8_clean(buf), 11);
+	assert_string_equal(buf, "???????????");
+	/* An incomplete sequence at the end. */
+	strcpy(buf, "ab\xe2\x82");
+	assert_int_equal(sp_utf8_clean(buf), 2);
+	assert_string_equal(buf, "ab??");
+}
+
+/* A message cut by the fixed buffer ends on a character boundary. */
+static void
+test_err_set_truncates_utf8(void **state)
+{
+	struct sp_err	err = { 0 };
+	char		msg[300];
+	size_t		cut = sizeof(err.msg) - 1;
+
+	(void)state;
+	/* "é" at bytes cut-1, cut: vsnprintf would keep only its lead byte. */
+	memset(msg, 'm', sizeof(msg) - 1);
+	msg[sizeof(msg) - 1] = '\0';
+	msg[cut - 1] = '\xc3';
+	msg[cut] = '\xa9';
+	sp_err_set(&err, SP_ERR_NOTFOUND, "%s", msg);
+	assert_int_equal(strlen(err.msg), cut - 1);
+	assert_true(utf8_ok(err.msg));
+
+	/* "é" ending exactly at the cut: kept. */
+	sp_err_clear(&err);
+	msg[cut - 2] = '\xc3';
+	msg[cut - 1] = '\xa9';
+	msg[cut] = 'm';
+	sp_err_set(&err, SP_ERR_NOTFOUND, "%s", msg);
+	assert_int_equal(strlen(err.msg), cut);
+	assert_true(utf8_ok(err.msg));
+
+	/* A string of "é"s cut at every parity. */
+	for (size_t off = 0; off < 2; off++) {
+		char	*p = msg;
+
+		sp_err_clear(&err);
+		memset(msg, 'x', off);
+		p += off;
+		while (p + 2 < msg + sizeof(msg)) {
+			*p++ = '\xc3';
+			*p++ = '\xa9';
+		}
+		*p = '\0';
+		sp_err_set(&err, SP_ERR_NOTFOUND, "ca %s: not found", msg);
+		assert_true(utf8_ok(err.msg));
+		assert_true(strlen(err.msg) >= cut - 1);
+	}
+
+	/* sp_err_ossl() goes through the same path. */
+	sp_err_clear(&err);
+	ERR_clear_error();
+	memset(msg, 'w', sizeof(msg) - 1);
+	msg[sizeof(msg) - 1] = '\0';
+	msg[cut - 1] = '\xc3';
+	msg[cut] = '\xa9';
+	sp_err_ossl(&err, SP_ERR_CRYPTO, msg);
+	assert_int_equal(strlen(err.msg), cut - 1);
+	assert_true(utf8_ok(err.msg));
+}
+
+/* "%.64s" of a name ending in "é" cuts inside it (the `ca show` case). */
+static void
+test_err_set_precision_utf8(void **state)
+{
+	struct sp_err	err = { 0 };
+	char		name[80];
+
+	(void)state;
+	memset(name, 'n', 63);
+	strcpy(name + 63, "\xc3\xa9");
+	sp_err_set(&err, SP_ERR_NOTFOUND, "no CA named \"%.64s\"", name);
+	assert_true(utf8_ok(err.msg));
+	assert_int_equal(strlen(err.msg), strlen("no CA named \"\"") + 64);
+	assert_int_equal(err.msg[strlen(err.msg) - 2], '?');
+}
+
 static void
 test_time(void **state)
 {
@@ -473,6 +645,11 @@ main(void)
 		    teardown_dir),
 		cmocka_unit_test(test_err_set_keeps_first),
 		cmocka_unit_test(test_err_set_truncates),
+		cmocka_unit_test(test_err_set_truncates_utf8),
+		cmocka_unit_test(test_utf8_trunc),
+		cmocka_unit_test(test_utf8_clean),
+		cmocka_unit_test(test_err_set_precision_utf8),
+		cmocka_unit_test(test_name_valid_dots),
 		cmocka_unit_test(test_err_ossl),
 		cmocka_unit_test(test_rc_str),
 		cmocka_unit_test(test_freezero),
