@@ -98,8 +98,9 @@ member(struct admin_ctx *ctx, json_t *args, const char *actor, bool add,
     json_t **out, struct sp_err *err)
 {
 	static const char *const keys[] = { "role", "match", "value",
-	    "issuer", NULL };
+	    "issuer", "any_issuer", NULL };
 	const char	*role, *match, *value, *issuer;
+	bool		 any = false;
 	int		 r;
 
 	if ((r = need_authz(ctx, err)) != 0 ||
@@ -107,8 +108,15 @@ member(struct admin_ctx *ctx, json_t *args, const char *actor, bool add,
 	    (r = admin_arg_str(args, "role", true, &role, err)) != 0 ||
 	    (r = admin_arg_str(args, "match", false, &match, err)) != 0 ||
 	    (r = admin_arg_str(args, "value", true, &value, err)) != 0 ||
-	    (r = admin_arg_str(args, "issuer", false, &issuer, err)) != 0)
+	    (r = admin_arg_str(args, "issuer", false, &issuer, err)) != 0 ||
+	    (r = admin_arg_bool(args, "any_issuer", &any, err)) != 0)
 		return r;
+	if (any) {
+		if (issuer != NULL)
+			return sp_err_set(err, SP_ERR_INVALID, "give --issuer or "
+			    "--any-issuer, not both");
+		issuer = "*";
+	}
 	if (add)
 		r = authz_member_add(ctx->authz, role, match, value, issuer,
 		    actor, err);

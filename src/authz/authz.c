@@ -46,8 +46,9 @@ static const char *const match_names[MATCH__MAX] = {
 struct member {
 	enum match	 match;
 	char		*value;
-	char		*issuer;	/* "" unless MATCH_SERIAL */
+	char		*issuer;	/* serial, dn: "" for a dn of any issuer */
 	X509_NAME	*name;		/* issuer (serial) or subject (dn) */
+	X509_NAME	*iname;		/* dn: the pinned issuer, or NULL */
 };
 
 struct rule {
@@ -122,6 +123,7 @@ cache_free(struct cache *c)
 			free(ro->members[j].value);
 			free(ro->members[j].issuer);
 			X509_NAME_free(ro->members[j].name);
+			X509_NAME_free(ro->members[j].iname);
 		}
 		for (size_t j = 0; j < ro->nrules; j++)
 			free(ro->rules[j].path);
@@ -447,9 +449,19 @@ member_norm(const char *match, const char *value, const char *issuer,
 	if (*m == MATCH_SERIAL && (issuer == NULL || *issuer == '\0'))
 		return sp_err_set(err, SP_ERR_INVALID, "match \"serial\" needs "
 		    "the issuer DN (a serial is unique only per issuer)");
-	if (*m != MATCH_SERIAL && issuer != NULL && *issuer != '\0')
+	/*
+	 * A subject DN means something only under its issuer: any trusted
+	 * CA could issue the same subject. So a dn member pins its issuer
+	 * unless the operator says "*" (any issuer) on purpose.
+	 */
+	if (*m == MATCH_DN && (issuer == NULL || *issuer == '\0'))
+		return sp_err_set(err, SP_ERR_INVALID, "match \"dn\" needs the "
+		    "issuer DN (--issuer), or --any-issuer to match that "
+		    "subject from every trusted CA");
+	if (*m != MATCH_SERIAL && *m != MATCH_DN && issuer != NULL &&
+	    *issuer != '\0')
 		return sp_err_set(err, SP_ERR_INVALID, "an issuer is only "
-		    "given with match \"serial\"");
+		    "given with match \"serial\" or \"dn\"");
 	switch (*m) {
 	case MATCH_SERIAL:
 		if ((r = serial_norm(value, v, err)) != 0 ||
@@ -457,8 +469,15 @@ member_norm(const char *match, const char *value, const char *issuer,
 			goto fail;
 		return 0;
 	case MATCH_DN:
-		r = dn_norm("subject DN", value, v, err);
-		break;
+		if ((r = dn_norm("subject DN", value, v, err)) != 0)
+			goto fail;
+		if (strcmp(issuer, "*") == 0) {
+			if ((*iss = strdup("")) == NULL)
+				r = sp_err_set(err, SP_ERR_ALLOC,
+				    "out of memory");
+		} else
+			r = dn_norm("issuer", issuer, iss, err);
+		goto fail;
 	case MATCH_CN:
 		if ((r = cn_check(value, err)) == 0 &&
 		    (*v = strdup(value)) == NULL)
@@ -564,8 +583,19 @@ load_member(const struct store_row *row, void *arg)
 		goto oom;
 	if (m.match == MATCH_SERIAL)
 		dn = m.issuer;
-	else if (m.match == MATCH_DN)
+	else if (m.match == MATCH_DN) {
 		dn = m.value;
+		if (m.issuer[0] != '\0' && (dn_parse(m.issuer, &m.iname,
+		    &e) != 0 || i2d_X509_NAME(m.iname, NULL) <= 0)) {
+			ERR_clear_error();
+			log_warnx("authz: role %s: ignoring member with a bad "
+			    "issuer DN: %s", ro->name, e.msg);
+			free(m.value);
+			free(m.issuer);
+			X509_NAME_free(m.iname);
+			return 0;
+		}
+	}
 	if (dn != NULL) {
 		/*
 		 * Parse once here; encoding now also fills the canonical
@@ -581,6 +611,7 @@ load_member(const struct store_row *row, void *arg)
 			free(m.value);
 			free(m.issuer);
 			X509_NAME_free(m.name);
+			X509_NAME_free(m.iname);
 			return 0;
 		}
 	}
@@ -594,6 +625,7 @@ load_member(const struct store_row *row, void *arg)
 	free(m.value);
 	free(m.issuer);
 	X509_NAME_free(m.name);
+	X509_NAME_free(m.iname);
 	return SP_ERR_ALLOC;
 }
 
@@ -774,7 +806,9 @@ member_matches(const struct member *m, const struct ident *id)
 		    strcmp(id->serial, m->value) == 0 &&
 		    X509_NAME_cmp(id->issuer, m->name) == 0;
 	case MATCH_DN:
-		return X509_NAME_cmp(id->subject, m->name) == 0;
+		return X509_NAME_cmp(id->subject, m->name) == 0 &&
+		    (m->iname == NULL ||
+		    X509_NAME_cmp(id->issuer, m->iname) == 0);
 	case MATCH_CN:
 		return id->cn != NULL && strcmp(id->cn, m->value) == 0;
 	case MATCH_FINGERPRINT:
@@ -1351,9 +1385,11 @@ role_json(const struct role *ro)
 	for (size_t i = 0; i < ro->nmembers; i++) {
 		const struct member	*m = &ro->members[i];
 
-		if (json_array_append_new(mem, json_pack("{s:s,s:o,s:o}",
+		/* any_issuer: a dn member that matches from every CA. */
+		if (json_array_append_new(mem, json_pack("{s:s,s:o,s:o,s:b}",
 		    "match", match_names[m->match], "value", jstr(m->value),
-		    "issuer", jstr(m->issuer))) != 0)
+		    "issuer", jstr(m->issuer), "any_issuer",
+		    m->match == MATCH_DN && m->iname == NULL)) != 0)
 			goto fail;
 	}
 	for (size_t i = 0; i < ro->nrules; i++) {
@@ -1575,7 +1611,8 @@ incoming_member(const struct incoming_row *ir, enum match m, char **v,
 		    &e);
 		break;
 	case MATCH_DN:
-		r = member_norm("dn", ir->subject, NULL, &mm, v, iss, &e);
+		r = member_norm("dn", ir->subject, ir->issuer, &mm, v, iss,
+		    &e);
 		break;
 	case MATCH_CN:
 		if (dn_parse(ir->subject, &n, &e) != 0 ||

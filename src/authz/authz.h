@@ -9,7 +9,9 @@
  *                  serial as lower-case hex of the INTEGER's magnitude
  *                  without leading zero bytes ("-" first if negative);
  *                  issuer is an RFC 4514 DN.
- *   "dn"           subject DN (RFC 4514).
+ *   "dn"           subject DN (RFC 4514) and, unless the operator gave
+ *                  issuer "*" (any issuer), the issuer DN too: the same
+ *                  subject from another trusted CA does not match.
  *   "cn"           the subject's most specific commonName, byte for byte.
  *   "fingerprint"  SHA-256 of the DER certificate, lower-case hex.
  * DNs are compared as RFC 5280 section 7.1 says (X509_NAME_cmp(): case and
@@ -103,16 +105,18 @@ int	authz_role_delete(struct authz *a, const char *name, const char *actor,
 /* [{"name", "members", "rules"}] (counts), by name; NULL if out of memory. */
 json_t	*authz_role_list(struct authz *a);
 /*
- * {"name", "members": [{"match", "value", "issuer"}],
+ * {"name", "members": [{"match", "value", "issuer", "any_issuer"}],
  *  "rules": [{"path", "allow", "recursive"}]}; issuer is "" unless the
- * match is "serial". SP_ERR_NOTFOUND if there is no such role.
+ * match is "serial" or a pinned "dn"; any_issuer is true for a "dn"
+ * member without one. SP_ERR_NOTFOUND if there is no such role.
  */
 int	authz_role_show(struct authz *a, const char *name, json_t **out,
 	    struct sp_err *err) SP_WUR;
 
 /*
  * Adds a member. match NULL means "serial". issuer is required for
- * "serial" and refused for the other types. Values are normalised before
+ * "serial" and "dn" ("*" for a dn member of any issuer) and refused for
+ * the other types. Values are normalised before
  * they are stored and compared: hex (serial, fingerprint) to lower case
  * without ':' (a serial also loses its "0x" and leading zero bytes), DNs
  * (dn value, issuer) to dn_print(dn_parse()). SP_ERR_INVALID for an

@@ -21,9 +21,10 @@ const struct cmd cli_cmds_authz[] = {
 	{ "role", "member add", "role.member.add", { "role" },
 	  { { "--match", "match", O_STR, false },
 	  { "--value", "value", O_STR, true },
-	  { "--issuer", "issuer", O_STR, false } }, OUT_OBJ, NULL,
+	  { "--issuer", "issuer", O_STR, false },
+	  { "--any-issuer", "any_issuer", O_BOOL, false } }, OUT_OBJ, NULL,
 	  "role member add ROLE [--match serial|dn|cn|fingerprint] --value V "
-	  "[--issuer DN]\n"
+	  "[--issuer DN | --any-issuer]\n"
 	  "  Adds a member: the client certificates that match it get the "
 	  "role.\n"
 	  "    serial       (default) V is the serial number in hex (colons "
@@ -32,7 +33,11 @@ const struct cmd cli_cmds_authz[] = {
 	  "DN\n"
 	  "                 (required: serials are unique per issuer only)\n"
 	  "    dn           V is the subject DN, e.g. \"CN=va1,O=Example,"
-	  "C=SE\"\n"
+	  "C=SE\",\n"
+	  "                 and --issuer its CA's DN; --any-issuer matches "
+	  "that\n"
+	  "                 subject from every trusted CA (role show says "
+	  "which)\n"
 	  "    cn           V is the subject's common name, exactly\n"
 	  "    fingerprint  V is the SHA-256 of the certificate (64 hex "
 	  "digits)\n"
@@ -41,9 +46,10 @@ const struct cmd cli_cmds_authz[] = {
 	{ "role", "member remove", "role.member.remove", { "role" },
 	  { { "--match", "match", O_STR, false },
 	  { "--value", "value", O_STR, true },
-	  { "--issuer", "issuer", O_STR, false } }, OUT_OBJ, NULL,
+	  { "--issuer", "issuer", O_STR, false },
+	  { "--any-issuer", "any_issuer", O_BOOL, false } }, OUT_OBJ, NULL,
 	  "role member remove ROLE [--match serial|dn|cn|fingerprint] "
-	  "--value V [--issuer DN]\n"
+	  "--value V [--issuer DN | --any-issuer]\n"
 	  "  Removes a member, given as it was added (see role show)." },
 	{ "role", "rule set", "role.rule.set", { "role", "path", "action" },
 	  { { "--recursive", "recursive", O_BOOL, false } }, OUT_OBJ, NULL,

@@ -444,7 +444,7 @@ def test_reset_picks_up_new_client_certificate(joined):
     new_serial = helpers.serial_hex(helpers.load_cert(pem.read_bytes()))
     # Allow the new certificate too (same subject, new serial).
     p.va.cli("role", "member", "add", "CA1", "--match", "dn", "--value",
-             "CN=ca-node")
+             "CN=ca-node", "--issuer", "CN=Test Management CA")
     p.ping_json()
     rows = p.incoming()
     assert not any(r["serial"] == new_serial for r in rows), \
@@ -628,7 +628,7 @@ def test_revoked_client_certificate_refused(joined):
     p.ca.cli("keybinding", "install-cert", "ca-tls", "--cert", pem,
              "--chain", p.mgmt)
     p.va.cli("role", "member", "add", "CA1", "--match", "dn", "--value",
-             "CN=ca-node", check=False)
+             "CN=ca-node", "--issuer", "CN=Test Management CA", check=False)
     p.ca.cli("peer", "reset", "va")
     assert p.ping_json()["ok"] == 1
     # An older CRL is refused; garbage is refused.

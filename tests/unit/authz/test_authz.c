@@ -409,9 +409,35 @@ test_member_dn_cn_fingerprint(void **state)
 
 	mkrole(fx->a, "bydn");
 	rule(fx->a, "bydn", "/dn", true, false);
-	member(fx->a, "bydn", "dn", "CN=VA1, O=example, C=SE", NULL);
+	member(fx->a, "bydn", "dn", "CN=VA1, O=example, C=SE", ISSUER1);
 	allowed(fx->a, d, "/dn");
 	refused(fx->a, d2, "/dn", "no role");
+	{
+		/* The same subject from another trusted CA (F9). */
+		X509	*dx = mkcert(ISSUER2, "CN=va1,O=Example,C=SE", "2001");
+		json_t	*j = NULL;
+
+		refused(fx->a, dx, "/dn", "no role");
+		/* Unless the operator asks for any issuer, on purpose. */
+		mkrole(fx->a, "anydn");
+		rule(fx->a, "anydn", "/anydn", true, false);
+		member(fx->a, "anydn", "dn", "CN=va1,O=Example,C=SE", "*");
+		allowed(fx->a, dx, "/anydn");
+		allowed(fx->a, d, "/anydn");
+		/* role show says which. */
+		ok(authz_role_show(fx->a, "anydn", &j, &err), &err);
+		assert_true(json_is_true(json_object_get(json_array_get(
+		    json_object_get(j, "members"), 0), "any_issuer")));
+		json_decref(j);
+		ok(authz_role_show(fx->a, "bydn", &j, &err), &err);
+		assert_true(json_is_false(json_object_get(json_array_get(
+		    json_object_get(j, "members"), 0), "any_issuer")));
+		assert_string_equal(json_string_value(json_object_get(
+		    json_array_get(json_object_get(j, "members"), 0),
+		    "issuer")), ISSUER1);
+		json_decref(j);
+		X509_free(dx);
+	}
 
 	mkrole(fx->a, "bycn");
 	rule(fx->a, "bycn", "/cn", true, false);
@@ -521,7 +547,7 @@ test_persistence(void **state)
 
 	mkrole(fx->a, "keep");
 	member(fx->a, "keep", "serial", "5001", ISSUER1);
-	member(fx->a, "keep", "dn", "CN=keep,O=Example", NULL);
+	member(fx->a, "keep", "dn", "CN=keep,O=Example", ISSUER1);
 	rule(fx->a, "keep", "/peerincoming", true, false);
 	rule(fx->a, "keep", "/ca/", true, true);
 	rule(fx->a, "keep", "/ca/Other", false, true);
@@ -956,6 +982,11 @@ test_bad_input(void **state)
 	    "t", &err));
 	BAD(SP_ERR_INVALID, authz_member_add(fx->a, "r", "dn", "CN", NULL,
 	    "t", &err));
+	/* A dn member pins its issuer unless "*" (F9). */
+	BAD(SP_ERR_INVALID, authz_member_add(fx->a, "r", "dn", "CN=x", NULL,
+	    "t", &err));
+	BAD(SP_ERR_INVALID, authz_member_add(fx->a, "r", "dn", "CN=x",
+	    "not a dn", "t", &err));
 	BAD(SP_ERR_INVALID, authz_member_add(fx->a, "r", "fingerprint",
 	    "abcd", NULL, "t", &err));
 	BAD(SP_ERR_INVALID, authz_member_add(fx->a, "r", "fingerprint",
