@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -192,6 +193,63 @@ reply_err(struct evhttp_request *req, int status, const char *code,
 {
 	reply(req, status, json_pack("{s:{s:s,s:s}}", "error", "code", code,
 	    "message", msg));
+}
+
+#define REFUSALS_LOGGED_PER_SEC	10
+
+/*
+ * A refused request (401/403) is logged with the client's address, at
+ * most REFUSALS_LOGGED_PER_SEC lines a second (loop thread only), so a
+ * flood of refused requests cannot fill the disk; the lines left out are
+ * counted and the count goes with the next line logged.
+ */
+static void
+log_refused(struct evhttp_request *req, int status, const char *code,
+    const char *msg)
+{
+	static time_t		 sec;
+	static int		 n;
+	static unsigned long	 skipped;
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct timespec		 now;
+	char			*host = NULL, clean[256];
+	ev_uint16_t		 port = 0;
+	size_t			 i;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (now.tv_sec != sec) {
+		sec = now.tv_sec;
+		n = 0;
+	}
+	if (n >= REFUSALS_LOGGED_PER_SEC) {
+		skipped++;
+		return;
+	}
+	n++;
+	if (evcon != NULL)
+		evhttp_connection_get_peer(evcon, &host, &port);
+	/* Messages may quote a certificate's names: no control bytes. */
+	for (i = 0; msg[i] != '\0' && i < sizeof(clean) - 1; i++)
+		clean[i] = (unsigned char)msg[i] < 0x20 || msg[i] == 0x7f ?
+		    '?' : msg[i];
+	clean[i] = '\0';
+	if (skipped > 0)
+		log_warnx("peer: refused %s:%u: %d %s: %s (and %lu refusals "
+		    "not logged)", host ? host : "?", (unsigned)port, status,
+		    code, clean, skipped);
+	else
+		log_warnx("peer: refused %s:%u: %d %s: %s", host ? host : "?",
+		    (unsigned)port, status, code, clean);
+	skipped = 0;
+}
+
+/* Logs (rate limited) and answers a refusal. */
+static void
+refuse_req(struct evhttp_request *req, int status, const char *code,
+    const char *msg)
+{
+	log_refused(req, status, code, msg);
+	reply_err(req, status, code, msg);
 }
 
 /* --- endpoints ---------------------------------------------------------- */
@@ -536,7 +594,7 @@ on_request(struct evhttp_request *req, void *arg)
 	if (ssl == NULL || (cert = SSL_get0_peer_certificate(ssl)) == NULL) {
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "Connection", "close");
-		reply_err(req, 401, "no_certificate", "a client certificate "
+		refuse_req(req, 401, "no_certificate", "a client certificate "
 		    "is required");
 		return;
 	}
@@ -544,7 +602,7 @@ on_request(struct evhttp_request *req, void *arg)
 	    SSL_session_reused(ssl), &err)) {
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "Connection", "close");
-		reply_err(req, 403, "untrusted", err.msg);
+		refuse_req(req, 403, "untrusted", err.msg);
 		return;
 	}
 	if ((status = framing_check(req, &code, &msg)) != 0) {
@@ -567,7 +625,7 @@ on_request(struct evhttp_request *req, void *arg)
 	if (!p->incoming_enabled) {
 		/* Every path, known or not; the client is still recorded. */
 		note_incoming(p, ssl, cert, evcon, "");
-		reply_err(req, 403, "incoming_disabled", "incoming peer "
+		refuse_req(req, 403, "incoming_disabled", "incoming peer "
 		    "connections are disabled on this node");
 		return;
 	}
@@ -575,7 +633,7 @@ on_request(struct evhttp_request *req, void *arg)
 	e = authorize(p, cert, fp, R_BASE);
 	note_incoming(p, ssl, cert, evcon, e->role);
 	if (!e->ok) {
-		reply_err(req, 403, "denied", e->msg);
+		refuse_req(req, 403, "denied", e->msg);
 		return;
 	}
 	for (route = 0; route < R__MAX; route++)
@@ -587,7 +645,7 @@ on_request(struct evhttp_request *req, void *arg)
 	}
 	if (routes[route].nrules > 0 &&
 	    !(e = authorize(p, cert, fp, route))->ok) {
-		reply_err(req, 403, "denied", e->msg);
+		refuse_req(req, 403, "denied", e->msg);
 		return;
 	}
 	if (!(evhttp_request_get_command(req) & routes[route].methods)) {

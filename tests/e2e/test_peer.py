@@ -298,6 +298,35 @@ def test_no_role_is_403_and_listed(pair):
     pair.wait_incoming(lambda rows: any(
         r["subject"] == "CN=norole.example" and r["role"] == ""
         for r in rows))
+    # Logged with the client's address (hostile test F8).
+    assert re.search(r"peer: refused 127\.0\.0\.1:\d+: 403 denied: no role",
+                     pair.va.log()), pair.va.log()[-2000:]
+
+
+def test_refusals_logged_rate_limited(pair):
+    """A burst of refused requests on one connection is logged with the
+    address, but at most a few lines a second, with the count left out."""
+    pair.va.cli("peer", "incoming", "enable")
+    certf, keyf = client_identity(pair.ca, pair.work, "burst.example")
+    before = pair.va.log().count("peer: refused")
+    urls = []
+    for _ in range(200):	# one connection, keep-alive
+        urls += ["-o", "/dev/null", pair.url("/peer/v1/ping")]
+    r = subprocess.run(
+        ["curl", "-sS", "--max-time", "60", "--cacert", str(pair.mgmt),
+         "--cert", str(certf), "--key", str(keyf),
+         "-w", "%{http_code}\n", *urls],
+        capture_output=True, text=True, timeout=90)
+    codes = r.stdout.split()
+    assert codes == ["403"] * 200, r.stdout[-300:] + r.stderr
+    time.sleep(1.1)
+    # One more, in a new second: it carries the count of those left out.
+    code, _, _ = pair.curl("/peer/v1/ping", certf, keyf)
+    assert code == 403
+    log = pair.va.log()
+    logged = log.count("peer: refused") - before
+    assert 1 <= logged <= 200 // 2, logged
+    assert re.search(r"refusals not logged\)", log)
 
 
 def test_untrusted_and_missing_client_cert_fail_handshake(pair):
