@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -35,7 +36,18 @@ struct ca {
 struct tok {
 	int64_t		 id;
 	struct token	*t;
+	int		 fails;		/* failed activations in a row */
+	time_t		 retry_at;	/* monotonic: no attempt before */
 };
+
+/*
+ * Online PIN guessing is slowed down per token: after ACT_FREE_FAILS
+ * failures in a row, each further one makes the next attempt wait twice
+ * as long (1 s, 2 s, 4 s, ... up to ACT_MAX_DELAY). A success resets it.
+ * Attempts inside the delay are refused without testing the PIN.
+ */
+#define ACT_FREE_FAILS	3
+#define ACT_MAX_DELAY	300	/* seconds */
 
 /*
  * The lock guards the arrays; tokens are thread safe themselves, CAs are
@@ -49,6 +61,7 @@ struct ca_service {
 	/* Group commit of single issuance requests (ca_issue_one()). */
 	pthread_mutex_t		  gc_mtx;
 	pthread_cond_t		  gc_cond;
+	pthread_mutex_t		  act_mtx;	/* tok fails, retry_at */
 	struct gc_item		 *gc_head, *gc_tail;
 	bool			  gc_leader;
 	struct tok		 *toks;
@@ -84,6 +97,7 @@ ca_service_free(struct ca_service *svc)
 	free(svc->profs);
 	pthread_rwlock_destroy(&svc->lk);
 	pthread_mutex_destroy(&svc->gc_mtx);
+	pthread_mutex_destroy(&svc->act_mtx);
 	pthread_cond_destroy(&svc->gc_cond);
 	free(svc);
 }
@@ -192,7 +206,8 @@ static int
 load_token(const struct store_token *t, void *arg)
 {
 	struct ca_service	*svc = arg;
-	struct tok		 tk = { t->id, token_new(t->name, t->verifier) };
+	struct tok		 tk = { .id = t->id,
+	    .t = token_new(t->name, t->verifier) };
 
 	if (tk.t == NULL || push(&svc->toks, &svc->ntoks, sizeof(tk),
 	    &tk) != 0) {
@@ -302,6 +317,7 @@ ca_service_open(struct store *st, struct ca_service **out, struct sp_err *err)
 		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
 	pthread_rwlock_init(&svc->lk, NULL);
 	pthread_mutex_init(&svc->gc_mtx, NULL);
+	pthread_mutex_init(&svc->act_mtx, NULL);
 	pthread_cond_init(&svc->gc_cond, NULL);
 	svc->st = st;
 	if ((r = store_token_foreach(st, load_token, svc)) != 0 ||
@@ -360,7 +376,7 @@ ca_token_create(struct ca_service *svc, const char *name, const char *pin,
     const char *actor, struct sp_err *err)
 {
 	char		*verifier = NULL;
-	struct tok	 tk = { 0, NULL };
+	struct tok	 tk = { .id = 0 };
 	int		 r;
 
 	if (!sp_name_valid(name, CA_TOKEN_NAME_MAX))
@@ -419,14 +435,46 @@ ca_token_activate(struct ca_service *svc, const char *name, const char *pin,
     const char *actor, struct sp_err *err)
 {
 	struct tok	*tk;
-	int		 r;
+	struct timespec	 now;
+	long		 wait = 0;
+	int		 r, fails = 0;
 
 	pthread_rwlock_rdlock(&svc->lk);
 	if ((tk = tok_get(svc, name, err)) == NULL) {
 		r = SP_ERR_NOTFOUND;
 		goto out;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&svc->act_mtx);
+	if (tk->retry_at > now.tv_sec)
+		wait = (long)(tk->retry_at - now.tv_sec);
+	pthread_mutex_unlock(&svc->act_mtx);
+	if (wait > 0) {
+		log_warnx("token %s: activation by %s refused: %ld s to wait "
+		    "after failed activations", name, actor, wait);
+		r = sp_err_set(err, SP_ERR_STATE, "token %s: too many failed "
+		    "activations; retry in %ld s", name, wait);
+		(void)audit(svc, "token.activate_refused", actor,
+		    json_pack("{s:s,s:I}", "token", name, "wait",
+		    (json_int_t)wait), NULL);
+		goto out;
+	}
 	r = token_activate(tk->t, pin, err);
+	pthread_mutex_lock(&svc->act_mtx);
+	if (r == 0)
+		tk->fails = 0, tk->retry_at = 0;
+	else if (r == SP_ERR_PIN && (fails = ++tk->fails) > ACT_FREE_FAILS) {
+		int	n = fails - ACT_FREE_FAILS - 1;
+
+		wait = n >= 9 ? ACT_MAX_DELAY : 1L << n;
+		if (wait > ACT_MAX_DELAY)
+			wait = ACT_MAX_DELAY;
+		tk->retry_at = now.tv_sec + wait;
+	}
+	pthread_mutex_unlock(&svc->act_mtx);
+	if (r == SP_ERR_PIN)
+		log_warnx("token %s: activation by %s failed (%d in a row%s)",
+		    name, actor, fails, wait > 0 ? "; next attempt delayed" : "");
 	if (audit(svc, r == 0 ? "token.activate" : "token.activate_failed",
 	    actor, json_pack("{s:s}", "token", name), r == 0 ? err : NULL) != 0
 	    && r == 0)
