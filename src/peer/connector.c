@@ -46,6 +46,8 @@ struct outconn {
 	struct evhttp_connection	*evcon;
 	struct bufferevent		*bev;
 	struct outreq			*cur;	/* request in flight */
+	struct evhttp_request		*req;	/* its evhttp request */
+	struct event			*deadline; /* for the whole response */
 	bool				 used;	/* a request completed */
 	bool				 dead;
 	TAILQ_ENTRY(outconn)		 e;
@@ -175,6 +177,8 @@ conn_free_now(struct outconn *oc)
 	c->nconns--;
 	evhttp_connection_set_closecb(oc->evcon, NULL, NULL);
 	evhttp_connection_free(oc->evcon);
+	if (oc->deadline != NULL)
+		event_free(oc->deadline);
 	free(oc);
 }
 
@@ -226,6 +230,36 @@ on_close(struct evhttp_connection *evcon, void *arg)
 		conn_kill(oc);
 }
 
+static void	req_finish(struct outreq *, int, json_t *, const char *,
+		    const struct sp_err *);
+
+/*
+ * The inactivity timeout alone lets a server that trickles its response
+ * hold a request for ever (hostile test F5): the whole response must
+ * arrive within PEER_REQUEST_DEADLINE of sending the request.
+ */
+static void
+on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct outconn	*oc = arg;
+	struct outreq	*rq = oc->cur;
+	struct sp_err	 err = { 0 };
+
+	(void)fd;
+	(void)what;
+	if (rq == NULL || oc->req == NULL)
+		return;
+	oc->cur = NULL;
+	/* Frees the request without calling on_response. */
+	evhttp_cancel_request(oc->req);
+	oc->req = NULL;
+	conn_kill(oc);
+	sp_err_set(&err, SP_ERR_IO, "request to %s:%d timed out: no complete "
+	    "response within %d s", oc->c->host, oc->c->port,
+	    PEER_REQUEST_DEADLINE);
+	req_finish(rq, 0, NULL, oc->used ? "reused" : "full", &err);
+}
+
 static struct outconn *
 conn_new(struct connector *c, struct sp_err *err)
 {
@@ -236,7 +270,8 @@ conn_new(struct connector *c, struct sp_err *err)
 	if (client_ctx(c, err) != 0)
 		return NULL;
 	if ((oc = calloc(1, sizeof(*oc))) == NULL ||
-	    (ssl = SSL_new(c->ctx)) == NULL) {
+	    (oc->deadline = evtimer_new(c->p->base, on_deadline, oc)) ==
+	    NULL || (ssl = SSL_new(c->ctx)) == NULL) {
 		sp_err_set(err, SP_ERR_ALLOC, "out of memory");
 		goto fail;
 	}
@@ -276,6 +311,8 @@ conn_new(struct connector *c, struct sp_err *err)
 	return oc;
  fail:
 	SSL_free(ssl);
+	if (oc != NULL && oc->deadline != NULL)
+		event_free(oc->deadline);
 	free(oc);
 	ERR_clear_error();
 	return NULL;
@@ -307,6 +344,8 @@ on_response(struct evhttp_request *req, void *arg)
 				    : 0;
 
 	oc->cur = NULL;
+	oc->req = NULL;
+	evtimer_del(oc->deadline);
 	kind = oc->used ? "reused" : (ssl && SSL_session_reused(ssl)) ?
 	    "resumed" : "full";
 	if (status == 0) {
@@ -396,6 +435,12 @@ send_on(struct outconn *oc, struct outreq *rq, struct sp_err *err)
 		oc->cur = NULL;
 		conn_kill(oc);
 		return sp_err_set(err, SP_ERR_IO, "cannot send request");
+	}
+	oc->req = req;
+	{
+		struct timeval	tv = { PEER_REQUEST_DEADLINE, 0 };
+
+		evtimer_add(oc->deadline, &tv);
 	}
 	/* The socket exists once the request started connecting. */
 	nodelay(bufferevent_getfd(oc->bev));

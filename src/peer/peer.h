@@ -29,6 +29,7 @@
 #define PEER_MAX_BODY		(1024 * 1024)	/* request/response bodies */
 #define PEER_MAX_HEADERS	(16 * 1024)
 #define PEER_TIMEOUT		10		/* seconds: slow clients */
+#define PEER_REQUEST_DEADLINE	20		/* seconds: a whole response */
 #define PEER_AUTHZ_CACHE_TTL	60		/* seconds */
 #define PEER_CONNECTOR_MAX	64		/* connections per pool */
 #define PEER_NAME_MAX		64

@@ -628,6 +628,62 @@ def test_connector_to_nothing_fails_cleanly(joined):
     assert p.ping_json()["ok"] == 1
 
 
+def test_trickling_server_hits_the_request_deadline(joined):
+    """A server that trickles its response one byte every 2 s never trips
+    the 10 s inactivity timeout; the connector's total deadline per request
+    (PEER_REQUEST_DEADLINE, 20 s) ends it (hostile test F5)."""
+    import threading
+    p = joined
+    key, csr = helpers.make_csr("ec-p256", cn="slow.example",
+                                ips=("127.0.0.1",))
+    csrf = write(p.work / "slow.csr", csr)
+    certf = write(p.work / "slow.pem", p.ca.cli(
+        "cert", "issue", "--ca", "Mgmt", "--profile", "TLS_SERVER",
+        "--csr", csrf).stdout)
+    keyf = write(p.work / "slow.key", key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(certf), str(keyf))
+    ctx.verify_mode = ssl.CERT_OPTIONAL
+    ctx.load_verify_locations(str(p.mgmt))
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(4)
+    lsock.settimeout(60)
+    stop = threading.Event()
+
+    def serve():
+        try:
+            raw, _ = lsock.accept()
+            with ctx.wrap_socket(raw, server_side=True) as s:
+                s.settimeout(60)
+                s.recv(65536)
+                for b in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}":
+                    if stop.wait(2):
+                        return
+                    s.sendall(bytes([b]))
+        except (OSError, ssl.SSLError):
+            pass
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    port = lsock.getsockname()[1]
+    p.ca.cli("peer", "connector", "add", "slow", "--url",
+             f"https://127.0.0.1:{port}/peer/v1", "--auth", "ca-tls")
+    try:
+        start = time.monotonic()
+        err = p.ca.fail("peer", "ping", "slow", match=r"timed out")
+        assert "no complete response within 20 s" in err, err
+        assert time.monotonic() - start < 60
+    finally:
+        stop.set()
+        p.ca.cli("peer", "connector", "delete", "slow")
+        t.join(10)
+        lsock.close()
+    assert p.ping_json()["ok"] == 1
+
+
 def test_revoked_client_certificate_refused(joined):
     """Revoking the CA node's TLS client certificate on the Management CA
     and installing the CRL on the VA cuts the CA off: its open keep-alive
