@@ -1,4 +1,5 @@
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -240,6 +241,31 @@ node_cleanup(struct node *n)
 	store_close(n->st);
 }
 
+/*
+ * Every peer connection costs a descriptor: take all the kernel allows
+ * this process (the hard limit) and say what that is, so an operator can
+ * size the limit before a flood finds it.
+ */
+static void
+raise_nofile(void)
+{
+	struct rlimit	rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		log_warn("getrlimit(RLIMIT_NOFILE)");
+		return;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+			log_warn("setrlimit(RLIMIT_NOFILE)");
+			(void)getrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
+	log_info("node: up to %llu file descriptors",
+	    (unsigned long long)rl.rlim_cur);
+}
+
 int
 node_run(const char *dir, struct sp_err *err)
 {
@@ -306,6 +332,7 @@ node_run(const char *dir, struct sp_err *err)
 		r = sp_err_set(err, SP_ERR_INTERNAL, "event setup failed");
 		goto out;
 	}
+	raise_nofile();
 	log_info("node %s running in %s (pid %d, %d workers), admin socket "
 	    "%s", n.conf.name, n.dir, (int)getpid(), n.conf.workers, sock);
 	if (event_base_dispatch(n.base) == -1)

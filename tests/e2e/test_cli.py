@@ -479,3 +479,14 @@ def test_node_no_core_dumps(node):
     if os.geteuid() != 0:
         assert os.stat(f"/proc/{node.pid}").st_uid == 0
     node.assert_alive()
+
+
+def test_node_takes_its_descriptor_hard_limit(node):
+    """Each peer connection costs a descriptor (hostile test F1): the node
+    raises its soft limit to the hard one at start and logs the figure."""
+    import re
+    with open(f"/proc/{node.pid}/limits") as f:
+        line = [x for x in f if x.startswith("Max open files")][0]
+    soft, hard = line.split()[3:5]
+    assert soft == hard, line
+    assert re.search(rf"node: up to {soft} file descriptors", node.log())
