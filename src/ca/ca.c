@@ -37,13 +37,13 @@ struct tok {
 	int64_t		 id;
 	struct token	*t;
 	int		 fails;		/* failed activations in a row */
-	time_t		 retry_at;	/* monotonic: no attempt before */
+	int64_t		 retry_at;	/* monotonic ms: no attempt before */
 };
 
 /*
  * Online PIN guessing is slowed down per token: after ACT_FREE_FAILS
  * failures in a row, each further one makes the next attempt wait twice
- * as long (1 s, 2 s, 4 s, ... up to ACT_MAX_DELAY). A success resets it.
+ * as long (2 s, 4 s, 8 s, ... up to ACT_MAX_DELAY). A success resets it.
  * Attempts inside the delay are refused without testing the PIN.
  */
 #define ACT_FREE_FAILS	3
@@ -435,7 +435,8 @@ ca_token_activate(struct ca_service *svc, const char *name, const char *pin,
     const char *actor, struct sp_err *err)
 {
 	struct tok	*tk;
-	struct timespec	 now;
+	struct timespec	 ts;
+	int64_t		 now, left = 0;
 	long		 wait = 0;
 	int		 r, fails = 0;
 
@@ -444,12 +445,14 @@ ca_token_activate(struct ca_service *svc, const char *name, const char *pin,
 		r = SP_ERR_NOTFOUND;
 		goto out;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &now);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	pthread_mutex_lock(&svc->act_mtx);
-	if (tk->retry_at > now.tv_sec)
-		wait = (long)(tk->retry_at - now.tv_sec);
+	if (tk->retry_at > now)
+		left = tk->retry_at - now;
 	pthread_mutex_unlock(&svc->act_mtx);
-	if (wait > 0) {
+	if (left > 0) {
+		wait = (long)((left + 999) / 1000);	/* whole seconds, up */
 		log_warnx("token %s: activation by %s refused: %ld s to wait "
 		    "after failed activations", name, actor, wait);
 		r = sp_err_set(err, SP_ERR_STATE, "token %s: too many failed "
@@ -466,10 +469,10 @@ ca_token_activate(struct ca_service *svc, const char *name, const char *pin,
 	else if (r == SP_ERR_PIN && (fails = ++tk->fails) > ACT_FREE_FAILS) {
 		int	n = fails - ACT_FREE_FAILS - 1;
 
-		wait = n >= 9 ? ACT_MAX_DELAY : 1L << n;
+		wait = n >= 8 ? ACT_MAX_DELAY : 2L << n;
 		if (wait > ACT_MAX_DELAY)
 			wait = ACT_MAX_DELAY;
-		tk->retry_at = now.tv_sec + wait;
+		tk->retry_at = now + (int64_t)wait * 1000;
 	}
 	pthread_mutex_unlock(&svc->act_mtx);
 	if (r == SP_ERR_PIN)
