@@ -477,7 +477,7 @@ member_norm(const char *match, const char *value, const char *issuer,
 				    "out of memory");
 		} else
 			r = dn_norm("issuer", issuer, iss, err);
-		goto fail;
+		goto fail;	/* *iss is set: skip the "" below */
 	case MATCH_CN:
 		if ((r = cn_check(value, err)) == 0 &&
 		    (*v = strdup(value)) == NULL)

@@ -464,9 +464,10 @@ ca_token_activate(struct ca_service *svc, const char *name, const char *pin,
 	}
 	r = token_activate(tk->t, pin, err);
 	pthread_mutex_lock(&svc->act_mtx);
-	if (r == 0)
-		tk->fails = 0, tk->retry_at = 0;
-	else if (r == SP_ERR_PIN && (fails = ++tk->fails) > ACT_FREE_FAILS) {
+	if (r == 0) {
+		tk->fails = 0;
+		tk->retry_at = 0;
+	} else if (r == SP_ERR_PIN && (fails = ++tk->fails) > ACT_FREE_FAILS) {
 		int	n = fails - ACT_FREE_FAILS - 1;
 
 		wait = n >= 8 ? ACT_MAX_DELAY : 2L << n;
