@@ -14,30 +14,18 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "crypto/certs.h"
 #include "crypto/dn.h"
+#include "crypto/ids.h"
 #include "crypto/key.h"
 #include "crypto/token.h"
 #include "crypto/x509.h"
 #include "kb/kb.h"
+#include "kb/kb_int.h"
 #include "util/log.h"
 #include "util/util.h"
 
 #define KB_TYPE_AUTH	"auth"
-#define FP_HEX		64	/* SHA-256 fingerprint in hex */
-
-/*
- * Lock order: kb->mtx, then the CA service (ca_service_token(),
- * ca_list()), then the store. The CA service holds its own lock while it
- * calls the store, so nothing here may call into the CA service from a
- * store callback or inside a store transaction: every token lookup happens
- * before store_begin() and after store_select() returns.
- */
-struct kb_service {
-	struct store		*st;
-	struct ca_service	*ca;
-	pthread_mutex_t		 mtx;	/* serialises changes */
-	_Atomic uint64_t	 gen;
-};
 
 /* One keybindings row, copied out of the store. */
 struct binding {
@@ -60,21 +48,21 @@ struct view {
 	char		 why[256];	/* why it is not "active" */
 };
 
-static const char *
-actor_name(const char *actor)
+const char *
+kb_actor(const char *actor)
 {
 	return actor != NULL ? actor : "local";
 }
 
-static void
-bump(struct kb_service *kb)
+void
+kb_bump(struct kb_service *kb)
 {
 	atomic_fetch_add(&kb->gen, 1);
 }
 
 /* Audit row with details obj (stolen). */
-static int
-audit(struct kb_service *kb, const char *event, const char *actor,
+int
+kb_audit(struct kb_service *kb, const char *event, const char *actor,
     json_t *obj, struct sp_err *err)
 {
 	char	*d;
@@ -86,26 +74,14 @@ audit(struct kb_service *kb, const char *event, const char *actor,
 	json_decref(obj);
 	if (d == NULL)
 		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
-	r = store_audit_append(kb->st, event, actor_name(actor), d, err);
+	r = store_audit_append(kb->st, event, kb_actor(actor), d, err);
 	free(d);
 	return r;
 }
 
-/* --- certificate helpers -------------------------------------------------- */
-
-static time_t
-asn1_time_t(const ASN1_TIME *t)
-{
-	struct tm	tm;
-
-	if (t == NULL || !ASN1_TIME_to_tm(t, &tm))
-		return 0;
-	return timegm(&tm);
-}
-
 /* JSON string, null for NULL, a marker if s is not valid UTF-8. */
-static json_t *
-jstr(const char *s)
+json_t *
+kb_jstr(const char *s)
 {
 	json_t	*v;
 
@@ -116,8 +92,8 @@ jstr(const char *s)
 	return v;
 }
 
-static json_t *
-jtime(time_t t)
+json_t *
+kb_jtime(time_t t)
 {
 	char	buf[32];
 
@@ -125,41 +101,8 @@ jtime(time_t t)
 	return json_string(buf);
 }
 
-/* Lower-case hex of the serial number (heap), or NULL. */
-static char *
-serial_hex(const X509 *x)
-{
-	BIGNUM	*bn;
-	char	*hex, *s = NULL;
-
-	if ((bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL)) == NULL)
-		return NULL;
-	if ((hex = BN_bn2hex(bn)) != NULL) {
-		for (char *p = hex; *p != '\0'; p++)
-			if (*p >= 'A' && *p <= 'F')
-				*p = (char)(*p - 'A' + 'a');
-		s = strdup(hex);
-		OPENSSL_free(hex);
-	}
-	BN_free(bn);
-	return s;
-}
-
-static int
-cert_der(X509 *x, unsigned char **der, size_t *len, struct sp_err *err)
-{
-	int	n;
-
-	*der = NULL;
-	*len = 0;
-	if ((n = i2d_X509(x, der)) <= 0)
-		return sp_err_ossl(err, SP_ERR_CRYPTO, "encoding certificate");
-	*len = (size_t)n;
-	return 0;
-}
-
-static int
-blob_dup(const void *p, size_t len, unsigned char **out)
+int
+kb_blob_dup(const void *p, size_t len, unsigned char **out)
 {
 	*out = NULL;
 	if (p == NULL)
@@ -170,177 +113,17 @@ blob_dup(const void *p, size_t len, unsigned char **out)
 	return 0;
 }
 
-/*
- * Parses certificates: a PEM bundle (every CERTIFICATE block; other blocks
- * are skipped) or exactly one DER certificate. At most max certificates
- * and KB_FILE_MAX bytes; what names the input in messages.
- */
-static int
-certs_parse(const unsigned char *data, size_t len, int max, const char *what,
-    STACK_OF(X509) **out, struct sp_err *err)
+/* --- certificate helpers -------------------------------------------------- */
+
+/* The canonical serial (crypto/ids.h) as a heap string, or NULL. */
+static char *
+serial_hex(const X509 *x)
 {
-	STACK_OF(X509)		*sk = NULL;
-	X509			*x = NULL;
-	BIO			*bio = NULL;
-	const unsigned char	*p = data;
-	unsigned long		 e;
-	int			 r = SP_ERR_INVALID;
+	char	s[ID_SERIAL_HEX_MAX];
 
-	*out = NULL;
-	if (data == NULL || len == 0)
-		return sp_err_set(err, SP_ERR_INVALID, "%s: no data", what);
-	if (len > KB_FILE_MAX)
-		return sp_err_set(err, SP_ERR_LIMIT, "%s: larger than %d bytes",
-		    what, KB_FILE_MAX);
-	if ((sk = sk_X509_new_null()) == NULL) {
-		r = sp_err_set(err, SP_ERR_ALLOC, "out of memory");
-		goto out;
-	}
-	ERR_clear_error();
-	if (memmem(data, len, "-----BEGIN", 10) != NULL) {
-		if ((bio = BIO_new_mem_buf(data, (int)len)) == NULL) {
-			r = sp_err_ossl(err, SP_ERR_ALLOC, "BIO_new_mem_buf");
-			goto out;
-		}
-		while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
-			if (sk_X509_num(sk) >= max) {
-				r = sp_err_set(err, SP_ERR_LIMIT, "%s: more "
-				    "than %d certificates", what, max);
-				goto out;
-			}
-			if (!sk_X509_push(sk, x)) {
-				r = sp_err_set(err, SP_ERR_ALLOC, "out of "
-				    "memory");
-				goto out;
-			}
-			x = NULL;
-		}
-		/* The loop ends at the end of the input or at a bad block. */
-		e = ERR_peek_last_error();
-		if (ERR_GET_LIB(e) != ERR_LIB_PEM ||
-		    ERR_GET_REASON(e) != PEM_R_NO_START_LINE) {
-			char	buf[96];
-
-			snprintf(buf, sizeof(buf), "%s: malformed PEM "
-			    "certificate", what);
-			r = sp_err_ossl(err, SP_ERR_INVALID, buf);
-			goto out;
-		}
-	} else {
-		if ((x = d2i_X509(NULL, &p, (long)len)) == NULL) {
-			r = sp_err_set(err, SP_ERR_INVALID, "%s: not a "
-			    "certificate (PEM or DER expected)", what);
-			goto out;
-		}
-		if (p != data + len) {
-			r = sp_err_set(err, SP_ERR_INVALID, "%s: trailing data "
-			    "after the DER certificate", what);
-			goto out;
-		}
-		if (!sk_X509_push(sk, x)) {
-			r = sp_err_set(err, SP_ERR_ALLOC, "out of memory");
-			goto out;
-		}
-		x = NULL;
-	}
-	if (sk_X509_num(sk) == 0) {
-		r = sp_err_set(err, SP_ERR_INVALID, "%s: no certificate found",
-		    what);
-		goto out;
-	}
-	*out = sk;
-	sk = NULL;
-	r = 0;
- out:
-	ERR_clear_error();
-	X509_free(x);
-	sk_X509_pop_free(sk, X509_free);
-	BIO_free(bio);
-	return r;
-}
-
-/* Splits concatenated DER certificates (as stored) into a new stack. */
-static int
-chain_decode(const unsigned char *der, size_t len, STACK_OF(X509) **out)
-{
-	STACK_OF(X509)		*sk;
-	const unsigned char	*p = der, *end = der + len;
-	X509			*x;
-
-	*out = NULL;
-	if ((sk = sk_X509_new_null()) == NULL)
-		return SP_ERR_ALLOC;
-	while (der != NULL && p < end) {
-		if ((x = d2i_X509(NULL, &p, (long)(end - p))) == NULL ||
-		    !sk_X509_push(sk, x)) {
-			X509_free(x);
-			sk_X509_pop_free(sk, X509_free);
-			ERR_clear_error();
-			return SP_ERR_INVALID;
-		}
-	}
-	*out = sk;
-	return 0;
-}
-
-/* Concatenated DER of the certificates in sk (heap; NULL if empty). */
-static int
-chain_encode(STACK_OF(X509) *sk, unsigned char **out, size_t *outlen,
-    struct sp_err *err)
-{
-	unsigned char	*buf = NULL, *nb, *der = NULL;
-	size_t		 len = 0, dlen;
-	int		 r = 0;
-
-	*out = NULL;
-	*outlen = 0;
-	for (int i = 0; i < sk_X509_num(sk); i++) {
-		if ((r = cert_der(sk_X509_value(sk, i), &der, &dlen, err)) != 0)
-			goto out;
-		if ((nb = realloc(buf, len + dlen)) == NULL) {
-			r = sp_err_set(err, SP_ERR_ALLOC, "out of memory");
-			goto out;
-		}
-		buf = nb;
-		memcpy(buf + len, der, dlen);
-		len += dlen;
-		OPENSSL_free(der);
-		der = NULL;
-	}
-	*out = buf;
-	*outlen = len;
-	buf = NULL;
- out:
-	OPENSSL_free(der);
-	free(buf);
-	return r;
-}
-
-/*
- * True if the certificate's public key is the key with this DER SPKI.
- * The CA copies the CSR's SPKI byte for byte, so the DER normally matches;
- * another CA may re-encode it (an EC point compressed), hence the
- * comparison of the decoded keys as a fallback.
- */
-static bool
-spki_matches(const X509 *x, const unsigned char *spki, size_t len)
-{
-	const unsigned char	*p = spki;
-	unsigned char		*der = NULL;
-	EVP_PKEY		*pk = NULL;
-	int			 n;
-	bool			 eq = false;
-
-	if ((n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der)) > 0 &&
-	    (size_t)n == len && memcmp(der, spki, len) == 0)
-		eq = true;
-	else if ((pk = d2i_PUBKEY(NULL, &p, (long)len)) != NULL &&
-	    X509_get0_pubkey(x) != NULL)
-		eq = EVP_PKEY_eq(X509_get0_pubkey(x), pk) == 1;
-	OPENSSL_free(der);
-	EVP_PKEY_free(pk);
-	ERR_clear_error();
-	return eq;
+	if (id_serial_of(x, s) != 0)
+		return NULL;
+	return strdup(s);
 }
 
 /*
@@ -421,13 +204,13 @@ row_binding(const struct store_row *row, void *arg)
 		return SP_ERR_ALLOC;
 	if (!store_row_null(row, 4)) {
 		blob = store_row_blob(row, 4, &len);
-		if (blob_dup(blob ? blob : "", len, &b->cert) != 0)
+		if (kb_blob_dup(blob ? blob : "", len, &b->cert) != 0)
 			return SP_ERR_ALLOC;
 		b->certlen = len;
 	}
 	if (!store_row_null(row, 5)) {
 		blob = store_row_blob(row, 5, &len);
-		if (blob_dup(blob ? blob : "", len, &b->chain) != 0)
+		if (kb_blob_dup(blob ? blob : "", len, &b->chain) != 0)
 			return SP_ERR_ALLOC;
 		b->chainlen = len;
 	}
@@ -479,8 +262,8 @@ binding_get(struct kb_service *kb, const char *name, struct rows *rs,
 	return 0;
 }
 
-static int
-row_count(const struct store_row *row, void *arg)
+int
+kb_row_count(const struct store_row *row, void *arg)
 {
 	*(int64_t *)arg = store_row_int(row, 0);
 	return 0;
@@ -520,16 +303,16 @@ binding_status(struct kb_service *kb, const struct binding *b, const X509 *x,
 	} else if (x == NULL) {
 		snprintf(why, whysz, "no certificate installed");
 		st = "no_certificate";
-	} else if (!spki_matches(x, spki, spkilen)) {
+	} else if (!certs_spki_matches(x, spki, spkilen)) {
 		snprintf(why, whysz, "key %s in token %s is no longer the "
 		    "certificate's key", b->key, b->token);
 		st = "key_missing";
-	} else if (asn1_time_t(X509_get0_notAfter(x)) < now) {
-		sp_time_fmt(asn1_time_t(X509_get0_notAfter(x)), t, sizeof(t));
+	} else if (certs_time(X509_get0_notAfter(x)) < now) {
+		sp_time_fmt(certs_time(X509_get0_notAfter(x)), t, sizeof(t));
 		snprintf(why, whysz, "certificate expired on %s", t);
 		st = "expired";
-	} else if (asn1_time_t(X509_get0_notBefore(x)) > now) {
-		sp_time_fmt(asn1_time_t(X509_get0_notBefore(x)), t, sizeof(t));
+	} else if (certs_time(X509_get0_notBefore(x)) > now) {
+		sp_time_fmt(certs_time(X509_get0_notBefore(x)), t, sizeof(t));
 		snprintf(why, whysz, "certificate not valid before %s", t);
 		st = "not_yet_valid";
 	} else if (!token_is_active(tok)) {
@@ -559,7 +342,7 @@ view_load(struct kb_service *kb, const struct binding *b, struct view *v)
 		ERR_clear_error();
 	}
 	if (v->cert != NULL && b->chain != NULL &&
-	    chain_decode(b->chain, b->chainlen, &v->chain) != 0)
+	    certs_split(b->chain, b->chainlen, &v->chain) != 0)
 		log_warnx("key binding %s: stored chain is corrupt; ignored",
 		    b->name);
 	v->status = binding_status(kb, b, v->cert, v->why, sizeof(v->why));
@@ -575,7 +358,7 @@ binding_json(const struct binding *b, const struct view *v)
 
 	o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o}", "name", b->name, "type",
 	    b->type, "token", b->token, "key", b->key, "status", v->status,
-	    "created", jtime((time_t)b->created));
+	    "created", kb_jtime((time_t)b->created));
 	if (o == NULL)
 		return NULL;
 	if (v->cert == NULL) {
@@ -591,13 +374,13 @@ binding_json(const struct binding *b, const struct view *v)
 		iss = dn_print(X509_get_issuer_name(v->cert));
 		serial = serial_hex(v->cert);
 		cert_fingerprint(b->cert, b->certlen, fp);
-		bad |= json_object_set_new(o, "subject", jstr(subj));
-		bad |= json_object_set_new(o, "issuer", jstr(iss));
-		bad |= json_object_set_new(o, "serial", jstr(serial));
+		bad |= json_object_set_new(o, "subject", kb_jstr(subj));
+		bad |= json_object_set_new(o, "issuer", kb_jstr(iss));
+		bad |= json_object_set_new(o, "serial", kb_jstr(serial));
 		bad |= json_object_set_new(o, "not_before",
-		    jtime(asn1_time_t(X509_get0_notBefore(v->cert))));
+		    kb_jtime(certs_time(X509_get0_notBefore(v->cert))));
 		bad |= json_object_set_new(o, "not_after",
-		    jtime(asn1_time_t(X509_get0_notAfter(v->cert))));
+		    kb_jtime(certs_time(X509_get0_notAfter(v->cert))));
 		bad |= json_object_set_new(o, "fingerprint", json_string(fp));
 		bad |= json_object_set_new(o, "chain_length",
 		    json_integer(v->chain ? sk_X509_num(v->chain) : 0));
@@ -782,7 +565,7 @@ kb_create(struct kb_service *kb, const char *name, const char *token,
 
 	pthread_mutex_lock(&kb->mtx);
 	locked = true;
-	if ((r = store_select(kb->st, row_count, &count, err,
+	if ((r = store_select(kb->st, kb_row_count, &count, err,
 	    "SELECT count(*) FROM keybindings", "")) != 0)
 		goto out;
 	if (count >= KB_BINDINGS_MAX) {
@@ -802,7 +585,7 @@ kb_create(struct kb_service *kb, const char *name, const char *token,
 		    name);
 	}
 	if (r >= 0)
-		r = audit(kb, "keybinding.create", actor, json_pack(
+		r = kb_audit(kb, "keybinding.create", actor, json_pack(
 		    "{s:s,s:s,s:s,s:s}", "name", name, "type", type, "token",
 		    token, "key", key), err);
 	if (r != 0) {
@@ -811,7 +594,7 @@ kb_create(struct kb_service *kb, const char *name, const char *token,
 	}
 	if ((r = store_commit(kb->st, err)) != 0)
 		goto out;
-	bump(kb);
+	kb_bump(kb);
 	pthread_mutex_unlock(&kb->mtx);
 	locked = false;
 
@@ -1045,7 +828,7 @@ kb_csr(struct kb_service *kb, const char *name, const char *dn,
 	}
 	for (size_t i = 0; i < nsans; i++)
 		json_array_append_new(jsans, json_string(sans[i]));
-	if ((r = audit(kb, "keybinding.csr", actor, json_pack("{s:s,s:s,s:O}",
+	if ((r = kb_audit(kb, "keybinding.csr", actor, json_pack("{s:s,s:s,s:O}",
 	    "name", rs.b[0].name, "subject", subjs, "sans", jsans), err)) != 0)
 		goto out;
 	*pem = s;
@@ -1065,52 +848,6 @@ kb_csr(struct kb_service *kb, const char *name, const char *dn,
 	return r;
 }
 
-/* --- trust rows ----------------------------------------------------------- */
-
-static int
-row_trust_cert(const struct store_row *row, void *arg)
-{
-	STACK_OF(X509)		*sk = arg;
-	const unsigned char	*der, *p;
-	size_t			 len;
-	X509			*x;
-
-	p = der = store_row_blob(row, 0, &len);
-	if (der == NULL || (x = d2i_X509(NULL, &p, (long)len)) == NULL) {
-		ERR_clear_error();
-		log_warnx("trust store: certificate %s is corrupt; skipped",
-		    store_row_text(row, 1));
-		return 0;
-	}
-	if (!sk_X509_push(sk, x)) {
-		X509_free(x);
-		return SP_ERR_ALLOC;
-	}
-	return 0;
-}
-
-/* Every trusted certificate (new stack). */
-static int
-trust_load(struct kb_service *kb, STACK_OF(X509) **out, struct sp_err *err)
-{
-	STACK_OF(X509)	*sk;
-	int		 r;
-
-	*out = NULL;
-	if ((sk = sk_X509_new_null()) == NULL)
-		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
-	if ((r = store_select(kb->st, row_trust_cert, sk, err,
-	    "SELECT cert, fingerprint FROM trust ORDER BY fingerprint",
-	    "")) != 0) {
-		if (r == SP_ERR_ALLOC)
-			sp_err_set(err, r, "out of memory");
-		sk_X509_pop_free(sk, X509_free);
-		return r;
-	}
-	*out = sk;
-	return 0;
-}
-
 /* --- installing certificates ---------------------------------------------- */
 
 /*
@@ -1128,7 +865,7 @@ chain_verify(struct kb_service *kb, X509 *leaf, STACK_OF(X509) *certs,
 	int		 r, v;
 
 	*path = NULL;
-	if ((r = trust_load(kb, &anchors, err)) != 0)
+	if ((r = kb_trust_load(kb, &anchors, err)) != 0)
 		return r;
 	r = SP_ERR_ALLOC;
 	if ((store = X509_STORE_new()) == NULL ||
@@ -1193,8 +930,8 @@ chain_verify(struct kb_service *kb, X509 *leaf, STACK_OF(X509) *certs,
 static int
 check_validity(X509 *x, const char *what, struct sp_err *err)
 {
-	time_t	nb = asn1_time_t(X509_get0_notBefore(x));
-	time_t	na = asn1_time_t(X509_get0_notAfter(x));
+	time_t	nb = certs_time(X509_get0_notBefore(x));
+	time_t	na = certs_time(X509_get0_notAfter(x));
 	time_t	now = sp_now();
 	char	t[32];
 
@@ -1234,11 +971,11 @@ kb_install_cert(struct kb_service *kb, const char *name,
 	int		 r;
 
 	*out = NULL;
-	if ((r = certs_parse(cert, len, 1 + KB_CHAIN_MAX, "certificate", &in,
+	if ((r = certs_parse(cert, len, KB_FILE_MAX, 1 + KB_CHAIN_MAX, "certificate", &in,
 	    err)) != 0)
 		goto out;
 	if (chain != NULL && chainlen > 0) {
-		if ((r = certs_parse(chain, chainlen, KB_CHAIN_MAX, "chain",
+		if ((r = certs_parse(chain, chainlen, KB_FILE_MAX, KB_CHAIN_MAX, "chain",
 		    &extra, err)) != 0)
 			goto out;
 		while (sk_X509_num(extra) > 0) {
@@ -1265,7 +1002,7 @@ kb_install_cert(struct kb_service *kb, const char *name,
 	    (r = binding_key(kb, rs.b[0].token, rs.b[0].key, &tok, &spki,
 	    &spkilen, err)) != 0)
 		goto out;
-	if (!spki_matches(leaf, spki, spkilen)) {
+	if (!certs_spki_matches(leaf, spki, spkilen)) {
 		r = sp_err_set(err, SP_ERR_POLICY, "the certificate is for "
 		    "another key: its public key is not key %s of token %s",
 		    rs.b[0].key, rs.b[0].token);
@@ -1276,11 +1013,11 @@ kb_install_cert(struct kb_service *kb, const char *name,
 	if (sk_X509_num(in) > 1 &&
 	    (r = chain_verify(kb, leaf, in, &path, err)) != 0)
 		goto out;
-	if ((r = cert_der(leaf, &der, &derlen, err)) != 0 ||
-	    (r = chain_encode(path, &cder, &cderlen, err)) != 0)
+	if ((r = certs_der(leaf, &der, &derlen, err)) != 0 ||
+	    (r = certs_join(path, &cder, &cderlen, err)) != 0)
 		goto out;
 	cert_fingerprint(der, derlen, fp);
-	sp_time_fmt(asn1_time_t(X509_get0_notAfter(leaf)), na, sizeof(na));
+	sp_time_fmt(certs_time(X509_get0_notAfter(leaf)), na, sizeof(na));
 	if ((subj = dn_print(X509_get_subject_name(leaf))) == NULL ||
 	    (iss = dn_print(X509_get_issuer_name(leaf))) == NULL ||
 	    (serial = serial_hex(leaf)) == NULL) {
@@ -1297,7 +1034,7 @@ kb_install_cert(struct kb_service *kb, const char *name,
 		r = sp_err_set(err, SP_ERR_NOTFOUND, "no key binding named "
 		    "\"%s\"", rs.b[0].name);
 	if (r > 0)
-		r = audit(kb, "keybinding.install_cert", actor, json_pack(
+		r = kb_audit(kb, "keybinding.install_cert", actor, json_pack(
 		    "{s:s,s:s,s:s,s:s,s:s,s:s,s:i}", "name", rs.b[0].name,
 		    "subject", subj, "issuer", iss, "serial", serial,
 		    "fingerprint", fp, "not_after", na, "chain_length",
@@ -1308,7 +1045,7 @@ kb_install_cert(struct kb_service *kb, const char *name,
 	}
 	if ((r = store_commit(kb->st, err)) != 0)
 		goto out;
-	bump(kb);
+	kb_bump(kb);
 	pthread_mutex_unlock(&kb->mtx);
 	locked = false;
 	log_info("key binding %s: installed certificate %s (serial %s)",
@@ -1415,520 +1152,5 @@ kb_identity(struct kb_service *kb, const char *name, X509 **cert,
 	EVP_PKEY_free(pk);
 	view_cleanup(&v);
 	rows_free(&rs);
-	return r;
-}
-
-/* --- trust store ---------------------------------------------------------- */
-
-/* RFC 5280 checks for a certificate that is to be a trust anchor. */
-static int
-check_ca(X509 *x, int i, struct sp_err *err)
-{
-	uint32_t	 flags = X509_get_extension_flags(x);
-	char		*subj = dn_print(X509_get_subject_name(x));
-	char		 what[128];
-	int		 r = 0;
-
-	snprintf(what, sizeof(what), "certificate %d (%.80s)", i + 1,
-	    subj ? subj : "?");
-	if (flags & EXFLAG_INVALID)
-		r = sp_err_set(err, SP_ERR_INVALID, "%s has malformed "
-		    "extensions", what);
-	else if (!(flags & EXFLAG_CA))
-		r = sp_err_set(err, SP_ERR_POLICY, "%s: RFC 5280 4.2.1.9: not "
-		    "a CA certificate (basicConstraints cA is not TRUE); only "
-		    "CA certificates can be trusted", what);
-	else if ((flags & EXFLAG_KUSAGE) &&
-	    !(X509_get_key_usage(x) & KU_KEY_CERT_SIGN))
-		r = sp_err_set(err, SP_ERR_POLICY, "%s: RFC 5280 4.2.1.3: "
-		    "keyUsage lacks keyCertSign", what);
-	else if (asn1_time_t(X509_get0_notAfter(x)) < sp_now())
-		r = sp_err_set(err, SP_ERR_POLICY, "%s has expired", what);
-	free(subj);
-	return r;
-}
-
-int
-kb_trust_add(struct kb_service *kb, const unsigned char *data, size_t len,
-    const char *actor, json_t **out, struct sp_err *err)
-{
-	STACK_OF(X509)	*sk = NULL;
-	json_t		*arr = NULL;
-	unsigned char	*der = NULL;
-	size_t		 derlen;
-	char		 fp[FP_HEX + 1], na[32], *subj = NULL;
-	int64_t		 count = 0, now = sp_now();
-	bool		 locked = false, intx = false, isnew;
-	int		 r, added = 0;
-
-	*out = NULL;
-	if ((r = certs_parse(data, len, KB_TRUST_ADD_MAX, "certificate", &sk,
-	    err)) != 0)
-		goto out;
-	for (int i = 0; i < sk_X509_num(sk); i++)
-		if ((r = check_ca(sk_X509_value(sk, i), i, err)) != 0)
-			goto out;
-	if ((arr = json_array()) == NULL) {
-		r = sp_err_set(err, SP_ERR_ALLOC, "out of memory");
-		goto out;
-	}
-
-	pthread_mutex_lock(&kb->mtx);
-	locked = true;
-	if ((r = store_begin(kb->st, err)) != 0)
-		goto out;
-	intx = true;
-	for (int i = 0; i < sk_X509_num(sk); i++) {
-		X509 *x = sk_X509_value(sk, i);
-
-		if ((r = cert_der(x, &der, &derlen, err)) != 0)
-			goto out;
-		cert_fingerprint(der, derlen, fp);
-		sp_time_fmt(asn1_time_t(X509_get0_notAfter(x)), na,
-		    sizeof(na));
-		if ((subj = dn_print(X509_get_subject_name(x))) == NULL) {
-			r = sp_err_set(err, SP_ERR_ALLOC, "out of memory");
-			goto out;
-		}
-		if ((r = store_exec(kb->st, NULL, err, "INSERT INTO trust "
-		    "(fingerprint, subject, cert, added) VALUES (?, ?, ?, ?) "
-		    "ON CONFLICT (fingerprint) DO NOTHING", "ssbi", fp, subj,
-		    der, derlen, now)) < 0)
-			goto out;
-		isnew = r == 1;
-		if (isnew) {
-			added++;
-			if ((r = audit(kb, "trust.add", actor, json_pack(
-			    "{s:s,s:s,s:s}", "fingerprint", fp, "subject",
-			    subj, "not_after", na), err)) != 0)
-				goto out;
-		}
-		if (json_array_append_new(arr, json_pack("{s:s,s:o,s:s,s:s}",
-		    "fingerprint", fp, "subject", jstr(subj), "not_after", na,
-		    "status", isnew ? "added" : "already trusted")) != 0) {
-			r = sp_err_set(err, SP_ERR_ALLOC, "out of memory");
-			goto out;
-		}
-		OPENSSL_free(der);
-		der = NULL;
-		free(subj);
-		subj = NULL;
-	}
-	if ((r = store_select(kb->st, row_count, &count, err,
-	    "SELECT count(*) FROM trust", "")) != 0)
-		goto out;
-	if (count > KB_TRUST_MAX) {
-		r = sp_err_set(err, SP_ERR_LIMIT, "at most %d trusted "
-		    "certificates", KB_TRUST_MAX);
-		goto out;
-	}
-	intx = false;
-	if ((r = store_commit(kb->st, err)) != 0)
-		goto out;
-	if (added > 0)
-		bump(kb);
-	*out = arr;
-	arr = NULL;
- out:
-	if (intx)
-		store_rollback(kb->st);
-	if (locked)
-		pthread_mutex_unlock(&kb->mtx);
-	json_decref(arr);
-	OPENSSL_free(der);
-	free(subj);
-	sk_X509_pop_free(sk, X509_free);
-	return r;
-}
-
-static int
-row_trust_json(const struct store_row *row, void *arg)
-{
-	json_t			*arr = arg, *o;
-	const unsigned char	*der, *p;
-	size_t			 len;
-	X509			*x = NULL;
-	char			*iss = NULL;
-
-	p = der = store_row_blob(row, 2, &len);
-	if (der != NULL)
-		x = d2i_X509(NULL, &p, (long)len);
-	ERR_clear_error();
-	if (x != NULL)
-		iss = dn_print(X509_get_issuer_name(x));
-	o = json_pack("{s:s,s:o,s:o,s:o,s:o,s:o}",
-	    "fingerprint", store_row_text(row, 0),
-	    "subject", jstr(store_row_text(row, 1)),
-	    "issuer", jstr(iss),
-	    "not_before", x ? jtime(asn1_time_t(X509_get0_notBefore(x))) :
-	    json_null(),
-	    "not_after", x ? jtime(asn1_time_t(X509_get0_notAfter(x))) :
-	    json_null(),
-	    "added", jtime((time_t)store_row_int(row, 3)));
-	free(iss);
-	X509_free(x);
-	if (o == NULL || json_array_append_new(arr, o) != 0)
-		return SP_ERR_ALLOC;
-	return 0;
-}
-
-json_t *
-kb_trust_list(struct kb_service *kb)
-{
-	json_t	*arr;
-
-	if ((arr = json_array()) == NULL)
-		return NULL;
-	if (store_select(kb->st, row_trust_json, arr, NULL,
-	    "SELECT fingerprint, subject, cert, added FROM trust "
-	    "ORDER BY subject, fingerprint", "") != 0) {
-		json_decref(arr);
-		return NULL;
-	}
-	return arr;
-}
-
-/* Normalises an operator-typed fingerprint: colons dropped, lower case. */
-static int
-fp_norm(const char *in, char out[FP_HEX + 1], struct sp_err *err)
-{
-	size_t	n = 0;
-
-	for (; in != NULL && *in != '\0'; in++) {
-		char	c = *in;
-
-		if (c == ':')
-			continue;
-		if (c >= 'A' && c <= 'F')
-			c = (char)(c - 'A' + 'a');
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')) ||
-		    n == FP_HEX)
-			return sp_err_set(err, SP_ERR_INVALID, "a fingerprint "
-			    "is %d hex digits (SHA-256)", FP_HEX);
-		out[n++] = c;
-	}
-	out[n] = '\0';
-	if (n != FP_HEX)
-		return sp_err_set(err, SP_ERR_INVALID, "a fingerprint is %d "
-		    "hex digits (SHA-256)", FP_HEX);
-	return 0;
-}
-
-static int
-row_subject(const struct store_row *row, void *arg)
-{
-	char	**s = arg;
-
-	free(*s);
-	return (*s = strdup(store_row_text(row, 0))) == NULL ? SP_ERR_ALLOC :
-	    0;
-}
-
-static int	row_number(const struct store_row *, void *);
-
-int
-kb_trust_remove(struct kb_service *kb, const char *fingerprint,
-    bool drop_crl, const char **crl, const char *actor, struct sp_err *err)
-{
-	char	 fp[FP_HEX + 1], *subj = NULL;
-	long long crlnum = -1;
-	int	 r, n = 0;
-
-	*crl = "none";
-	if ((r = fp_norm(fingerprint, fp, err)) != 0)
-		return r;
-	pthread_mutex_lock(&kb->mtx);
-	if ((r = store_begin(kb->st, err)) != 0)
-		goto out;
-	if ((r = store_select(kb->st, row_subject, &subj, err,
-	    "SELECT subject FROM trust WHERE fingerprint = ?", "s", fp)) != 0)
-		goto fail;
-	if (subj == NULL) {
-		r = sp_err_set(err, SP_ERR_NOTFOUND, "no trusted certificate "
-		    "with fingerprint %s", fp);
-		goto fail;
-	}
-	if ((r = store_select(kb->st, row_number, &crlnum, err, "SELECT "
-	    "number FROM trust_crls WHERE issuer = ?", "s", subj)) != 0)
-		goto fail;
-	/*
-	 * The CRL stays unless the operator says otherwise: dropping it with
-	 * the anchor would turn revocation off for the anchor when it is
-	 * trusted again (and, if it was the only CRL, for every peer).
-	 */
-	if (crlnum >= 0)
-		*crl = drop_crl ? "removed" : "kept";
-	if ((r = store_exec(kb->st, NULL, err, "DELETE FROM trust WHERE "
-	    "fingerprint = ?", "s", fp)) < 0 ||
-	    (drop_crl && (n = store_exec(kb->st, NULL, err, "DELETE FROM "
-	    "trust_crls WHERE issuer = ?", "s", subj)) < 0) ||
-	    (r = audit(kb, "trust.remove", actor, json_pack("{s:s,s:s,s:s}",
-	    "fingerprint", fp, "subject", subj, "crl", *crl), err)) != 0) {
-		if (n < 0)
-			r = n;
-		goto fail;
-	}
-	if ((r = store_commit(kb->st, err)) != 0)
-		goto out;
-	bump(kb);
-	goto out;
- fail:
-	if (r == SP_ERR_ALLOC)
-		sp_err_set(err, r, "out of memory");
-	store_rollback(kb->st);
- out:
-	pthread_mutex_unlock(&kb->mtx);
-	free(subj);
-	return r;
-}
-
-struct crl_load {
-	X509_STORE	*store;
-	int		 n;
-};
-
-/* Adds one stored CRL to the X509_STORE. */
-static int
-row_crl_load(const struct store_row *row, void *arg)
-{
-	struct crl_load		*cl = arg;
-	const unsigned char	*der, *p;
-	size_t			 len;
-	X509_CRL		*crl;
-	int			 ok;
-
-	p = der = store_row_blob(row, 0, &len);
-	if (der == NULL || (crl = d2i_X509_CRL(NULL, &p, (long)len)) == NULL) {
-		ERR_clear_error();
-		log_warnx("trust store: CRL of %s is corrupt; skipped",
-		    store_row_text(row, 1));
-		return 0;
-	}
-	ok = X509_STORE_add_crl(cl->store, crl);
-	X509_CRL_free(crl);
-	cl->n += ok;
-	return ok ? 0 : SP_ERR_CRYPTO;
-}
-
-static time_t
-crl_time(const ASN1_TIME *t)
-{
-	struct tm	tm;
-
-	if (t == NULL || !ASN1_TIME_to_tm(t, &tm))
-		return 0;
-	return timegm(&tm);
-}
-
-static long long
-crl_number(X509_CRL *crl)
-{
-	ASN1_INTEGER	*n;
-	int64_t		 v = -1;
-
-	if ((n = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL)) !=
-	    NULL) {
-		if (!ASN1_INTEGER_get_int64(&v, n))
-			v = -1;
-		ASN1_INTEGER_free(n);
-	}
-	ERR_clear_error();
-	return v;
-}
-
-static int
-row_number(const struct store_row *row, void *arg)
-{
-	long long	*n = arg;
-
-	*n = store_row_int(row, 0);
-	return 0;
-}
-
-int
-kb_trust_crl_add(struct kb_service *kb, const unsigned char *data, size_t len,
-    const char *actor, json_t **out, struct sp_err *err)
-{
-	X509_CRL		*crl = NULL;
-	STACK_OF(X509)		*anchors = NULL;
-	BIO			*bio = NULL;
-	const unsigned char	*p = data;
-	unsigned char		*der = NULL;
-	char			*issuer = NULL, tu[32], nu[32];
-	long long		 number, old = -1;
-	int			 derlen, r = SP_ERR_INVALID, signer = 0;
-	bool			 locked = false;
-
-	*out = NULL;
-	if (data == NULL || len == 0 || len > KB_FILE_MAX)
-		return sp_err_set(err, len > KB_FILE_MAX ? SP_ERR_LIMIT :
-		    SP_ERR_INVALID, "CRL: 1..%d bytes expected", KB_FILE_MAX);
-	if (len > 10 && memcmp(data, "-----BEGIN", 10) == 0) {
-		if ((bio = BIO_new_mem_buf(data, (int)len)) != NULL)
-			crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
-	} else if ((crl = d2i_X509_CRL(NULL, &p, (long)len)) != NULL &&
-	    p != data + len) {
-		X509_CRL_free(crl);
-		crl = NULL;
-	}
-	ERR_clear_error();
-	if (crl == NULL) {
-		sp_err_set(err, r, "not a CRL (PEM or DER)");
-		goto out;
-	}
-	if ((number = crl_number(crl)) < 0) {
-		sp_err_set(err, r, "CRL has no cRLNumber (RFC 5280 5.2.3)");
-		goto out;
-	}
-	if (X509_CRL_get0_nextUpdate(crl) == NULL ||
-	    crl_time(X509_CRL_get0_nextUpdate(crl)) <= sp_now()) {
-		r = sp_err_set(err, SP_ERR_POLICY, "CRL is expired or has no "
-		    "nextUpdate");
-		goto out;
-	}
-	if ((issuer = dn_print(X509_CRL_get_issuer(crl))) == NULL) {
-		r = sp_err_set(err, SP_ERR_ALLOC, "out of memory");
-		goto out;
-	}
-	if ((r = trust_load(kb, &anchors, err)) != 0)
-		goto out;
-	for (int i = 0; i < sk_X509_num(anchors) && !signer; i++) {
-		X509 *ca = sk_X509_value(anchors, i);
-
-		if (X509_NAME_cmp(X509_get_subject_name(ca),
-		    X509_CRL_get_issuer(crl)) == 0 &&
-		    X509_CRL_verify(crl, X509_get0_pubkey(ca)) == 1)
-			signer = 1;
-		ERR_clear_error();
-	}
-	if (!signer) {
-		r = sp_err_set(err, SP_ERR_POLICY, "CRL of %s is not signed by "
-		    "a trusted CA (trust add its certificate first)", issuer);
-		goto out;
-	}
-	if ((derlen = i2d_X509_CRL(crl, &der)) <= 0) {
-		r = sp_err_ossl(err, SP_ERR_CRYPTO, "CRL");
-		goto out;
-	}
-	pthread_mutex_lock(&kb->mtx);
-	locked = true;
-	if ((r = store_select(kb->st, row_number, &old, err, "SELECT number "
-	    "FROM trust_crls WHERE issuer = ?", "s", issuer)) != 0)
-		goto out;
-	sp_time_fmt(crl_time(X509_CRL_get0_lastUpdate(crl)), tu, sizeof(tu));
-	sp_time_fmt(crl_time(X509_CRL_get0_nextUpdate(crl)), nu, sizeof(nu));
-	if (old > number) {
-		r = sp_err_set(err, SP_ERR_POLICY, "CRL number %lld of %s is "
-		    "older than the installed %lld", number, issuer, old);
-		goto out;
-	}
-	if (old != number) {
-		if ((r = store_begin(kb->st, err)) != 0)
-			goto out;
-		if ((r = store_exec(kb->st, NULL, err, "INSERT INTO trust_crls "
-		    "(issuer, number, this_update, next_update, der, added) "
-		    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (issuer) DO UPDATE "
-		    "SET number = excluded.number, "
-		    "this_update = excluded.this_update, "
-		    "next_update = excluded.next_update, der = excluded.der, "
-		    "added = excluded.added", "siiibi", issuer,
-		    (int64_t)number,
-		    (int64_t)crl_time(X509_CRL_get0_lastUpdate(crl)),
-		    (int64_t)crl_time(X509_CRL_get0_nextUpdate(crl)), der,
-		    (size_t)derlen, (int64_t)sp_now())) < 0 ||
-		    (r = audit(kb, "trust.crl", actor, json_pack("{s:s,s:I}",
-		    "issuer", issuer, "number", (json_int_t)number),
-		    err)) != 0) {
-			store_rollback(kb->st);
-			goto out;
-		}
-		if ((r = store_commit(kb->st, err)) != 0)
-			goto out;
-		bump(kb);
-	}
-	*out = json_pack("{s:s,s:I,s:s,s:s,s:i,s:s}", "issuer", issuer,
-	    "number", (json_int_t)number, "this_update", tu, "next_update", nu,
-	    "entries", X509_CRL_get_REVOKED(crl) == NULL ? 0 :
-	    sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)),
-	    "status", old == number ? "already installed" : "installed");
-	r = 0;
- out:
-	if (locked)
-		pthread_mutex_unlock(&kb->mtx);
-	X509_CRL_free(crl);
-	BIO_free(bio);
-	OPENSSL_free(der);
-	free(issuer);
-	sk_X509_pop_free(anchors, X509_free);
-	return r;
-}
-
-static int
-row_crl_json(const struct store_row *row, void *arg)
-{
-	json_t		*arr = arg;
-	char		 tu[32], nu[32];
-
-	sp_time_fmt((time_t)store_row_int(row, 2), tu, sizeof(tu));
-	sp_time_fmt((time_t)store_row_int(row, 3), nu, sizeof(nu));
-	return json_array_append_new(arr, json_pack("{s:s,s:I,s:s,s:s}",
-	    "issuer", store_row_text(row, 0), "number",
-	    (json_int_t)store_row_int(row, 1), "this_update", tu,
-	    "next_update", nu)) == 0 ? 0 : SP_ERR_ALLOC;
-}
-
-json_t *
-kb_trust_crl_list(struct kb_service *kb)
-{
-	json_t	*arr = json_array();
-
-	if (arr != NULL && store_select(kb->st, row_crl_json, arr, NULL,
-	    "SELECT issuer, number, this_update, next_update FROM trust_crls "
-	    "ORDER BY issuer", "") != 0) {
-		json_decref(arr);
-		return NULL;
-	}
-	return arr;
-}
-
-int
-kb_trust_store(struct kb_service *kb, X509_STORE **out, struct sp_err *err)
-{
-	STACK_OF(X509)	*sk = NULL;
-	X509_STORE	*store = NULL;
-	struct crl_load	 cl = { NULL, 0 };
-	int		 r;
-
-	*out = NULL;
-	if ((r = trust_load(kb, &sk, err)) != 0)
-		return r;
-	if ((store = X509_STORE_new()) == NULL) {
-		r = sp_err_set(err, SP_ERR_ALLOC, "out of memory");
-		goto out;
-	}
-	for (int i = 0; i < sk_X509_num(sk); i++)
-		if (!X509_STORE_add_cert(store, sk_X509_value(sk, i))) {
-			r = sp_err_ossl(err, SP_ERR_CRYPTO,
-			    "X509_STORE_add_cert");
-			goto out;
-		}
-	/*
-	 * The operator trusted exactly these CAs: a trusted sub CA anchors
-	 * the chain by itself, without its root (and so without trusting
-	 * the root's other sub CAs).
-	 */
-	X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN);
-	cl.store = store;
-	if ((r = store_select(kb->st, row_crl_load, &cl, err,
-	    "SELECT der, issuer FROM trust_crls", "")) != 0)
-		goto out;
-	/* With CRLs in use, every peer certificate must pass its issuer's. */
-	if (cl.n > 0)
-		X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
-	*out = store;
-	store = NULL;
- out:
-	X509_STORE_free(store);
-	sk_X509_pop_free(sk, X509_free);
 	return r;
 }
