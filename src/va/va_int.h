@@ -1,0 +1,79 @@
+/*
+ * What the VA's files share. Not an interface: other modules use va/va.h.
+ *
+ * The response cache holds pre-signed OCSP responses for nonce-less
+ * single-CertID requests (RFC 5019), so the loop thread answers the common
+ * request from memory without signing or touching the database. Entries
+ * are keyed by issuer, serial (crypto/ids.h form) and the CertID's hash
+ * algorithm (the response echoes the CertID as the client hashed it).
+ *
+ * Responses are immutable and reference counted: a get hands out a
+ * reference the caller drops once the bytes are sent (evbuffer reference
+ * cleanup), so replacing or evicting an entry never frees bytes still
+ * being written.
+ *
+ * Staleness: a status change calls va_cache_invalidate(), which drops the
+ * entry and advances the generation; a worker that read the status before
+ * the change passes the generation it read (va_cache_gen()) to
+ * va_cache_put(), which refuses it. A response past its refresh time is
+ * still served until it expires, and exactly one get reports that it needs
+ * re-signing, so a hot entry is refreshed once, not by every request.
+ */
+#ifndef SP_VA_VA_INT_H
+#define SP_VA_VA_INT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "crypto/ocsp.h"
+
+struct va_resp {
+	atomic_uint	refs;
+	atomic_bool	refreshing;
+	time_t		refresh_at;	/* re-sign from then on */
+	time_t		expires;	/* never served after (nextUpdate) */
+	size_t		len;
+	unsigned char	der[];
+};
+
+/* A response with one reference; NULL if out of memory. */
+struct va_resp	*va_resp_new(const unsigned char *der, size_t len,
+		    time_t refresh_at, time_t expires);
+void		 va_resp_ref(struct va_resp *r);
+void		 va_resp_unref(struct va_resp *r);
+
+struct va_cache;
+
+/* At most max responses (oldest evicted first); max 0: the default. */
+int		 va_cache_new(size_t max, struct va_cache **out) SP_WUR;
+void		 va_cache_free(struct va_cache *c);
+/* The generation to pass to va_cache_put(): read it before the status. */
+uint64_t	 va_cache_gen(struct va_cache *c);
+/*
+ * A new reference to the cached response, NULL if none or expired at now.
+ * *refresh (may be NULL) is set for the one caller that should have it
+ * re-signed (from refresh_at on); if re-signing fails, that caller clears
+ * r->refreshing so that a later get tries again.
+ */
+struct va_resp	*va_cache_get1(struct va_cache *c, int64_t issuer,
+		    const char *serial, enum ocsp_hash hash, time_t now,
+		    bool *refresh);
+/*
+ * Caches r (taking a reference of its own), replacing what was there,
+ * unless an invalidation came after gen was read: then SP_ERR_STATE and
+ * nothing changes (the caller still answers with r; it is not cached).
+ */
+int		 va_cache_put(struct va_cache *c, int64_t issuer,
+		    const char *serial, enum ocsp_hash hash,
+		    struct va_resp *r, uint64_t gen) SP_WUR;
+/* Drops every variant for issuer and serial. */
+void		 va_cache_invalidate(struct va_cache *c, int64_t issuer,
+		    const char *serial);
+/* Drops everything of an issuer (its signer changed). */
+void		 va_cache_invalidate_issuer(struct va_cache *c, int64_t issuer);
+size_t		 va_cache_count(struct va_cache *c);
+
+#endif
