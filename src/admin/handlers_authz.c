@@ -13,6 +13,7 @@
 #include "admin/args.h"
 #include "admin/handlers.h"
 #include "authz/authz.h"
+#include "peer/peer.h"
 #include "util/util.h"
 
 /* --- preconditions ------------------------------------------------------- */

@@ -1,7 +1,11 @@
 /*
  * Authorization of peers (DESIGN.md section 6): roles, their members
- * (matched on a client certificate) and their access rules, plus the
- * node's list of incoming connections.
+ * (matched on a client certificate) and their access rules. authz.c is
+ * the check and the role cache, authz_roles.c the administration. The
+ * node's list of incoming connections is the peer layer's
+ * (peer/incoming.c, declared in peer/peer.h); it records certificates
+ * in the form this module matches them and turns them into members with
+ * authz_grant().
  *
  * A role has members and access rules. A member matches a certificate by
  * one attribute:
@@ -50,9 +54,9 @@
 #define AUTHZ_MAX_MEMBERS	10000	/* per role */
 #define AUTHZ_MAX_RULES		1000	/* per role */
 #define AUTHZ_VALUE_MAX		1024	/* characters in a member value */
-#define AUTHZ_ADDRESS_MAX	255	/* characters of an incoming address */
-#define AUTHZ_INCOMING_LIST_MAX	1000	/* rows authz_incoming_list() shows */
-#define AUTHZ_INCOMING_MAX	10000	/* rows kept: the oldest seen go */
+/* Serials longer than this (RFC 5280 allows 20 octets) match by nothing. */
+#define AUTHZ_SERIAL_MAX_BYTES	64
+#define AUTHZ_SERIAL_HEX_MAX	(2 * AUTHZ_SERIAL_MAX_BYTES + 2) /* '-', NUL */
 
 struct authz;
 
@@ -140,50 +144,70 @@ int	authz_rule_remove(struct authz *a, const char *role, const char *path,
 	    const char *actor, struct sp_err *err) SP_WUR;
 
 /*
- * Rule presets for authz_incoming_authorize() (docs/internals/authz.md):
+ * Rule presets for authz_grant() (docs/internals/authz.md):
  * "va", "ra", "renewal", "ping". True if name is one.
  */
 bool	authz_preset_valid(const char *name);
 
-/* --- incoming connections --------------------------------------------- */
+/* --- identities and grants ---------------------------------------------- */
+
+/* True if name can be a role name (sp_name_valid(), AUTHZ_ROLE_MAX). */
+bool	authz_role_name_valid(const char *name);
+/* True if a role of that name exists now. */
+bool	authz_role_exists(struct authz *a, const char *name);
 
 /*
- * Records a verified client certificate seen by the peer listener: one
- * upsert keyed by the certificate's fingerprint, keeping first_seen and
- * setting subject, issuer, serial, address (at most AUTHZ_ADDRESS_MAX
- * characters), last_seen, count + 1 and the matched role (NULL or "" if
- * none, as authz_check() reported it). The table is capped: beyond
- * AUTHZ_INCOMING_MAX rows the least recently seen are deleted (checked
- * every few records), logged with the count, which the settings row
- * "authz.incoming_dropped" accumulates.
+ * The certificate's serial as "serial" members hold it: lower-case hex of
+ * the INTEGER's magnitude without leading zero bytes, '-' first if
+ * negative; "" if longer than AUTHZ_SERIAL_MAX_BYTES (matches nothing).
  */
-int	authz_incoming_record(struct authz *a, X509 *cert, const char *address,
-	    const char *role, struct sp_err *err) SP_WUR;
-/* The row cap (AUTHZ_INCOMING_MAX if max <= 0). */
-void	authz_set_incoming_max(struct authz *a, int64_t max);
+void	authz_cert_serial(const X509 *x, char out[AUTHZ_SERIAL_HEX_MAX]);
+
+/* The store the authz was opened on (borrowed). */
+struct store *authz_store(struct authz *a);
 
 /*
- * [{"id", "subject", "issuer", "serial", "fingerprint", "address",
- *   "first_seen", "last_seen", "count", "role"}], most recently seen
- * first, at most AUTHZ_INCOMING_LIST_MAX rows; times ISO 8601. NULL if
- * the store or memory failed.
+ * A certificate as a caller recorded it: subject and issuer as RFC 4514
+ * DNs, serial in authz_cert_serial()'s form, SHA-256 fingerprint in
+ * lower-case hex. Strings are the caller's.
  */
-json_t	*authz_incoming_list(struct authz *a);
+struct authz_certid {
+	const char	*subject;
+	const char	*issuer;
+	const char	*serial;
+	const char	*fingerprint;
+};
 
 /*
- * Gives incoming connection id a role, in one audited transaction
- * ("incoming.authorize"). Exactly one of new_role (create that role with
- * the rules of preset, default "ping") and role (add to an existing role;
- * preset must then be NULL). The member matches the recorded certificate
- * by match (default "serial": its issuer and serial; "dn": its subject;
- * "cn": its subject's most specific CN; "fingerprint"). The incoming row's
- * role is set too. *out is the role as authz_role_show() gives it.
- * SP_ERR_NOTFOUND for an unknown id or role, SP_ERR_EXISTS if new_role is
- * taken or the certificate is already a member that way.
+ * How authz_grant() reaches the caller's rows, inside its transaction on
+ * st: certid() fills *out (SP_ERR_NOTFOUND and a message if the record
+ * is gone), certid_free() (may be NULL) releases what certid() set, even
+ * after a failure; granted() (may be NULL) runs once the member is added,
+ * with the role's name, updates the caller's rows and may add keys to
+ * the audit details. A failure of any of them rolls everything back.
  */
-int	authz_incoming_authorize(struct authz *a, int64_t id,
-	    const char *new_role, const char *preset, const char *role,
-	    const char *match, const char *actor, json_t **out,
-	    struct sp_err *err) SP_WUR;
+struct authz_grant_ops {
+	int	(*certid)(void *arg, struct store *st, struct authz_certid *out,
+		    struct sp_err *err);
+	void	(*certid_free)(void *arg, struct authz_certid *ci);
+	int	(*granted)(void *arg, struct store *st, const char *role,
+		    json_t *details, struct sp_err *err);
+};
+
+/*
+ * Gives a recorded certificate a role, in one audited transaction (audit
+ * event "event"). Exactly one of new_role (create that role with the
+ * rules of preset, default "ping") and role (add to an existing role;
+ * preset must then be NULL). The member matches the certificate by match
+ * (default "serial": its issuer and serial; "dn": its subject and issuer;
+ * "cn": its subject's most specific CN; "fingerprint"). *out is the role
+ * as authz_role_show() gives it. SP_ERR_NOTFOUND for an unknown role,
+ * SP_ERR_EXISTS if new_role is taken or the certificate is already a
+ * member that way, SP_ERR_INVALID for bad arguments.
+ */
+int	authz_grant(struct authz *a, const char *new_role, const char *preset,
+	    const char *role, const char *match, const char *event,
+	    const char *actor, const struct authz_grant_ops *ops, void *arg,
+	    json_t **out, struct sp_err *err) SP_WUR;
 
 #endif

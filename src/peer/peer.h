@@ -121,4 +121,51 @@ int	peer_body_decode(const unsigned char *body, size_t len, json_t **out,
 int	peer_ping_decode(const json_t *body, const char **nonce,
 	    struct sp_err *err) SP_WUR;
 
+/* --- incoming connections (peer/incoming.c) ----------------------------- */
+
+/*
+ * The names keep their authz_ prefix (they moved from authz/, callers
+ * did not change) and take the authz whose store and roles they use.
+ */
+#define AUTHZ_ADDRESS_MAX	255	/* characters of an incoming address */
+#define AUTHZ_INCOMING_LIST_MAX	1000	/* rows authz_incoming_list() shows */
+#define AUTHZ_INCOMING_MAX	10000	/* rows kept: the oldest seen go */
+
+/*
+ * Records a verified client certificate seen by the peer listener: one
+ * upsert keyed by the certificate's fingerprint, keeping first_seen and
+ * setting subject, issuer, serial, address (at most AUTHZ_ADDRESS_MAX
+ * characters), last_seen, count + 1 and the matched role (NULL or "" if
+ * none, as authz_check() reported it). The table is capped: beyond
+ * AUTHZ_INCOMING_MAX rows the least recently seen are deleted (checked
+ * every few records), logged with the count, which the settings row
+ * "authz.incoming_dropped" accumulates.
+ */
+int	authz_incoming_record(struct authz *a, X509 *cert, const char *address,
+	    const char *role, struct sp_err *err) SP_WUR;
+/* The row cap (AUTHZ_INCOMING_MAX if max <= 0), for the whole process. */
+void	authz_set_incoming_max(struct authz *a, int64_t max);
+
+/*
+ * [{"id", "subject", "issuer", "serial", "fingerprint", "address",
+ *   "first_seen", "last_seen", "count", "role"}], most recently seen
+ * first, at most AUTHZ_INCOMING_LIST_MAX rows; times ISO 8601; role ""
+ * if none matched or the role is gone. NULL if the store or memory
+ * failed.
+ */
+json_t	*authz_incoming_list(struct authz *a);
+
+/*
+ * Gives incoming connection id a role through authz_grant(), in one
+ * audited transaction ("incoming.authorize"): new_role, preset, role and
+ * match as there. The incoming row's role is set too. *out is the role as
+ * authz_role_show() gives it. SP_ERR_NOTFOUND for an unknown id or role,
+ * SP_ERR_EXISTS if new_role is taken or the certificate is already a
+ * member that way.
+ */
+int	authz_incoming_authorize(struct authz *a, int64_t id,
+	    const char *new_role, const char *preset, const char *role,
+	    const char *match, const char *actor, json_t **out,
+	    struct sp_err *err) SP_WUR;
+
 #endif

@@ -27,6 +27,7 @@
 #include "admin/handlers.h"
 #include "authz/authz.h"
 #include "crypto/dn.h"
+#include "peer/peer.h"
 #include "store/store.h"
 #include "util/err.h"
 #include "util/log.h"
