@@ -1213,7 +1213,7 @@ struct pending {
 	struct ca	*ca;
 	EVP_MD_CTX	*md;
 	X509		*x;
-	X509_REQ	*req;
+	struct csr	*req;
 	char		*subject;
 	const char	*profile;
 	int64_t		 rowid;
@@ -1226,7 +1226,7 @@ pending_cleanup(struct pending *pd)
 {
 	EVP_MD_CTX_free(pd->md);
 	X509_free(pd->x);
-	X509_REQ_free(pd->req);
+	csr_free(pd->req);
 	free(pd->subject);
 	OPENSSL_free(pd->tbs);
 }
@@ -1252,10 +1252,10 @@ issue_prepare(struct ca_service *svc, const struct ca_issue_req *rq,
 		return sp_err_set(err, SP_ERR_POLICY, "profile %s makes CA "
 		    "certificates; create sub CAs with: ca create --signed-by",
 		    rq->profile);
-	if ((r = csr_parse(rq->csr, rq->csrlen, &pd->req, err)) != 0)
+	if ((r = csr_decode(rq->csr, rq->csrlen, &pd->req, err)) != 0)
 		return r;
 	days = rq->days ? rq->days : (*pp)->validity_days;
-	if ((r = profile_check(*pp, pd->req, days, &sans, err)) != 0)
+	if ((r = profile_check_csr(*pp, pd->req, days, &sans, err)) != 0)
 		return r;
 	if ((r = serial_generate(serial)) != 0) {
 		sp_err_set(err, r, "random serial");
@@ -1263,10 +1263,10 @@ issue_prepare(struct ca_service *svc, const struct ca_issue_req *rq,
 	}
 	template_from_profile(&t, *pp);
 	t.key_usage = key_usage_for(t.key_usage,
-	    key_alg_of(X509_REQ_get0_pubkey(pd->req)));
+	    key_alg_of(csr_get0_pubkey(pd->req)));
 	t.serial = serial;
-	t.subject = X509_REQ_get_subject_name(pd->req);
-	t.spki = X509_REQ_get_X509_PUBKEY(pd->req);
+	t.subject = csr_get0_subject(pd->req);
+	t.spki = csr_get0_spki(pd->req);
 	t.issuer = pd->ca->cert;
 	t.not_before = now - BACKDATE;
 	t.not_after = now + (time_t)days * 86400;

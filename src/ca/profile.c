@@ -634,12 +634,16 @@ check_subject(const struct profile *p, const X509_NAME *subj,
 	return 0;
 }
 
-int
-profile_check(const struct profile *p, const X509_REQ *req, int days,
-    GENERAL_NAMES **sans, struct sp_err *err)
+/* The request is req (csr_parse()) or c (csr_decode()). */
+static int
+check_request(const struct profile *p, const X509_REQ *req,
+    const struct csr *c, int days, GENERAL_NAMES **sans, struct sp_err *err)
 {
-	const X509_NAME	*subj = X509_REQ_get_subject_name(req);
-	EVP_PKEY	*pk = X509_REQ_get0_pubkey((X509_REQ *)(uintptr_t)req);
+	const X509_NAME	*subj = req != NULL ? X509_REQ_get_subject_name(req) :
+			    csr_get0_subject(c);
+	EVP_PKEY	*pk = req != NULL ?
+			    X509_REQ_get0_pubkey((X509_REQ *)(uintptr_t)req) :
+			    csr_get0_pubkey(c);
 	GENERAL_NAMES	*gens = NULL;
 	int		 alg, r;
 
@@ -670,7 +674,8 @@ profile_check(const struct profile *p, const X509_REQ *req, int days,
 			    "5280 A.1: commonName longer than 64 characters",
 			    p->name);
 	}
-	if ((r = csr_get_sans(req, &gens, err)) != 0)
+	if ((r = req != NULL ? csr_get_sans(req, &gens, err) :
+	    csr_get_requested_sans(c, &gens, err)) != 0)
 		return r;
 	/* RFC 5280 4.2.1.6: an extension with no name names nothing. */
 	if (gens != NULL && sk_GENERAL_NAME_num(gens) == 0) {
@@ -694,4 +699,18 @@ profile_check(const struct profile *p, const X509_REQ *req, int days,
  fail:
 	GENERAL_NAMES_free(gens);
 	return r;
+}
+
+int
+profile_check(const struct profile *p, const X509_REQ *req, int days,
+    GENERAL_NAMES **sans, struct sp_err *err)
+{
+	return check_request(p, req, NULL, days, sans, err);
+}
+
+int
+profile_check_csr(const struct profile *p, const struct csr *c, int days,
+    GENERAL_NAMES **sans, struct sp_err *err)
+{
+	return check_request(p, NULL, c, days, sans, err);
 }

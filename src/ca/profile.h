@@ -84,5 +84,8 @@ int	profile_builtin(size_t i, struct profile **out, struct sp_err *err)
  */
 int	profile_check(const struct profile *p, const X509_REQ *req, int days,
 	    GENERAL_NAMES **sans, struct sp_err *err) SP_WUR;
+/* The same for a request from csr_decode(). */
+int	profile_check_csr(const struct profile *p, const struct csr *c,
+	    int days, GENERAL_NAMES **sans, struct sp_err *err) SP_WUR;
 
 #endif

@@ -103,15 +103,14 @@ sans_check_text(const GENERAL_NAMES *gens, struct sp_err *err)
 }
 
 int
-csr_get_sans(const X509_REQ *req, GENERAL_NAMES **out, struct sp_err *err)
+csr_exts_get_sans(STACK_OF(X509_EXTENSION) *exts, GENERAL_NAMES **out,
+    struct sp_err *err)
 {
-	STACK_OF(X509_EXTENSION)	*exts;
-	GENERAL_NAMES			*gens;
-	int				 crit = -1, r;
+	GENERAL_NAMES	*gens;
+	int		 crit = -1, r;
 
 	*out = NULL;
-	if ((exts = X509_REQ_get_extensions((X509_REQ *)(uintptr_t)req))
-	    == NULL) {
+	if (exts == NULL) {
 		ERR_clear_error();
 		return 0;
 	}
@@ -136,6 +135,14 @@ csr_get_sans(const X509_REQ *req, GENERAL_NAMES **out, struct sp_err *err)
 	}
 	*out = gens;
 	return 0;
+}
+
+int
+csr_get_sans(const X509_REQ *req, GENERAL_NAMES **out, struct sp_err *err)
+{
+	*out = NULL;
+	return csr_exts_get_sans(X509_REQ_get_extensions(
+	    (X509_REQ *)(uintptr_t)req), out, err);
 }
 
 int

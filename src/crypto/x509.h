@@ -38,6 +38,54 @@ int	csr_parse(const unsigned char *data, size_t len, X509_REQ **out,
 int	csr_get_sans(const X509_REQ *req, GENERAL_NAMES **out,
 	    struct sp_err *err) SP_WUR;
 
+/*
+ * csr_get_sans() on an extension list (X509_REQ_get_extensions() or
+ * csr_get_extensions() output, NULL if the attribute did not decode:
+ * no SAN). Takes exts and frees it.
+ */
+int	csr_exts_get_sans(STACK_OF(X509_EXTENSION) *exts, GENERAL_NAMES **out,
+	    struct sp_err *err) SP_WUR;
+
+/*
+ * A decoded and verified CSR (csr.c), the form the CA core and the RA
+ * use: the fast path of issuance. It reads the request with OpenSSL's
+ * ASN.1 templates, keeps the SubjectPublicKeyInfo as received, builds the
+ * key without OpenSSL 3.0's decoder (EC P-256/P-384, RSA, Ed25519) and
+ * verifies the signature over the exact CertificationRequestInfo bytes;
+ * anything else goes through csr_parse(). Accepts exactly what
+ * csr_parse() accepts, with the same refusals (same messages).
+ */
+struct csr;
+
+int	csr_decode(const unsigned char *data, size_t len, struct csr **out,
+	    struct sp_err *err) SP_WUR;
+void	csr_free(struct csr *c);
+
+/* True if c came through the fast path (for tests and the benchmark). */
+bool	csr_is_fast(const struct csr *c);
+
+/* Borrowed from c; valid until csr_free(). */
+const X509_NAME		*csr_get0_subject(const struct csr *c);
+/* For cert_template.spki: the received fields, no key decode. */
+const X509_PUBKEY	*csr_get0_spki(const struct csr *c);
+EVP_PKEY		*csr_get0_pubkey(const struct csr *c);
+/*
+ * The SubjectPublicKeyInfo DER as received (fast path only; else
+ * SP_ERR_NOTFOUND).
+ */
+int	csr_get0_spki_der(const struct csr *c, const unsigned char **der,
+	    size_t *len) SP_WUR;
+
+/*
+ * The requested extensions, as X509_REQ_get_extensions() (caller frees
+ * with sk_X509_EXTENSION_pop_free; NULL if the attribute is malformed).
+ */
+STACK_OF(X509_EXTENSION) *csr_get_extensions(const struct csr *c);
+
+/* csr_get_sans() for a decoded CSR. */
+int	csr_get_requested_sans(const struct csr *c, GENERAL_NAMES **out,
+	    struct sp_err *err) SP_WUR;
+
 /* Fresh random serial: SERIAL_LEN bytes, positive, first byte non-zero. */
 int	serial_generate(unsigned char serial[SERIAL_LEN]) SP_WUR;
 
