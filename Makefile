@@ -24,7 +24,7 @@ demo: all
 
 test: test-deps
 	cmake -S . -B $(SAN_BUILD) -DCMAKE_BUILD_TYPE=Debug \
-	    -DSP_SANITIZE=address,undefined >/dev/null
+	    -DSP_SANITIZE=address,undefined -DSP_TEST_HOOKS=ON >/dev/null
 	cmake --build $(SAN_BUILD) -j $(JOBS)
 	cd $(SAN_BUILD) && ctest -L unit --output-on-failure -j $(JOBS)
 	$(MAKE) fuzz

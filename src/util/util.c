@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,8 @@
 
 #include "util/util.h"
 
-static time_t	fake_now;
+static _Atomic time_t		fake_now;
+static _Atomic long long	clock_offset;
 
 void
 sp_hex_encode(const unsigned char *in, size_t len, char *out)
@@ -88,13 +90,27 @@ sp_strtonum(const char *s, long long min, long long max, long long *out,
 time_t
 sp_now(void)
 {
-	return fake_now != 0 ? fake_now : time(NULL);
+	time_t	f = atomic_load(&fake_now);
+
+	return (f != 0 ? f : time(NULL)) + (time_t)atomic_load(&clock_offset);
 }
 
 void
 sp_time_set_fake(time_t t)
 {
-	fake_now = t;
+	atomic_store(&fake_now, t);
+}
+
+void
+sp_time_set_offset(long long seconds)
+{
+	atomic_store(&clock_offset, seconds);
+}
+
+long long
+sp_time_offset(void)
+{
+	return atomic_load(&clock_offset);
 }
 
 void

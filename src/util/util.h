@@ -27,9 +27,16 @@ int	sp_hex_decode(const char *hex, unsigned char *out, size_t outsz);
 int	sp_strtonum(const char *s, long long min, long long max,
 	    long long *out, const char **errstr) SP_WUR;
 
-/* Current time; a seam for tests (sp_time_set_fake). */
+/*
+ * Current time; a seam for tests. sp_time_set_fake() pins it (0 returns
+ * to the real clock); sp_time_set_offset() moves it by some seconds, which
+ * is how e2e tests age a node (the debug.clock admin command, built only
+ * with SP_TEST_HOOKS). Certificate checks against "now" use sp_now() too.
+ */
 time_t	sp_now(void);
-void	sp_time_set_fake(time_t t);	/* 0 returns to the real clock */
+void	sp_time_set_fake(time_t t);
+void	sp_time_set_offset(long long seconds);
+long long sp_time_offset(void);
 
 /* ISO 8601 UTC "2026-11-25T21:34:43Z" into out (at least 21 bytes). */
 void	sp_time_fmt(time_t t, char *out, size_t outsz);
