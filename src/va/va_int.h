@@ -76,4 +76,45 @@ void		 va_cache_invalidate(struct va_cache *c, int64_t issuer,
 void		 va_cache_invalidate_issuer(struct va_cache *c, int64_t issuer);
 size_t		 va_cache_count(struct va_cache *c);
 
+/* --- answering ----------------------------------------------------------- */
+
+/* What the VA says for a serial of a known issuer that it has no entry for. */
+enum va_non_issued {
+	VA_NON_ISSUED_UNKNOWN,	/* the default: never "good" */
+	VA_NON_ISSUED_REVOKED,	/* RFC 6960 2.2 extended revoked definition */
+	VA_NON_ISSUED__MAX
+};
+
+struct va_lookup {
+	/* The issuer a CertID names (with its own hash), or -1. */
+	int64_t	(*issuer)(void *arg, const struct ocsp_certid *id);
+	/*
+	 * The status of serial at issuer: 0 with *out filled in, or
+	 * SP_ERR_NOTFOUND; anything else is an internal error.
+	 */
+	int	(*status)(void *arg, int64_t issuer, const char *serial,
+		    struct ocsp_single *out);
+	void	*arg;
+};
+
+struct va_decision {
+	int			resp_status;	/* OCSP_RESPONSE_STATUS_* */
+	int64_t			issuer;		/* who signs; -1 if none */
+	struct ocsp_single	st[OCSP_REQ_MAX_IDS];
+	bool			extended_revoke;
+	bool			cacheable;	/* one CertID, no nonce */
+};
+
+/*
+ * Decides the answer to a decoded request: every CertID must name the
+ * same known issuer (a response has one signer), else "unauthorized"; a
+ * serial with no entry is unknown, or revoked (certificateHold, revoked
+ * at the epoch, with the extended revoked definition) if ni says so (the
+ * status lookup answers an entry on hold as revoked, certificateHold). A
+ * lookup failure
+ * gives "internalError" (the client retries); nothing is guessed.
+ */
+void	va_decide(const struct ocsp_req *rq, const struct va_lookup *lk,
+	    enum va_non_issued ni, struct va_decision *d);
+
 #endif
