@@ -8,6 +8,8 @@
  *   (a) openssl speed: signatures per second, the ceiling;
  *   (b) a bare loop over OpenSSL's X509 API building the same certificate,
  *       storing nothing;
+ *   (b') the same loop with the CA core's CSR decoder (csr_decode()) and
+ *       a signing context prepared once and copied: the new ceiling;
  *   (c) one "openssl x509 -req" process per certificate.
  *
  * See bench/README.md for how to read the ratios.
@@ -80,7 +82,7 @@ static const struct {
 	    "+F2:" },
 };
 
-struct csr {
+struct bcsr {
 	unsigned char	*der;
 	size_t		 len;
 };
@@ -88,6 +90,7 @@ struct csr {
 /* Throwaway CA of (b) and (c): not in the token, not in the store. */
 struct bare_ca {
 	EVP_PKEY		*key;
+	EVP_MD_CTX		*proto;	/* (b'): prepared, copied per cert */
 	X509			*cert;
 	const ASN1_OCTET_STRING	*ski;	/* borrowed from cert */
 };
@@ -105,7 +108,7 @@ struct bench {
 	char			 load[64];	/* /proc/loadavg at start */
 	struct store		*st;
 	struct ca_service	*svc;
-	struct csr		*csrs;
+	struct bcsr		*csrs;
 	struct bare_ca		 bca[CALG__MAX];
 };
 
@@ -135,6 +138,7 @@ struct result {
 	bool		done[MAX_THREADS];	/* row measured */
 	struct sample	core[MAX_THREADS];
 	struct sample	bare[MAX_THREADS];
+	struct sample	fast[MAX_THREADS];	/* (b') */
 	double		speed[MAX_THREADS];	/* (a) sign/s */
 	double		naive;			/* (c) certs/s */
 };
@@ -231,7 +235,7 @@ keygen(enum calg alg)
 
 /* A P-256 CSR for host<i>.bench.example with a DNS SAN request (DER). */
 static int
-csr_make(size_t i, struct csr *c, FILE *pem)
+csr_make(size_t i, struct bcsr *c, FILE *pem)
 {
 	EVP_PKEY			*pk = NULL;
 	X509_REQ			*req = NULL;
@@ -373,7 +377,10 @@ bare_ca_make(struct bench *b, enum calg alg)
 	    "critical,keyCertSign,cRLSign") ||
 	    !add_ext_conf(bc->cert, &ctx, NID_subject_key_identifier, "hash") ||
 	    X509_sign(bc->cert, bc->key, EVP_sha256()) <= 0 ||
-	    (bc->ski = X509_get0_subject_key_id(bc->cert)) == NULL)
+	    (bc->ski = X509_get0_subject_key_id(bc->cert)) == NULL ||
+	    (bc->proto = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestSignInit_ex(bc->proto, NULL, "SHA256", NULL, NULL,
+	    bc->key, NULL) != 1)
 		goto out;
 
 	snprintf(path, sizeof(path), "%s/%s-ca.pem", b->dir, calgs[alg].tag);
@@ -553,13 +560,19 @@ spki_keyid(const X509_PUBKEY *spki)
 /*
  * One certificate the way a program calling OpenSSL directly makes it:
  * parse and verify the CSR, build what TLS_SERVER makes, sign, encode.
+ * With fast, (b'): the CSR through csr_decode() and the signature with a
+ * copy of the prepared context.
  */
 static int
-bare_issue(const struct csr *c, const struct bare_ca *ca, unsigned char **der,
-    int *derlen)
+bare_issue(const struct bcsr *c, const struct bare_ca *ca, bool fast,
+    unsigned char **der, int *derlen)
 {
 	const unsigned char		*p = c->der;
 	X509_REQ			*req = NULL;
+	struct csr			*dc = NULL;
+	const X509_NAME			*subj;
+	const X509_PUBKEY		*spki;
+	EVP_MD_CTX			*md = NULL;
 	X509				*x = NULL;
 	EVP_PKEY			*pk;
 	STACK_OF(X509_EXTENSION)	*exts = NULL;
@@ -575,11 +588,22 @@ bare_issue(const struct csr *c, const struct bare_ca *ca, unsigned char **der,
 	int				 r = -1;
 
 	*der = NULL;
-	if ((req = d2i_X509_REQ(NULL, &p, (long)c->len)) == NULL ||
-	    (pk = X509_REQ_get0_pubkey(req)) == NULL ||
-	    X509_REQ_verify(req, pk) != 1)
-		goto out;
-	if ((exts = X509_REQ_get_extensions(req)) == NULL ||
+	if (fast) {
+		if (csr_decode(c->der, c->len, &dc, NULL) != 0)
+			goto out;
+		subj = csr_get0_subject(dc);
+		spki = csr_get0_spki(dc);
+		exts = csr_get_extensions(dc);
+	} else {
+		if ((req = d2i_X509_REQ(NULL, &p, (long)c->len)) == NULL ||
+		    (pk = X509_REQ_get0_pubkey(req)) == NULL ||
+		    X509_REQ_verify(req, pk) != 1)
+			goto out;
+		subj = X509_REQ_get_subject_name(req);
+		spki = X509_REQ_get_X509_PUBKEY(req);
+		exts = X509_REQ_get_extensions(req);
+	}
+	if (exts == NULL ||
 	    (sans = X509V3_get_d2i(exts, NID_subject_alt_name, NULL,
 	    NULL)) == NULL)
 		goto out;
@@ -590,18 +614,18 @@ bare_issue(const struct csr *c, const struct bare_ca *ca, unsigned char **der,
 	    (bn = BN_bin2bn(sn, sizeof(sn), NULL)) == NULL ||
 	    BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) == NULL ||
 	    !X509_set_issuer_name(x, X509_get_subject_name(ca->cert)) ||
-	    !X509_set_subject_name(x, X509_REQ_get_subject_name(req)) ||
+	    !X509_set_subject_name(x, subj) ||
 	    ASN1_TIME_set(X509_getm_notBefore(x), now - 60) == NULL ||
 	    ASN1_TIME_set(X509_getm_notAfter(x),
 	    now + (time_t)DAYS * 86400) == NULL ||
-	    spki_copy(x, X509_REQ_get_X509_PUBKEY(req)) != 0)
+	    spki_copy(x, spki) != 0)
 		goto out;
 
 	if ((bc = BASIC_CONSTRAINTS_new()) == NULL ||
 	    X509_add1_ext_i2d(x, NID_basic_constraints, bc, 1,
 	    X509V3_ADD_DEFAULT) != 1)
 		goto out;
-	if ((ski = spki_keyid(X509_REQ_get_X509_PUBKEY(req))) == NULL ||
+	if ((ski = spki_keyid(spki)) == NULL ||
 	    X509_add1_ext_i2d(x, NID_subject_key_identifier, ski, 0,
 	    X509V3_ADD_DEFAULT) != 1)
 		goto out;
@@ -625,8 +649,14 @@ bare_issue(const struct csr *c, const struct bare_ca *ca, unsigned char **der,
 	    X509V3_ADD_DEFAULT) != 1)
 		goto out;
 
-	if (X509_sign(x, ca->key, EVP_sha256()) <= 0 ||
-	    (*derlen = i2d_X509(x, der)) <= 0)
+	if (fast) {
+		if ((md = EVP_MD_CTX_new()) == NULL ||
+		    !EVP_MD_CTX_copy_ex(md, ca->proto) ||
+		    X509_sign_ctx(x, md) <= 0)
+			goto out;
+	} else if (X509_sign(x, ca->key, EVP_sha256()) <= 0)
+		goto out;
+	if ((*derlen = i2d_X509(x, der)) <= 0)
 		goto out;
 	r = 0;
  out:
@@ -642,21 +672,22 @@ bare_issue(const struct csr *c, const struct bare_ca *ca, unsigned char **der,
 	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
 	X509_free(x);
 	X509_REQ_free(req);
+	csr_free(dc);
+	EVP_MD_CTX_free(md);
 	return r;
 }
 
 static void *
-bare_worker(void *arg)
+bare_loop(struct job *jb, bool fast)
 {
-	struct job	*jb = arg;
 	unsigned char	*der = NULL;
 	int		 len;
 
 	jb->rc = -1;
 	jb->rq = rq_wait();
 	for (size_t i = jb->lo; i < jb->hi; i++) {
-		if (bare_issue(&jb->b->csrs[i], &jb->b->bca[jb->alg], &der,
-		    &len) != 0)
+		if (bare_issue(&jb->b->csrs[i], &jb->b->bca[jb->alg], fast,
+		    &der, &len) != 0)
 			return NULL;
 		OPENSSL_free(der);
 		der = NULL;
@@ -664,6 +695,18 @@ bare_worker(void *arg)
 	jb->rq = jb->rq < 0 ? -1 : rq_wait() - jb->rq;
 	jb->rc = 0;
 	return NULL;
+}
+
+static void *
+bare_worker(void *arg)
+{
+	return bare_loop(arg, false);
+}
+
+static void *
+fast_worker(void *arg)
+{
+	return bare_loop(arg, true);
 }
 
 /* --- running and timing -------------------------------------------------- */
@@ -781,17 +824,23 @@ same_shape(struct bench *b, enum calg alg)
 		OPENSSL_free(res.der);
 		return -1;
 	}
-	if (bare_issue(&b->csrs[0], &b->bca[alg], &der, &len) != 0)
-		goto out;
-	if (der_shape(res.der, res.derlen, s1, sizeof(s1)) != 0 ||
-	    der_shape(der, (size_t)len, s2, sizeof(s2)) != 0)
-		goto out;
-	if (strcmp(s1, s2) != 0) {
-		fprintf(stderr, "bench_issue: (b) differs from the core:\n"
-		    "  core: %s\n  (b):  %s\n", s1, s2);
-		goto out;
+	for (int fast = 0; fast < 2; fast++) {
+		OPENSSL_free(der);
+		der = NULL;
+		if (bare_issue(&b->csrs[0], &b->bca[alg], fast, &der,
+		    &len) != 0)
+			goto out;
+		if (der_shape(res.der, res.derlen, s1, sizeof(s1)) != 0 ||
+		    der_shape(der, (size_t)len, s2, sizeof(s2)) != 0)
+			goto out;
+		if (strcmp(s1, s2) != 0) {
+			fprintf(stderr, "bench_issue: %s differs from the "
+			    "core:\n  core: %s\n  %s:  %s\n", fast ? "(b')" :
+			    "(b)", s1, fast ? "(b')" : "(b)", s2);
+			goto out;
+		}
 	}
-	fprintf(stderr, "  %s: core and (b) both make %zu/%d-byte "
+	fprintf(stderr, "  %s: core, (b) and (b') all make %zu/%d-byte "
 	    "certificates with %s\n", calgs[alg].label, res.derlen, len, s1);
 	r = 0;
  out:
@@ -1085,6 +1134,10 @@ report_header(const struct bench *b)
 	    "the same certificate,\n"
 	    "            sign, DER-encode; nothing stored, nothing audited\n");
 	printf("  core/(b)  share of the bare loop's rate the core keeps\n");
+	printf("  (b')      the same loop with the core's CSR decoder "
+	    "(csr_decode()) and a\n"
+	    "            prepared signing context, copied: the new ceiling\n");
+	printf("  core/(b') share of (b')'s rate the core keeps\n");
 	printf("  (a)       openssl speed signatures/s with the CA key: "
 	    "the ceiling, no X.509 work\n");
 	printf("  (c)       one `openssl x509 -req` process per certificate "
@@ -1096,24 +1149,31 @@ report_header(const struct bench *b)
 static void
 report_rates(const struct result res[CALG__MAX])
 {
-	char	a[32], bb[32], c[32], cc[32], rb[32];
+	char	a[32], bb[32], c[32], cc[32], rb[32], fb[32], rf[32];
 
-	printf("%-9s %7s %9s %9s %9s %11s %9s %9s\n", "CA key", "threads",
-	    "core/s", "(b)/s", "core/(b)", "(a) sign/s", "(c)/s", "core/(c)");
+	printf("%-9s %3s %7s %7s %8s %7s %9s %10s %6s %8s\n", "CA key",
+	    "thr", "core/s", "(b)/s", "core/(b)", "(b')/s", "core/(b')",
+	    "(a) sign/s", "(c)/s", "core/(c)");
 	for (int al = 0; al < CALG__MAX; al++)
 		for (int t = 0; t < MAX_THREADS; t++) {
 			const struct result	*r = &res[al];
 			const struct sample	*co = &r->core[t];
 			const struct sample	*ba = &r->bare[t];
+			const struct sample	*fa = &r->fast[t];
 
 			if (!r->done[t])
 				continue;
 			fmt_num(a, sizeof(a), r->speed[t]);
 			fmt_num(bb, sizeof(bb), ba->rate);
+			fmt_num(fb, sizeof(fb), fa->rate);
 			snprintf(rb, sizeof(rb), "n/a");
+			snprintf(rf, sizeof(rf), "n/a");
 			if (ba->rate > 0)
 				snprintf(rb, sizeof(rb), "%.0f%%",
 				    100 * co->rate / ba->rate);
+			if (fa->rate > 0)
+				snprintf(rf, sizeof(rf), "%.0f%%",
+				    100 * co->rate / fa->rate);
 			snprintf(c, sizeof(c), t > 0 ? "-" : "n/a");
 			snprintf(cc, sizeof(cc), "%s", c);
 			if (t == 0 && r->naive > 0) {
@@ -1121,24 +1181,24 @@ report_rates(const struct result res[CALG__MAX])
 				snprintf(cc, sizeof(cc), "%.1fx",
 				    co->rate / r->naive);
 			}
-			printf("%-9s %7d %9.0f %9s %9s %11s %9s %9s\n",
-			    calgs[al].label, t + 1, co->rate, bb, rb, a, c,
-			    cc);
+			printf("%-9s %3d %7.0f %7s %8s %7s %9s %10s %6s %8s\n",
+			    calgs[al].label, t + 1, co->rate, bb, rb, fb, rf, a,
+			    c, cc);
 		}
 }
 
 static void
 report_times(const struct result res[CALG__MAX])
 {
-	char	bcpu[32], bblk[32], d[32], ratio[32], rq[32];
+	char	bcpu[32], fcpu[32], bblk[32], d[32], ratio[32], rq[32];
 
 	printf("\nWhere the time goes, microseconds per certificate summed "
 	    "over threads (medians):\n"
 	    "  CPU         on a CPU (process CPU time): what the work costs, "
 	    "whatever the load\n"
-	    "  extra       core CPU - (b) CPU: checks, TBS record, SQLite, "
+	    "  extra       core CPU - (b') CPU: checks, TBS record, SQLite, "
 	    "audit chain\n"
-	    "  ratio       (b) CPU / core CPU: about what core/(b) is on an "
+	    "  ratio       (b') CPU / core CPU: about what core/(b') is on an "
 	    "idle machine\n"
 	    "  run queue   core runnable but waiting for a CPU: other "
 	    "programs' load\n"
@@ -1146,9 +1206,9 @@ report_times(const struct result res[CALG__MAX])
 	    "the other);\n"
 	    "              (b) blk: the same for (b), which has no fsync "
 	    "or locks of its own\n\n");
-	printf("%-9s %7s %8s %8s %6s %6s %9s %8s %8s\n", "CA key",
-	    "threads", "core CPU", "(b) CPU", "extra", "ratio", "run queue",
-	    "blocked", "(b) blk");
+	printf("%-9s %3s %8s %7s %8s %6s %6s %9s %8s %7s\n", "CA key",
+	    "thr", "core CPU", "(b) CPU", "(b') CPU", "extra", "ratio",
+	    "run queue", "blocked", "(b) blk");
 	for (int al = 0; al < CALG__MAX; al++)
 		for (int t = 0; t < MAX_THREADS; t++) {
 			const struct result	*r = &res[al];
@@ -1158,19 +1218,20 @@ report_times(const struct result res[CALG__MAX])
 			if (!r->done[t])
 				continue;
 			fmt_num(bcpu, sizeof(bcpu), ba->cpu);
+			fmt_num(fcpu, sizeof(fcpu), r->fast[t].cpu);
 			fmt_num(rq, sizeof(rq), co->rq);
 			fmt_num(bblk, sizeof(bblk), ba->blocked);
 			snprintf(d, sizeof(d), "n/a");
 			snprintf(ratio, sizeof(ratio), "n/a");
-			if (ba->cpu > 0) {
+			if (r->fast[t].cpu > 0) {
 				snprintf(d, sizeof(d), "%+.0f",
-				    co->cpu - ba->cpu);
+				    co->cpu - r->fast[t].cpu);
 				snprintf(ratio, sizeof(ratio), "%.0f%%",
-				    100 * ba->cpu / co->cpu);
+				    100 * r->fast[t].cpu / co->cpu);
 			}
-			printf("%-9s %7d %8.0f %8s %6s %6s %9s %8.0f %8s\n",
-			    calgs[al].label, t + 1, co->cpu, bcpu, d, ratio,
-			    rq, co->blocked, bblk);
+			printf("%-9s %3d %8.0f %7s %8s %6s %6s %9s %8.0f %7s\n",
+			    calgs[al].label, t + 1, co->cpu, bcpu, fcpu, d,
+			    ratio, rq, co->blocked, bblk);
 		}
 }
 
@@ -1200,7 +1261,7 @@ sample_median(struct sample v[REPEATS], struct sample *out)
 static int
 measure(struct bench *b, enum calg alg, int nthr, struct result *res)
 {
-	struct sample	core[REPEATS], bare[REPEATS];
+	struct sample	core[REPEATS], bare[REPEATS], fast[REPEATS];
 	int		t = nthr - 1;
 
 	fprintf(stderr, "%s, %d thread(s): %d runs...\n", calgs[alg].label,
@@ -1209,17 +1270,22 @@ measure(struct bench *b, enum calg alg, int nthr, struct result *res)
 		if (run(b, core_worker, alg, nthr, b->count, &core[k]) != 0)
 			return -1;
 		bare[k].rate = bare[k].cpu = bare[k].rq = bare[k].blocked = -1;
-		if (!b->core_only && run(b, bare_worker, alg, nthr, b->count,
-		    &bare[k]) != 0)
+		fast[k] = bare[k];
+		if (!b->core_only && (run(b, bare_worker, alg, nthr, b->count,
+		    &bare[k]) != 0 || run(b, fast_worker, alg, nthr, b->count,
+		    &fast[k]) != 0))
 			return -1;
 		fprintf(stderr, "  run %d: core %.0f/s (per cert: %.0f us CPU, "
-		    "%.0f waiting for a CPU), (b) %.0f/s (%.0f, %.0f)\n",
+		    "%.0f waiting for a CPU), (b) %.0f/s (%.0f, %.0f), "
+		    "(b') %.0f/s (%.0f, %.0f)\n",
 		    k + 1, core[k].rate, core[k].cpu, core[k].rq, bare[k].rate,
-		    bare[k].cpu, bare[k].rq);
+		    bare[k].cpu, bare[k].rq, fast[k].rate, fast[k].cpu,
+		    fast[k].rq);
 	}
 	res->done[t] = true;
 	sample_median(core, &res->core[t]);
 	sample_median(bare, &res->bare[t]);
+	sample_median(fast, &res->fast[t]);
 	res->speed[t] = -1;
 	if (!b->core_only) {
 		fprintf(stderr, "%s, %d thread(s): openssl speed...\n",
@@ -1251,6 +1317,7 @@ bench_cleanup(struct bench *b)
 	free(b->csrs);
 	for (int a = 0; a < CALG__MAX; a++) {
 		EVP_PKEY_free(b->bca[a].key);
+		EVP_MD_CTX_free(b->bca[a].proto);
 		X509_free(b->bca[a].cert);
 	}
 	if (b->dir[0] != '\0') {

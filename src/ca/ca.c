@@ -708,6 +708,62 @@ sign_with(struct ca_service *svc, const char *token, const char *key,
 	return token_sign_init(tk->t, key, md, err);
 }
 
+/*
+ * Signing contexts prepared once per batch and key, copied for each
+ * certificate: EVP_DigestSignInit_ex() fetches the digest and signature
+ * algorithms (provider store lookups, shared locks) every time, a copy
+ * only takes references. Lives for one batch, under svc->lk, so a token
+ * deactivated meanwhile is not used past the batch that began before.
+ * The prototypes outlive their copies: OpenSSL 3.0's signature dupctx
+ * leaves the copy's AlgorithmIdentifier pointing into the prototype.
+ */
+#define SIGN_CACHE_MAX	4
+
+struct sign_cache {
+	const struct ca	*ca[SIGN_CACHE_MAX];
+	EVP_MD_CTX	*md[SIGN_CACHE_MAX];
+	size_t		 n;
+};
+
+static void
+sign_cache_cleanup(struct sign_cache *sc)
+{
+	for (size_t i = 0; i < sc->n; i++)
+		EVP_MD_CTX_free(sc->md[i]);
+	sc->n = 0;
+}
+
+static int
+sign_copy(struct ca_service *svc, struct sign_cache *sc, const struct ca *ca,
+    EVP_MD_CTX **md, struct sp_err *err)
+{
+	EVP_MD_CTX	*proto = NULL;
+	size_t		 i;
+	int		 r;
+
+	*md = NULL;
+	for (i = 0; i < sc->n && sc->ca[i] != ca; i++)
+		;
+	if (i == sc->n) {
+		if ((r = sign_with(svc, ca->token, ca->key, &proto, err)) != 0)
+			return r;
+		if (sc->n == SIGN_CACHE_MAX) {
+			*md = proto;	/* a batch for many CAs: no copy */
+			return 0;
+		}
+		sc->ca[i] = ca;
+		sc->md[i] = proto;
+		sc->n++;
+	}
+	if ((*md = EVP_MD_CTX_new()) == NULL ||
+	    !EVP_MD_CTX_copy_ex(*md, sc->md[i])) {
+		EVP_MD_CTX_free(*md);
+		*md = NULL;
+		return sp_err_ossl(err, SP_ERR_CRYPTO, "EVP_MD_CTX_copy_ex");
+	}
+	return 0;
+}
+
 static int
 cert_der(X509 *x, unsigned char **der, size_t *len, struct sp_err *err)
 {
@@ -1234,7 +1290,7 @@ pending_cleanup(struct pending *pd)
 /* Parses and checks one request and builds its certificate. Hold lk. */
 static int
 issue_prepare(struct ca_service *svc, const struct ca_issue_req *rq,
-    struct pending *pd, struct sp_err *err)
+    struct pending *pd, struct sign_cache *sc, struct sp_err *err)
 {
 	struct profile		**pp;
 	struct cert_template	 t = { 0 };
@@ -1274,8 +1330,7 @@ issue_prepare(struct ca_service *svc, const struct ca_issue_req *rq,
 	if (t.not_after > limit)
 		t.not_after = limit;	/* never outlive the CA */
 	t.sans = sans;
-	if ((r = sign_with(svc, pd->ca->token, pd->ca->key, &pd->md,
-	    err)) != 0 ||
+	if ((r = sign_copy(svc, sc, pd->ca, &pd->md, err)) != 0 ||
 	    (r = cert_build(&t, &pd->x, err)) != 0 ||
 	    (r = cert_set_sigalg(pd->x, pd->md, err)) != 0 ||
 	    (r = tbs_der(pd->x, &pd->tbs, &pd->tbslen, err)) != 0)
@@ -1312,10 +1367,11 @@ int
 ca_issue_batch(struct ca_service *svc, const struct ca_issue_req *reqs,
     size_t n, struct ca_issue_res *res, const char *actor)
 {
-	struct pending	*pd = NULL;
-	struct sp_err	 err = { 0 };
-	char		 fp[65];
-	int		 r = 0;
+	struct pending		*pd = NULL;
+	struct sign_cache	 sc = { 0 };
+	struct sp_err		 err = { 0 };
+	char			 fp[65];
+	int			 r = 0;
 
 	if (n == 0)
 		return 0;
@@ -1326,7 +1382,8 @@ ca_issue_batch(struct ca_service *svc, const struct ca_issue_req *reqs,
 	memset(res, 0, n * sizeof(*res));
 	pthread_rwlock_rdlock(&svc->lk);
 	for (size_t i = 0; i < n; i++)
-		res[i].rc = issue_prepare(svc, &reqs[i], &pd[i], &res[i].err);
+		res[i].rc = issue_prepare(svc, &reqs[i], &pd[i], &sc,
+		    &res[i].err);
 
 	/*
 	 * Record before signing: serials and TBS are stored before anything
@@ -1403,6 +1460,7 @@ ca_issue_batch(struct ca_service *svc, const struct ca_issue_req *reqs,
 	pthread_rwlock_unlock(&svc->lk);
 	for (size_t i = 0; i < n; i++)
 		pending_cleanup(&pd[i]);
+	sign_cache_cleanup(&sc);
 	free(pd);
 	return r;
 }
