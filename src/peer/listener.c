@@ -211,6 +211,11 @@ struct addr_count {
 
 enum conn_phase { PH_HANDSHAKE, PH_HEAD, PH_BUSY, PH__MAX };
 
+/* Where the line-ending scan of a request head is (see head_scan()). */
+enum head_state {
+	HD_LINE_START, HD_IN_LINE, HD_CR, HD_EMPTY_CR, HD_BODY, HD__MAX
+};
+
 /* One accepted connection; freed with its SSL (ex_data free). */
 struct lconn {
 	struct peer			*p;
@@ -227,6 +232,9 @@ struct lconn {
 	bool				 nocert_logged;
 	bool				 noted;	/* in the incoming list */
 	unsigned long			 nreq;
+	enum head_state			 hd;
+	bool				 hd_first;	/* on the request line */
+	bool				 hd_bad;	/* bare LF/CR, obs-fold */
 	char				 client[80];	/* HOST:PORT */
 	struct peer_req_list		 pending;	/* deferred replies */
 	TAILQ_ENTRY(lconn)		 entry;		/* l->conns */
@@ -484,6 +492,94 @@ on_ssl_info(const SSL *ssl, int where, int ret)
 	}
 }
 
+/*
+ * RFC 9112 2.2 and 5.2: evhttp takes a bare LF as a line end and joins
+ * obs-fold lines (a line starting with SP or HT) to the header before;
+ * a proxy in front may split the same bytes otherwise (request smuggling,
+ * security finding S7). evhttp has consumed the raw line ends by the time
+ * the request callback sees the head, so the decrypted bytes are scanned
+ * as they arrive in the connection's input buffer, before evhttp parses
+ * them: from the start of a request to its empty line, every LF must
+ * follow a CR, every CR precede an LF, and no header line start with
+ * whitespace. A violation marks the connection; its request gets 400.
+ * Bodies are not scanned (the scan restarts where evhttp's next request
+ * starts, see head_rescan()).
+ */
+static void
+head_scan(struct lconn *c, const unsigned char *b, size_t n)
+{
+	for (size_t i = 0; i < n && c->hd != HD_BODY && !c->hd_bad; i++) {
+		switch (c->hd) {
+		case HD_LINE_START:
+			if (b[i] == '\r')
+				c->hd = HD_EMPTY_CR;
+			else if (b[i] == '\n' || (!c->hd_first &&
+			    (b[i] == ' ' || b[i] == '\t')))
+				c->hd_bad = true;
+			else
+				c->hd = HD_IN_LINE;
+			break;
+		case HD_IN_LINE:
+			if (b[i] == '\r')
+				c->hd = HD_CR;
+			else if (b[i] == '\n')
+				c->hd_bad = true;
+			break;
+		case HD_CR:
+			if (b[i] != '\n')
+				c->hd_bad = true;
+			c->hd = HD_LINE_START;
+			c->hd_first = false;
+			break;
+		case HD_EMPTY_CR:
+			if (b[i] != '\n')
+				c->hd_bad = true;
+			/* Empty lines before the request line are ignored. */
+			c->hd = c->hd_first ? HD_LINE_START : HD_BODY;
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static void
+on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct lconn		*c = arg;
+	struct evbuffer_ptr	 pos;
+	struct evbuffer_iovec	 v[8];
+	size_t			 len = evbuffer_get_length(buf);
+	int			 nv;
+
+	if (info->n_added == 0 || c->hd == HD_BODY || c->hd_bad ||
+	    info->n_added > len)
+		return;
+	/* The bytes just added are the last n_added of the buffer. */
+	if (evbuffer_ptr_set(buf, &pos, len - info->n_added,
+	    EVBUFFER_PTR_SET) != 0)
+		return;
+	nv = evbuffer_peek(buf, (ev_ssize_t)info->n_added, &pos, v, 8);
+	for (int i = 0; i < nv && i < 8; i++)
+		head_scan(c, v[i].iov_base, v[i].iov_len);
+}
+
+/* evhttp has read a whole request: what is left starts the next one. */
+static void
+head_rescan(struct lconn *c)
+{
+	struct evbuffer		*buf = bufferevent_get_input(c->bev);
+	struct evbuffer_iovec	 v[8];
+	int			 nv;
+
+	c->hd = HD_LINE_START;
+	c->hd_first = true;
+	nv = evbuffer_peek(buf, -1, NULL, v, 8);
+	for (int i = 0; i < nv && i < 8; i++)
+		head_scan(c, v[i].iov_base, v[i].iov_len);
+}
+
 /* Closes a connection just accepted, before any byte is read. */
 static void
 conn_refuse(struct lconn *c, const char *why, int cap)
@@ -547,6 +643,13 @@ conn_admit(struct lconn *c)
 	c->counted = true;
 	l->nconns++;
 	evhttp_connection_set_closecb(evcon, on_close, c);
+	c->hd = HD_LINE_START;
+	c->hd_first = true;
+	if (evbuffer_add_cb(bufferevent_get_input(c->bev), on_input, c) ==
+	    NULL) {
+		conn_refuse(c, "out of memory", 0);
+		return;
+	}
 	/* Until the handshake has told who it is. */
 	evhttp_connection_set_max_body_size(evcon, PEER_NOROLE_MAX_BODY);
 	deadline_arm(c, PH_HANDSHAKE);
@@ -1192,6 +1295,13 @@ on_request(struct evhttp_request *req, void *arg)
 		reply_err(req, status, code, msg);
 		return;
 	}
+	if (c->hd_bad) {
+		close_after(req);
+		reply_err(req, 400, "invalid", "request head lines must end "
+		    "in CRLF, without obs-fold");
+		return;
+	}
+	head_rescan(c);
 	if (peer_fingerprint(cert, fp) != 0) {
 		/* No cache key, no decision: never a shared fallback key. */
 		log_warnx("peer: cannot compute a client certificate's "
