@@ -356,9 +356,41 @@ def test_untrusted_and_missing_client_cert_fail_handshake(pair):
                         str(pair.mgmt), pair.url("/peer/v1/ping")],
                        capture_output=True, text=True, timeout=30)
     assert c.returncode != 0 and "pong" not in c.stdout
+    # Logged with the client's address (F8), TLS 1.2 and 1.3.
+    c = subprocess.run(["curl", "-sS", "--max-time", "20", "--tls-max",
+                        "1.2", "--cacert", str(pair.mgmt),
+                        pair.url("/peer/v1/ping")],
+                       capture_output=True, text=True, timeout=30)
+    assert c.returncode != 0 and "pong" not in c.stdout
+    deadline = time.monotonic() + 5
+    while len(re.findall(r"peer: refused 127\.0\.0\.1:\d+: TLS handshake "
+                         r"without a client certificate", pair.va.log())) < 2:
+        assert time.monotonic() < deadline, pair.va.log()[-2000:]
+        time.sleep(0.05)
     # Neither reached the application: nothing recorded for them.
     rows = pair.incoming()
     assert not any("Untrusted" in r["subject"] for r in rows)
+
+
+def test_norole_body_refused_before_it_is_read(pair):
+    """A certificate without a role may announce at most a few KiB of
+    body (issue 7 item 8): more gets 413 at once, without the body ever
+    being sent; a small body is read and refused 403."""
+    pair.va.cli("peer", "incoming", "enable")
+    certf, keyf = client_identity(pair.ca, pair.work, "nobody.example")
+    s = tls_client(pair, certf, keyf)
+    try:
+        s.settimeout(5)
+        s.sendall(b"POST /peer/v1/ping HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Length: 5000\r\n\r\n")
+        resp = s.recv(65536)
+    finally:
+        s.close()
+    assert resp.startswith(b"HTTP/1.1 413"), resp
+    resp = raw_exchange(pair, certf, keyf,
+                        b"POST /peer/v1/ping HTTP/1.1\r\nHost: x\r\n"
+                        b"Connection: close\r\nContent-Length: 2\r\n\r\n{}")
+    assert resp.startswith(b"HTTP/1.1 403"), resp
 
 
 def test_expired_client_cert_refused(pair):
