@@ -1,4 +1,5 @@
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -9,7 +10,8 @@
 
 enum ckey {
 	CK_NAME, CK_LOG_LEVEL, CK_DATABASE, CK_WORKERS, CK_PEER_LISTEN,
-	CK_PEER_INCOMING_MAX, CK_CA_CRL_KEEP,
+	CK_PEER_INCOMING_MAX, CK_CA_CRL_KEEP, CK_PEER_MAX_CONN,
+	CK_PEER_MAX_CONN_ADDR, CK_PEER_HANDSHAKE_TIMEOUT, CK_PEER_HEAD_TIMEOUT,
 	CK__MAX
 };
 
@@ -26,6 +28,27 @@ static const struct {
 	[CK_PEER_LISTEN] = { "peer", "listen", false },
 	[CK_PEER_INCOMING_MAX] = { "peer", "incoming_max", false },
 	[CK_CA_CRL_KEEP] = { "ca", "crl_keep", false },
+	[CK_PEER_MAX_CONN] = { "peer", "max_connections", false },
+	[CK_PEER_MAX_CONN_ADDR] = { "peer", "max_connections_per_address",
+	    false },
+	[CK_PEER_HANDSHAKE_TIMEOUT] = { "peer", "handshake_timeout", false },
+	[CK_PEER_HEAD_TIMEOUT] = { "peer", "head_timeout", false },
+};
+
+/* Integer keys: their bounds and where they go. */
+static const struct {
+	int		 key;
+	long long	 min, max;
+	size_t		 off;
+} ikeys[] = {
+	{ CK_PEER_MAX_CONN, 1, 1000000,
+	    offsetof(struct config, max_connections) },
+	{ CK_PEER_MAX_CONN_ADDR, 1, 1000000,
+	    offsetof(struct config, max_connections_per_address) },
+	{ CK_PEER_HANDSHAKE_TIMEOUT, 1, 300,
+	    offsetof(struct config, handshake_timeout) },
+	{ CK_PEER_HEAD_TIMEOUT, 1, 300,
+	    offsetof(struct config, head_timeout) },
 };
 
 struct parse {
@@ -111,6 +134,18 @@ on_key1(struct parse *ps, const char *section, const char *name,
 		return 0;
 	}
 	ps->seen[k] = true;
+	for (size_t i = 0; i < sizeof(ikeys) / sizeof(ikeys[0]); i++) {
+		if (ikeys[i].key != k)
+			continue;
+		if (sp_strtonum(value, ikeys[i].min, ikeys[i].max, &n,
+		    &errstr) != 0) {
+			snprintf(ps->msg, sizeof(ps->msg), "%s is %s (%lld..%lld)",
+			    name, errstr, ikeys[i].min, ikeys[i].max);
+			return 0;
+		}
+		*(int *)(void *)((char *)c + ikeys[i].off) = (int)n;
+		return 1;
+	}
 	switch (k) {
 	case CK_NAME:
 		if (!sp_name_valid(value, CONFIG_NAME_MAX)) {

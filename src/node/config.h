@@ -22,6 +22,11 @@ struct config {
 	char		peer_listen[80];	/* HOST:PORT, "" for none */
 	long long	incoming_max;	/* incoming rows kept, 0: default */
 	long long	crl_keep;	/* CRLs kept per CA, 0: default */
+	/* peer listener bounds, 0: default (peer.h) */
+	int		max_connections;
+	int		max_connections_per_address;
+	int		handshake_timeout;	/* seconds */
+	int		head_timeout;		/* seconds */
 };
 
 /* Parses path into *c (defaults first). */

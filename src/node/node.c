@@ -310,6 +310,11 @@ node_run(const char *dir, struct sp_err *err)
 	    n.conf.peer_listen[0] ? n.conf.peer_listen : NULL, &n.peer,
 	    err)) != 0)
 		goto out;
+	peer_set_limits(n.peer, &(struct peer_limits){
+	    .max_connections = n.conf.max_connections,
+	    .max_per_address = n.conf.max_connections_per_address,
+	    .handshake_timeout = n.conf.handshake_timeout,
+	    .head_timeout = n.conf.head_timeout });
 	n.actx.ca = n.ca;
 	n.actx.st = n.st;
 	n.actx.authz = n.authz;

@@ -35,6 +35,15 @@
 #define PEER_NAME_MAX		64
 #define PEER_URL_MAX		512
 
+/* Listener bounds (defaults of struct peer_limits). */
+#define PEER_MAX_CONNECTIONS	1024	/* concurrent, per listener */
+#define PEER_MAX_PER_ADDRESS	64	/* concurrent, per client address */
+#define PEER_HANDSHAKE_TIMEOUT	10	/* seconds: the whole TLS handshake */
+#define PEER_HEAD_TIMEOUT	10	/* seconds: the whole request head */
+#define PEER_NOROLE_TIMEOUT	2	/* seconds: a head from a role-less peer */
+#define PEER_NOROLE_MAX_BODY	4096	/* bytes: a body from a role-less peer */
+#define PEER_ACCEPT_PAUSE_MS	250	/* accept() failed: pause the listener */
+
 /* Where the node's TLS identities and trust anchors come from. */
 struct peer_hooks {
 	void	*arg;
@@ -63,6 +72,114 @@ void	peer_free(struct peer *p);
 
 /* The address actually bound ("127.0.0.1:4443"), "" without listener. */
 const char *peer_listen_address(const struct peer *p);
+
+/* The listener's resource bounds; 0 in a field keeps its default. */
+struct peer_limits {
+	int	max_connections;	/* PEER_MAX_CONNECTIONS */
+	int	max_per_address;	/* PEER_MAX_PER_ADDRESS */
+	int	handshake_timeout;	/* PEER_HANDSHAKE_TIMEOUT */
+	int	head_timeout;		/* PEER_HEAD_TIMEOUT */
+};
+/* Applies to connections accepted from now on. */
+void	peer_set_limits(struct peer *p, const struct peer_limits *l);
+
+/* --- endpoint registry (listener, loop thread) ---------------------------
+ *
+ * Every request the listener serves goes through one table of endpoints
+ * (DESIGN.md section 5). Before a handler runs, the listener has checked
+ * the client certificate (still valid, still trusted), the framing, the
+ * base rule "/peerincoming" (at the end of the TLS handshake, before any
+ * byte of HTTP is read: a peer without it is held to PEER_NOROLE_MAX_BODY
+ * and PEER_NOROLE_TIMEOUT), the method, the endpoint's rules (static, and
+ * those derived from the path) and the endpoint's body limit, and has
+ * decoded the body (a JSON object, or none).
+ */
+#define PEER_GET		0x01
+#define PEER_POST		0x02
+#define PEER_PUT		0x04
+#define PEER_ENDPOINTS_MAX	64
+#define PEER_PARAMS_MAX		4	/* wildcards in one path */
+#define PEER_RULES_MAX		8	/* derived rules of one request */
+#define PEER_RULE_MAX		192	/* bytes of one derived rule */
+
+struct peer_req;
+
+/*
+ * Serves one request. It either replies before it returns
+ * (peer_reply()), or calls peer_req_defer() and replies later on the loop
+ * thread. Returning with neither done is a bug: the listener answers 500.
+ */
+typedef void peer_handler_fn(struct peer_req *r, void *arg);
+
+/*
+ * Rules derived from the request (from peer_req_param()): writes up to
+ * PEER_RULES_MAX rules into rules[] and returns how many, or a negative
+ * code with err set (the client gets 400 with err's message). Runs before
+ * the handler and before the body is acted on.
+ */
+typedef int peer_rules_fn(const struct peer_req *r, void *arg,
+    char rules[PEER_RULES_MAX][PEER_RULE_MAX], struct sp_err *err);
+
+struct peer_endpoint {
+	int			 methods;	/* PEER_GET | PEER_POST ... */
+	/*
+	 * Below PEER_PREFIX, segments separated by '/': "/ping"; a segment
+	 * "*" matches one name of [A-Za-z0-9_.-] ("/keybindings/ * /csr",
+	 * without the spaces); a last segment "**" matches the rest of the
+	 * path, one segment or more (a prefix route). Each wildcard's match
+	 * is a parameter, in order.
+	 */
+	const char		*path;
+	const char *const	*rules;		/* NULL-terminated, or NULL */
+	peer_rules_fn		*derive;	/* or NULL */
+	size_t			 max_body;	/* bytes, <= PEER_MAX_BODY */
+	peer_handler_fn		*handler;
+	void			*arg;
+};
+
+/*
+ * Adds a row (copied; path, rules and arg must outlive the listener).
+ * Refuses a malformed path, a row that matches the same requests as an
+ * earlier one, and more than PEER_ENDPOINTS_MAX rows. Rows are tried in
+ * the order added. Works with or without a listener.
+ */
+int	peer_endpoint_add(struct peer *p, const struct peer_endpoint *ep,
+	    struct sp_err *err) SP_WUR;
+
+/* The request, for handlers and rule functions (valid until replied). */
+int		 peer_req_method(const struct peer_req *r);	/* PEER_GET */
+const char	*peer_req_path(const struct peer_req *r);
+/* The i-th wildcard's match, or NULL. */
+const char	*peer_req_param(const struct peer_req *r, size_t i);
+/* The decoded body (a JSON object, borrowed), NULL without a body. */
+json_t		*peer_req_body(const struct peer_req *r);
+X509		*peer_req_cert(const struct peer_req *r);	/* borrowed */
+const char	*peer_req_role(const struct peer_req *r);
+const char	*peer_req_client(const struct peer_req *r);	/* HOST:PORT */
+const char	*peer_req_node(const struct peer_req *r);	/* our name */
+
+/* Answers with a JSON document (stolen; NULL: no body) and ends r. */
+void	peer_reply(struct peer_req *r, int status, json_t *doc);
+/* {"error":{"code","message"}} with status; ends r. */
+void	peer_reply_error(struct peer_req *r, int status, const char *code,
+	    const char *msg);
+
+enum peer_cancel {
+	PEER_CANCEL_TIMEOUT,	/* r is still valid: cancel may reply */
+	PEER_CANCEL_GONE,	/* the client went away: no reply possible */
+	PEER_CANCEL__MAX
+};
+/*
+ * Called at most once, instead of the reply, for a deferred request:
+ * after timeout_ms (cancel may reply, e.g. 204; if it does not, the client
+ * gets 503 "timeout"), or when the client closed its connection. r is
+ * freed when cancel returns: drop every reference to it.
+ */
+typedef void peer_cancel_fn(struct peer_req *r, enum peer_cancel why,
+    void *arg);
+/* The handler answers later; within timeout_ms (1..3600000). */
+int	peer_req_defer(struct peer_req *r, int timeout_ms,
+	    peer_cancel_fn *cancel, void *arg) SP_WUR;
 
 /* --- admin (loop thread) ------------------------------------------------ */
 

@@ -356,9 +356,41 @@ def test_untrusted_and_missing_client_cert_fail_handshake(pair):
                         str(pair.mgmt), pair.url("/peer/v1/ping")],
                        capture_output=True, text=True, timeout=30)
     assert c.returncode != 0 and "pong" not in c.stdout
+    # Logged with the client's address (F8), TLS 1.2 and 1.3.
+    c = subprocess.run(["curl", "-sS", "--max-time", "20", "--tls-max",
+                        "1.2", "--cacert", str(pair.mgmt),
+                        pair.url("/peer/v1/ping")],
+                       capture_output=True, text=True, timeout=30)
+    assert c.returncode != 0 and "pong" not in c.stdout
+    deadline = time.monotonic() + 5
+    while len(re.findall(r"peer: refused 127\.0\.0\.1:\d+: TLS handshake "
+                         r"without a client certificate", pair.va.log())) < 2:
+        assert time.monotonic() < deadline, pair.va.log()[-2000:]
+        time.sleep(0.05)
     # Neither reached the application: nothing recorded for them.
     rows = pair.incoming()
     assert not any("Untrusted" in r["subject"] for r in rows)
+
+
+def test_norole_body_refused_before_it_is_read(pair):
+    """A certificate without a role may announce at most a few KiB of
+    body (issue 7 item 8): more gets 413 at once, without the body ever
+    being sent; a small body is read and refused 403."""
+    pair.va.cli("peer", "incoming", "enable")
+    certf, keyf = client_identity(pair.ca, pair.work, "nobody.example")
+    s = tls_client(pair, certf, keyf)
+    try:
+        s.settimeout(5)
+        s.sendall(b"POST /peer/v1/ping HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Length: 5000\r\n\r\n")
+        resp = s.recv(65536)
+    finally:
+        s.close()
+    assert resp.startswith(b"HTTP/1.1 413"), resp
+    resp = raw_exchange(pair, certf, keyf,
+                        b"POST /peer/v1/ping HTTP/1.1\r\nHost: x\r\n"
+                        b"Connection: close\r\nContent-Length: 2\r\n\r\n{}")
+    assert resp.startswith(b"HTTP/1.1 403"), resp
 
 
 def test_expired_client_cert_refused(pair):
@@ -558,6 +590,14 @@ SMUGGLED = b"GET /peer/v1/info HTTP/1.1\r\nHost: x\r\n\r\n"
     (501, b"Transfer-Encoding: identity, chunked\r\n",
      b"0\r\n\r\n" + SMUGGLED),
     (501, b"Transfer-Encoding: gzip\r\n", b"0\r\n\r\n" + SMUGGLED),
+    # Line ends evhttp accepts and a proxy may read otherwise (S7):
+    # obs-fold hides a header in the one before, bare LF / CR.
+    (400, b"X-Folded: a\r\n Transfer-Encoding: chunked\r\n",
+     b"0\r\n\r\n" + SMUGGLED),
+    (400, b"X-Folded: a\r\n\tContent-Length: 39\r\n", SMUGGLED),
+    (400, b"X-Bare: a\nContent-Length: 39\r\n", SMUGGLED),
+    (400, b"Content-Length: 39\n", SMUGGLED),
+    (400, b"X-Cr: a\rContent-Length: 39\r\n", SMUGGLED),
     # evhttp itself refuses a list starting with chunked (HTML 400).
     (400, b"Transfer-Encoding: chunked, gzip\r\n",
      b"0\r\n\r\n" + SMUGGLED),
@@ -580,8 +620,9 @@ def test_framing_strict(joined, status, head, body):
     if b"application/json" in resp:		# ours, not evhttp's own
         code = json.loads(resp.split(b"\r\n\r\n", 1)[1])["error"]["code"]
         assert code == ("invalid" if status == 400 else "not_implemented")
-    else:
-        assert b"chunked, gzip" in head, resp
+    else:	# evhttp's own 400: a list starting with chunked, a bare CR
+        assert b"chunked, gzip" in head or \
+            b"\r" in head.replace(b"\r\n", b""), resp
     # Sound chunked framing still works on the same listener.
     ok = raw_exchange(p, certf, keyf,
                       b"POST /peer/v1/ping HTTP/1.1\r\nHost: x\r\n"
@@ -589,6 +630,26 @@ def test_framing_strict(joined, status, head, body):
                       b"\r\n\r\n10\r\n{\"nonce\":\"abcd\"}\r\n0\r\n\r\n")
     assert ok.startswith(b"HTTP/1.1 200"), ok
     assert b'"nonce":"abcd"' in ok, ok
+
+
+def test_line_ends_checked_per_request_on_keepalive(joined):
+    """The line-end check (S7) restarts where each pipelined request
+    starts: two sound requests both answer; a sound one followed by one
+    with a bare LF gets 200, then 400 and the connection closes."""
+    p = joined
+    certf, keyf = client_identity(p.ca, p.work, "pipeline.example")
+    p.va.cli("role", "member", "add", "CA1", "--match", "cn", "--value",
+             "pipeline.example", check=False)
+    ping = (b"POST /peer/v1/ping HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Length: 16\r\n\r\n{\"nonce\":\"abcd\"}")
+    resp = raw_exchange(p, certf, keyf, ping + ping.replace(
+        b"Host: x", b"Connection: close"))
+    assert resp.count(b"HTTP/1.1 200") == 2, resp
+    resp = raw_exchange(p, certf, keyf, ping +
+                        b"GET /peer/v1/info HTTP/1.1\nHost: x\r\n\r\n")
+    assert resp.startswith(b"HTTP/1.1 200"), resp
+    assert resp.count(b"HTTP/1.1 ") == 2 and b"HTTP/1.1 400" in resp, resp
+    assert b"sallyport" not in resp, resp	# /info never answered
 
 
 def test_outgoing_disable_and_connector_admin(joined):
