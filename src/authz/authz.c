@@ -541,11 +541,15 @@ role_allows(const struct role *ro, const char *p, const struct rule **deny)
 	return allow;
 }
 
-int
-authz_check(struct authz *a, X509 *cert, const char *const *paths,
-    size_t npaths, char role[AUTHZ_ROLE_MAX + 1], struct sp_err *err)
+/*
+ * The check of one certificate against cache c (read-locked by the
+ * caller); paths were validated. As authz_check() says.
+ */
+static int
+check_locked(struct authz *a, const struct cache *c, X509 *cert,
+    const char *const *paths, size_t npaths, char role[AUTHZ_ROLE_MAX + 1],
+    struct sp_err *err)
 {
-	const struct cache	*c;
 	struct ident		 id = { 0 };
 	size_t			*matched = NULL, nm = 0;
 	int			 r = SP_ERR_DENIED;
@@ -554,17 +558,6 @@ authz_check(struct authz *a, X509 *cert, const char *const *paths,
 		role[0] = '\0';
 	if (cert == NULL)
 		return sp_err_set(err, SP_ERR_DENIED, "no client certificate");
-	if (npaths == 0 || paths == NULL)
-		return sp_err_set(err, SP_ERR_DENIED, "no access rule to "
-		    "check");
-	for (size_t i = 0; i < npaths; i++)
-		if (!authz_path_valid(paths[i]))
-			return sp_err_set(err, SP_ERR_DENIED, "malformed "
-			    "access rule path \"%.64s\"",
-			    paths[i] ? paths[i] : "");
-
-	pthread_rwlock_rdlock(&a->lk);
-	c = a->cache;
 	ident_init(a, c, cert, &id);
 	if (c->nroles > 0 &&
 	    (matched = calloc(c->nroles, sizeof(*matched))) == NULL) {
@@ -610,8 +603,232 @@ authz_check(struct authz *a, X509 *cert, const char *const *paths,
 	}
 	r = 0;
  out:
-	pthread_rwlock_unlock(&a->lk);
 	OPENSSL_free(id.cn);
 	free(matched);
 	return r;
+}
+
+static int
+paths_check(const char *const *paths, size_t npaths, struct sp_err *err)
+{
+	if (npaths == 0 || paths == NULL)
+		return sp_err_set(err, SP_ERR_DENIED, "no access rule to "
+		    "check");
+	for (size_t i = 0; i < npaths; i++)
+		if (!authz_path_valid(paths[i]))
+			return sp_err_set(err, SP_ERR_DENIED, "malformed "
+			    "access rule path \"%.64s\"",
+			    paths[i] ? paths[i] : "");
+	return 0;
+}
+
+int
+authz_check(struct authz *a, X509 *cert, const char *const *paths,
+    size_t npaths, char role[AUTHZ_ROLE_MAX + 1], struct sp_err *err)
+{
+	int	r;
+
+	if (role != NULL)
+		role[0] = '\0';
+	if (cert == NULL)
+		return sp_err_set(err, SP_ERR_DENIED, "no client certificate");
+	if ((r = paths_check(paths, npaths, err)) != 0)
+		return r;
+	pthread_rwlock_rdlock(&a->lk);
+	r = check_locked(a, a->cache, cert, paths, npaths, role, err);
+	pthread_rwlock_unlock(&a->lk);
+	return r;
+}
+
+/* --- two principals ---------------------------------------------------- */
+
+static void
+principal_fill(struct authz *a, struct authz_decision_principal *dp,
+    const struct authz_principal *pr, const char *dflt)
+{
+	char	*s;
+
+	snprintf(dp->label, sizeof(dp->label), "%s",
+	    pr->label != NULL && *pr->label != '\0' ? pr->label : dflt);
+	dp->present = true;
+	if (pr->cert == NULL)
+		return;
+	if ((s = dn_print(X509_get_subject_name(pr->cert))) != NULL) {
+		/* Cut on a character boundary: it goes into JSON. */
+		snprintf(dp->subject, sizeof(dp->subject), "%s", s);
+		sp_utf8_trunc(dp->subject, strlen(dp->subject));
+		sp_utf8_clean(dp->subject);
+		free(s);
+	}
+	authz_cert_serial(pr->cert, dp->serial);
+	(void)cert_fp(a, pr->cert, dp->fingerprint);
+}
+
+int
+authz_check2(struct authz *a, const struct authz_principal *first,
+    const struct authz_principal *second, const char *const *paths,
+    size_t npaths, struct authz_decision *d, struct sp_err *err)
+{
+	struct authz_decision	 local;
+	struct sp_err		 e1 = { 0 }, e2 = { 0 }, e = { 0 };
+	int			 r, r1, r2 = 0;
+
+	if (d == NULL)
+		d = &local;
+	memset(d, 0, sizeof(*d));
+	d->npaths = paths != NULL ? npaths : 0;
+	for (size_t i = 0; i < d->npaths && i < AUTHZ_DECISION_PATHS; i++)
+		snprintf(d->paths[i], sizeof(d->paths[i]), "%s",
+		    paths[i] != NULL ? paths[i] : "");
+	if (first == NULL) {
+		r = sp_err_set(&e, SP_ERR_DENIED, "no principal to check");
+		goto out;
+	}
+	principal_fill(a, &d->p[0], first, "principal");
+	if (second != NULL)
+		principal_fill(a, &d->p[1], second, "second principal");
+	if (first->cert == NULL && second == NULL) {
+		/* As authz_check() answers. */
+		r = sp_err_set(&e, SP_ERR_DENIED, "no client certificate");
+		goto out;
+	}
+	if ((r = paths_check(paths, npaths, &e)) != 0)
+		goto out;
+	/* Both against the same roles: one read lock, one generation. */
+	pthread_rwlock_rdlock(&a->lk);
+	d->generation = atomic_load(&a->gen);
+	r1 = check_locked(a, a->cache, first->cert, paths, npaths,
+	    d->p[0].role, &e1);
+	if (second != NULL)
+		r2 = check_locked(a, a->cache, second->cert, paths, npaths,
+		    d->p[1].role, &e2);
+	pthread_rwlock_unlock(&a->lk);
+	d->p[0].allowed = r1 == 0;
+	d->p[1].allowed = second != NULL && r2 == 0;
+	/*
+	 * Deny wins: allowed only if every principal given is allowed. The
+	 * reason is the first principal's if it was refused, so a single
+	 * principal reads exactly as authz_check() says it.
+	 */
+	if (r1 != 0 && second == NULL)
+		r = sp_err_set(&e, r1, "%s", e1.msg);
+	else if (r1 != 0)
+		r = sp_err_set(&e, r1, "%s: %s", d->p[0].label, e1.msg);
+	else if (r2 != 0)
+		r = sp_err_set(&e, r2, "%s: %s", d->p[1].label, e2.msg);
+	else
+		r = 0;
+ out:
+	d->allowed = r == 0;
+	if (r != 0) {
+		snprintf(d->reason, sizeof(d->reason), "%s", e.msg);
+		sp_utf8_trunc(d->reason, strlen(d->reason));
+		sp_err_set(err, r, "%s", e.msg);
+	}
+	return r;
+}
+
+json_t *
+authz_decision_json(const struct authz_decision *d)
+{
+	json_t	*o = NULL, *paths = NULL, *prs = NULL, *pj;
+
+	if ((o = json_object()) == NULL || (paths = json_array()) == NULL ||
+	    (prs = json_array()) == NULL)
+		goto fail;
+	for (size_t i = 0; i < d->npaths && i < AUTHZ_DECISION_PATHS; i++)
+		if (json_array_append_new(paths, json_string(d->paths[i])) != 0)
+			goto fail;
+	for (size_t i = 0; i < 2; i++) {
+		const struct authz_decision_principal *dp = &d->p[i];
+
+		if (!dp->present)
+			continue;
+		if ((pj = json_pack("{s:s,s:s,s:s,s:s,s:s,s:b}", "label",
+		    dp->label, "subject", dp->subject, "serial", dp->serial,
+		    "fingerprint", dp->fingerprint, "role", dp->role,
+		    "allowed", dp->allowed)) == NULL ||
+		    json_array_append_new(prs, pj) != 0)
+			goto fail;
+	}
+	if (json_object_set_new(o, "allowed", json_boolean(d->allowed)) != 0 ||
+	    json_object_set_new(o, "paths", paths) != 0 ||
+	    (paths = NULL, json_object_set_new(o, "principals", prs)) != 0)
+		goto fail;
+	prs = NULL;
+	if (d->npaths > AUTHZ_DECISION_PATHS &&
+	    json_object_set_new(o, "more_paths", json_integer((json_int_t)
+	    (d->npaths - AUTHZ_DECISION_PATHS))) != 0)
+		goto fail;
+	if (!d->allowed &&
+	    json_object_set_new(o, "reason", json_string(d->reason)) != 0)
+		goto fail;
+	return o;
+ fail:
+	json_decref(paths);
+	json_decref(prs);
+	json_decref(o);
+	return NULL;
+}
+
+int
+authz_decision_audit(struct authz *a, const char *event, const char *actor,
+    const struct authz_decision *d, struct sp_err *err)
+{
+	json_t	*o;
+	char	*s = NULL;
+	int	 r;
+
+	if ((o = authz_decision_json(d)) == NULL ||
+	    (s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
+		json_decref(o);
+		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
+	}
+	json_decref(o);
+	r = store_audit_append(a->st, event, actor ? actor : "", s, err);
+	free(s);
+	return r;
+}
+
+void
+authz_rules_init(struct authz_rules *ru)
+{
+	memset(ru, 0, sizeof(*ru));
+}
+
+int
+authz_rules_add(struct authz_rules *ru, const char *prefix, const char *name,
+    struct sp_err *err)
+{
+	char	*p;
+	int	 n;
+
+	if (ru->n == AUTHZ_RULES_MAX)
+		return sp_err_set(err, SP_ERR_LIMIT, "at most %d access rules "
+		    "per request", AUTHZ_RULES_MAX);
+	if (prefix == NULL)
+		return sp_err_set(err, SP_ERR_INVALID, "no access rule");
+	p = ru->buf[ru->n];
+	/*
+	 * A name taken from a request is one path component: a '/' in it
+	 * would reach another rule ("/ca/x/../y"), so it is refused, as
+	 * is anything authz_check() would refuse as a path.
+	 */
+	if (name != NULL && (*name == '\0' || strchr(name, '/') != NULL))
+		return sp_err_set(err, SP_ERR_INVALID, "name \"%.64s\" cannot "
+		    "be an access rule component", name);
+	if (name != NULL)
+		n = snprintf(p, sizeof(ru->buf[0]), "%s%s%s", prefix,
+		    prefix[0] != '\0' && prefix[strlen(prefix) - 1] == '/' ?
+		    "" : "/", name);
+	else
+		n = snprintf(p, sizeof(ru->buf[0]), "%s", prefix);
+	if (n < 0 || (size_t)n >= sizeof(ru->buf[0]) || !authz_path_valid(p)) {
+		p[0] = '\0';
+		return sp_err_set(err, SP_ERR_INVALID, "\"%.64s%s%.64s\" is not "
+		    "an access rule path", prefix, name ? "/" : "",
+		    name ? name : "");
+	}
+	ru->paths[ru->n++] = p;
+	return 0;
 }

@@ -95,6 +95,96 @@ int	authz_check(struct authz *a, X509 *cert, const char *const *paths,
 	    size_t npaths, char role[AUTHZ_ROLE_MAX + 1], struct sp_err *err)
 	    SP_WUR;
 
+/* --- two principals ---------------------------------------------------- */
+
+/*
+ * A principal of a request: a certificate matched against the roles'
+ * members, and a label for messages and the audit row ("RA",
+ * "RA administrator"; NULL: "principal" / "second principal").
+ */
+struct authz_principal {
+	X509		*cert;		/* borrowed */
+	const char	*label;
+};
+
+#define AUTHZ_DECISION_PATHS	8	/* paths a decision keeps */
+#define AUTHZ_LABEL_MAX		32
+
+/* What authz_check2() decided, for the caller's audit row. */
+struct authz_decision {
+	bool	allowed;
+	size_t	npaths;		/* checked; the first AUTHZ_DECISION_PATHS */
+	char	paths[AUTHZ_DECISION_PATHS][AUTHZ_PATH_MAX + 1];
+	uint64_t generation;	/* of the roles both were checked against */
+	struct authz_decision_principal {
+		bool	present;
+		bool	allowed;
+		char	label[AUTHZ_LABEL_MAX + 1];
+		char	subject[256];	/* RFC 4514, cut on a character */
+		char	serial[AUTHZ_SERIAL_HEX_MAX];
+		char	fingerprint[65];
+		char	role[AUTHZ_ROLE_MAX + 1];	/* "" if none */
+	} p[2];
+	char	reason[256];	/* "" if allowed */
+};
+
+/*
+ * THE authorization function for a request on behalf of someone: the
+ * intersection of two principals' rights (an RA's role on the CA and the
+ * RA administrator or end entity it authenticated; DESIGN.md section 5).
+ * Each principal is checked as authz_check() checks one certificate,
+ * both against the same roles (one snapshot), for every one of the
+ * npaths paths; allowed (0) only if both are allowed every path, else
+ * SP_ERR_DENIED: deny wins across the two, and a role of one can never
+ * widen the other. err then names the principal refused first (the
+ * first principal's reason if both were), "LABEL: " and authz_check()'s
+ * reason.
+ *
+ * second NULL means there is no second principal: the decision is the
+ * single-principal one, exactly authz_check(first->cert) (same code,
+ * same message, no label prefix). A second principal given without a
+ * certificate is refused ("LABEL: no client certificate"): a caller that
+ * has a second principal but lost its identity fails closed.
+ *
+ * d (may be NULL) is filled whatever the result; authz_decision_audit()
+ * writes it as one audit row naming both. Paths may be computed from the
+ * request (authz_rules_add()) before its body is acted on.
+ */
+int	authz_check2(struct authz *a, const struct authz_principal *first,
+	    const struct authz_principal *second, const char *const *paths,
+	    size_t npaths, struct authz_decision *d, struct sp_err *err)
+	    SP_WUR;
+
+/*
+ * {"allowed", "paths": [...], "principals": [{"label", "subject",
+ *  "serial", "fingerprint", "role", "allowed"}], "reason" if refused,
+ *  "more_paths" if more were checked than kept}; NULL if out of memory.
+ */
+json_t	*authz_decision_json(const struct authz_decision *d);
+/* Appends d as one audit row (event, actor), in the caller's
+ * transaction if one is open. */
+int	authz_decision_audit(struct authz *a, const char *event,
+	    const char *actor, const struct authz_decision *d,
+	    struct sp_err *err) SP_WUR;
+
+/*
+ * Rule paths computed from a request: authz_rules_add(ru, "/ca", name)
+ * adds "/ca/<name>", (ru, "/ra/enroll", NULL) adds "/ra/enroll". A name
+ * is one path component (no '/', not empty, "." or ".."), so a request
+ * cannot name a rule outside its prefix; SP_ERR_INVALID otherwise,
+ * SP_ERR_LIMIT beyond AUTHZ_RULES_MAX. ru->paths, ru->n go to
+ * authz_check2() / authz_check().
+ */
+#define AUTHZ_RULES_MAX		8
+struct authz_rules {
+	const char	*paths[AUTHZ_RULES_MAX];
+	size_t		 n;
+	char		 buf[AUTHZ_RULES_MAX][AUTHZ_PATH_MAX + 1];
+};
+void	authz_rules_init(struct authz_rules *ru);
+int	authz_rules_add(struct authz_rules *ru, const char *prefix,
+	    const char *name, struct sp_err *err) SP_WUR;
+
 /* --- roles ------------------------------------------------------------ */
 
 /*

@@ -1257,6 +1257,269 @@ test_concurrent_checks(void **state)
 	X509_free(rc.x);
 }
 
+/* --- two principals ----------------------------------------------------- */
+
+/* An RA's role and an RA administrator's, as the RA issue sets them up. */
+static void
+two_roles(struct authz *a)
+{
+	mkrole(a, "ra");
+	member(a, "ra", "cn", "ra.example", NULL);
+	rule(a, "ra", "/ra/enroll", true, false);
+	rule(a, "ra", "/ca/CA1", true, false);
+	rule(a, "ra", "/certprofile/", true, true);
+	mkrole(a, "admin");
+	member(a, "admin", "cn", "alice", NULL);
+	rule(a, "admin", "/ra/enroll", true, false);
+	rule(a, "admin", "/ca/CA1", true, false);
+	rule(a, "admin", "/ca/CA2", true, false);
+	rule(a, "admin", "/certprofile/P1", true, false);
+	rule(a, "admin", "/certprofile/P2", false, false);
+}
+
+static int
+check2(struct authz *a, X509 *x1, X509 *x2, bool second,
+    const char *const *paths, size_t n, struct authz_decision *d,
+    struct sp_err *err)
+{
+	struct authz_principal	p1 = { x1, "RA" };
+	struct authz_principal	p2 = { x2, "RA administrator" };
+
+	sp_err_clear(err);
+	return authz_check2(a, &p1, second ? &p2 : NULL, paths, n, d, err);
+}
+
+static void
+test_check2_deny_wins(void **state)
+{
+	struct fixture		*fx = *state;
+	X509			*ra = mkcert(ISSUER1, "CN=ra.example", "01");
+	X509			*al = mkcert(ISSUER1, "CN=alice", "02");
+	X509			*nobody = mkcert(ISSUER1, "CN=mallory", "03");
+	const char		*ok1[] = { "/ra/enroll", "/ca/CA1",
+				    "/certprofile/P1" };
+	const char		*ca2[] = { "/ra/enroll", "/ca/CA2" };
+	const char		*p2[] = { "/ra/enroll", "/certprofile/P2" };
+	const char		*p3[] = { "/certprofile/P3" };
+	const char		*mgmt[] = { "/ca/CA1", "/role/edit" };
+	struct authz_decision	 d;
+	struct sp_err		 err = { 0 };
+
+	two_roles(fx->a);
+	/* Both allow every path. */
+	ok(check2(fx->a, ra, al, true, ok1, 3, &d, &err), &err);
+	assert_true(d.allowed);
+	assert_string_equal(d.p[0].role, "ra");
+	assert_string_equal(d.p[1].role, "admin");
+	assert_true(d.p[0].allowed && d.p[1].allowed);
+
+	/* The administrator may use CA2, the RA may not: refused. */
+	assert_int_equal(check2(fx->a, ra, al, true, ca2, 2, &d, &err),
+	    SP_ERR_DENIED);
+	assert_string_equal(err.msg, "RA: role ra: no rule allows /ca/CA2");
+	assert_false(d.allowed);
+	assert_false(d.p[0].allowed);
+	assert_true(d.p[1].allowed);
+
+	/* The RA's recursive allow does not beat the administrator's deny. */
+	assert_int_equal(check2(fx->a, ra, al, true, p2, 2, &d, &err),
+	    SP_ERR_DENIED);
+	assert_string_equal(err.msg, "RA administrator: role admin: denied by "
+	    "rule /certprofile/P2 for /certprofile/P2");
+	assert_true(d.p[0].allowed);
+	assert_false(d.p[1].allowed);
+
+	/* Allowed to the RA, with no rule for the administrator. */
+	assert_int_equal(check2(fx->a, ra, al, true, p3, 1, &d, &err),
+	    SP_ERR_DENIED);
+	assert_string_equal(err.msg, "RA administrator: role admin: no rule "
+	    "allows /certprofile/P3");
+
+	/* Neither has management rules; the first refusal is reported. */
+	assert_int_equal(check2(fx->a, ra, al, true, mgmt, 2, &d, &err),
+	    SP_ERR_DENIED);
+	assert_string_equal(err.msg, "RA: role ra: no rule allows /role/edit");
+	assert_false(d.p[0].allowed || d.p[1].allowed);
+
+	/* A second principal in no role gets nothing, whatever the RA's. */
+	assert_int_equal(check2(fx->a, ra, nobody, true, ok1, 3, &d, &err),
+	    SP_ERR_DENIED);
+	assert_string_equal(err.msg, "RA administrator: no role matches this "
+	    "certificate");
+	assert_string_equal(d.p[1].role, "");
+
+	/* The intersection does not depend on the order. */
+	assert_int_equal(check2(fx->a, al, ra, true, ca2, 2, &d, &err),
+	    SP_ERR_DENIED);
+	assert_string_equal(err.msg, "RA administrator: role ra: no rule "
+	    "allows /ca/CA2");
+	X509_free(ra);
+	X509_free(al);
+	X509_free(nobody);
+}
+
+static void
+test_check2_no_second(void **state)
+{
+	struct fixture		*fx = *state;
+	X509			*ra = mkcert(ISSUER1, "CN=ra.example", "01");
+	X509			*nobody = mkcert(ISSUER1, "CN=mallory", "03");
+	const char		*cases[][2] = {
+		{ "/ra/enroll", "/ca/CA1" },	/* allowed */
+		{ "/ra/enroll", "/ca/CA2" },	/* no rule */
+		{ "/ca/CA1", "bad//path" },	/* malformed */
+	};
+	X509			*certs[] = { ra, nobody, NULL };
+	struct authz_decision	 d;
+	struct sp_err		 e1 = { 0 }, e2 = { 0 };
+	char			 role[AUTHZ_ROLE_MAX + 1];
+	int			 r1, r2;
+
+	two_roles(fx->a);
+	/*
+	 * No second principal: exactly authz_check()'s decision, code and
+	 * message, for allowed, refused, unknown and missing certificates.
+	 */
+	for (size_t c = 0; c < 3; c++)
+		for (size_t i = 0; i < 3; i++) {
+			sp_err_clear(&e1);
+			r1 = authz_check(fx->a, certs[c], cases[i], 2, role,
+			    &e1);
+			r2 = check2(fx->a, certs[c], NULL, false, cases[i], 2,
+			    &d, &e2);
+			assert_int_equal(r1, r2);
+			assert_string_equal(e1.msg, e2.msg);
+			assert_string_equal(role, d.p[0].role);
+			assert_int_equal(d.allowed, r1 == 0);
+			assert_false(d.p[1].present);
+		}
+	ok(check2(fx->a, ra, NULL, false, cases[0], 2, &d, &e2), &e2);
+	/* A second principal without a certificate fails closed. */
+	assert_int_equal(check2(fx->a, ra, NULL, true, cases[0], 2, &d, &e2),
+	    SP_ERR_DENIED);
+	assert_string_equal(e2.msg, "RA administrator: no client certificate");
+	assert_true(d.p[0].allowed);
+	assert_true(d.p[1].present);
+	assert_false(d.p[1].allowed);
+	/* No principal and no paths are refused. */
+	sp_err_clear(&e2);
+	assert_int_equal(authz_check2(fx->a, NULL, NULL, cases[0], 2, &d,
+	    &e2), SP_ERR_DENIED);
+	assert_int_equal(check2(fx->a, ra, ra, true, cases[0], 0, &d, &e2),
+	    SP_ERR_DENIED);
+	assert_string_equal(e2.msg, "no access rule to check");
+	X509_free(ra);
+	X509_free(nobody);
+}
+
+struct last_row {
+	char	event[64];
+	json_t	*details;
+};
+
+static int
+last_row(const struct store_audit_row *row, void *arg)
+{
+	struct last_row	*lr = arg;
+
+	snprintf(lr->event, sizeof(lr->event), "%s", row->event);
+	lr->details = json_loads(row->details, 0, NULL);
+	return 0;
+}
+
+static void
+test_check2_audit(void **state)
+{
+	struct fixture		*fx = *state;
+	X509			*ra = mkcert(ISSUER1, "CN=ra.example", "0a");
+	X509			*al = mkcert(ISSUER2, "CN=alice", "0b");
+	const char		*paths[] = { "/ra/enroll", "/ca/CA2" };
+	struct authz_decision	 d;
+	struct last_row		 lr = { "", NULL };
+	struct sp_err		 err = { 0 };
+	json_t			*pr;
+	char			 fp1[65], fp2[65];
+
+	two_roles(fx->a);
+	fingerprint(ra, fp1);
+	fingerprint(al, fp2);
+	assert_int_equal(check2(fx->a, ra, al, true, paths, 2, &d, &err),
+	    SP_ERR_DENIED);
+	ok(authz_decision_audit(fx->a, "ra.enroll", "ra:ra.example", &d,
+	    &err), &err);
+	ok(store_audit_foreach(fx->st, 1, last_row, &lr), &err);
+	assert_string_equal(lr.event, "ra.enroll");
+	assert_non_null(lr.details);
+	assert_false(json_is_true(json_object_get(lr.details, "allowed")));
+	assert_string_equal(json_string_value(json_object_get(lr.details,
+	    "reason")), "RA: role ra: no rule allows /ca/CA2");
+	assert_int_equal(json_array_size(json_object_get(lr.details,
+	    "paths")), 2);
+	/* One row naming both principals. */
+	assert_int_equal(json_array_size(pr = json_object_get(lr.details,
+	    "principals")), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(
+	    pr, 0), "label")), "RA");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(
+	    pr, 0), "subject")), "CN=ra.example");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(
+	    pr, 0), "fingerprint")), fp1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(
+	    pr, 0), "role")), "ra");
+	assert_false(json_is_true(json_object_get(json_array_get(pr, 0),
+	    "allowed")));
+	assert_string_equal(json_string_value(json_object_get(json_array_get(
+	    pr, 1), "label")), "RA administrator");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(
+	    pr, 1), "subject")), "CN=alice");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(
+	    pr, 1), "serial")), "0b");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(
+	    pr, 1), "fingerprint")), fp2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(
+	    pr, 1), "role")), "admin");
+	assert_true(json_is_true(json_object_get(json_array_get(pr, 1),
+	    "allowed")));
+	json_decref(lr.details);
+	X509_free(ra);
+	X509_free(al);
+}
+
+static void
+test_rules_from_request(void **state)
+{
+	struct fixture		*fx = *state;
+	X509			*ra = mkcert(ISSUER1, "CN=ra.example", "01");
+	X509			*al = mkcert(ISSUER1, "CN=alice", "02");
+	struct authz_rules	 ru;
+	struct sp_err		 err = { 0 };
+	const char		*bad[] = { "", "a/b", "..", ".", "x y",
+				    "../ca/CA2" };
+
+	two_roles(fx->a);
+	authz_rules_init(&ru);
+	ok(authz_rules_add(&ru, "/ra/enroll", NULL, &err), &err);
+	ok(authz_rules_add(&ru, "/ca", "CA1", &err), &err);
+	ok(authz_rules_add(&ru, "/certprofile/", "P1", &err), &err);
+	assert_int_equal(ru.n, 3);
+	assert_string_equal(ru.paths[1], "/ca/CA1");
+	assert_string_equal(ru.paths[2], "/certprofile/P1");
+	ok(check2(fx->a, ra, al, true, ru.paths, ru.n, NULL, &err), &err);
+	/* A name from a request is one component, never a way out. */
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		sp_err_clear(&err);
+		assert_int_equal(authz_rules_add(&ru, "/ca", bad[i], &err),
+		    SP_ERR_INVALID);
+	}
+	assert_int_equal(ru.n, 3);
+	while (ru.n < AUTHZ_RULES_MAX)
+		ok(authz_rules_add(&ru, "/ca", "CA1", &err), &err);
+	assert_int_equal(authz_rules_add(&ru, "/ca", "CA1", &err),
+	    SP_ERR_LIMIT);
+	X509_free(ra);
+	X509_free(al);
+}
+
 #define T(f)	cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -1280,6 +1543,10 @@ main(void)
 		T(test_audit),
 		T(test_admin_commands),
 		T(test_concurrent_checks),
+		T(test_check2_deny_wins),
+		T(test_check2_no_second),
+		T(test_check2_audit),
+		T(test_rules_from_request),
 	};
 
 	return cmocka_run_group_tests_name("authz", tests, group_setup,
