@@ -694,6 +694,9 @@ on_bev(struct event_base *base, void *arg)
 		ERR_clear_error();
 		return NULL;
 	}
+	/* Verify by the node's clock (it differs only in tests). */
+	if (sp_time_offset() != 0)
+		X509_VERIFY_PARAM_set_time(SSL_get0_param(ssl), sp_now());
 	c->p = p;
 	c->ssl = ssl;
 	c->fresh = true;
@@ -1154,11 +1157,12 @@ still_trusted(struct peer *p, SSL *ssl, X509 *cert, bool force,
 {
 	SSL_CTX		*cur = server_ctx(p);
 	X509_STORE_CTX	*vc;
+	time_t		 now = sp_now();
 	bool		 ok;
 
 	/* This odd API returns -1 for earlier, 1 for later, 0 on error. */
-	if (X509_cmp_current_time(X509_get0_notBefore(cert)) != -1 ||
-	    X509_cmp_current_time(X509_get0_notAfter(cert)) != 1) {
+	if (X509_cmp_time(X509_get0_notBefore(cert), &now) != -1 ||
+	    X509_cmp_time(X509_get0_notAfter(cert), &now) != 1) {
 		sp_err_set(err, SP_ERR_DENIED, "client certificate is expired "
 		    "or not yet valid");
 		return false;
@@ -1178,6 +1182,7 @@ still_trusted(struct peer *p, SSL *ssl, X509 *cert, bool force,
 		return false;
 	}
 	X509_STORE_CTX_set_purpose(vc, X509_PURPOSE_SSL_CLIENT);
+	X509_STORE_CTX_set_time(vc, 0, now);
 	ok = X509_verify_cert(vc) == 1;
 	if (!ok)
 		sp_err_set(err, SP_ERR_DENIED, "client certificate no longer "
