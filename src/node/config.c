@@ -12,6 +12,7 @@ enum ckey {
 	CK_NAME, CK_LOG_LEVEL, CK_DATABASE, CK_WORKERS, CK_PEER_LISTEN,
 	CK_PEER_INCOMING_MAX, CK_CA_CRL_KEEP, CK_PEER_MAX_CONN,
 	CK_PEER_MAX_CONN_ADDR, CK_PEER_HANDSHAKE_TIMEOUT, CK_PEER_HEAD_TIMEOUT,
+	CK_PEER_IDLE_TIMEOUT,
 	CK__MAX
 };
 
@@ -33,6 +34,7 @@ static const struct {
 	    false },
 	[CK_PEER_HANDSHAKE_TIMEOUT] = { "peer", "handshake_timeout", false },
 	[CK_PEER_HEAD_TIMEOUT] = { "peer", "head_timeout", false },
+	[CK_PEER_IDLE_TIMEOUT] = { "peer", "idle_timeout", false },
 };
 
 /* Integer keys: their bounds and where they go. */
@@ -49,6 +51,8 @@ static const struct {
 	    offsetof(struct config, handshake_timeout) },
 	{ CK_PEER_HEAD_TIMEOUT, 1, 300,
 	    offsetof(struct config, head_timeout) },
+	{ CK_PEER_IDLE_TIMEOUT, 1, 3600,
+	    offsetof(struct config, idle_timeout) },
 };
 
 struct parse {

@@ -27,6 +27,7 @@ struct config {
 	int		max_connections_per_address;
 	int		handshake_timeout;	/* seconds */
 	int		head_timeout;		/* seconds */
+	int		idle_timeout;		/* seconds */
 };
 
 /* Parses path into *c (defaults first). */

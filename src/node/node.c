@@ -314,7 +314,8 @@ node_run(const char *dir, struct sp_err *err)
 	    .max_connections = n.conf.max_connections,
 	    .max_per_address = n.conf.max_connections_per_address,
 	    .handshake_timeout = n.conf.handshake_timeout,
-	    .head_timeout = n.conf.head_timeout });
+	    .head_timeout = n.conf.head_timeout,
+	    .idle_timeout = n.conf.idle_timeout });
 	n.actx.ca = n.ca;
 	n.actx.st = n.st;
 	n.actx.authz = n.authz;

@@ -779,6 +779,10 @@ peer_set_limits(struct peer *p, const struct peer_limits *lim)
 	    lim->handshake_timeout : PEER_HANDSHAKE_TIMEOUT;
 	l->lim.head_timeout = lim->head_timeout > 0 ? lim->head_timeout :
 	    PEER_HEAD_TIMEOUT;
+	l->lim.idle_timeout = lim->idle_timeout > 0 ? lim->idle_timeout :
+	    PEER_TIMEOUT;
+	if (p->http != NULL)
+		evhttp_set_timeout(p->http, l->lim.idle_timeout);
 }
 
 /* --- responses ---------------------------------------------------------- */

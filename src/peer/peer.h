@@ -79,6 +79,7 @@ struct peer_limits {
 	int	max_per_address;	/* PEER_MAX_PER_ADDRESS */
 	int	handshake_timeout;	/* PEER_HANDSHAKE_TIMEOUT */
 	int	head_timeout;		/* PEER_HEAD_TIMEOUT */
+	int	idle_timeout;		/* PEER_TIMEOUT: keep-alive, slow I/O */
 };
 /* Applies to connections accepted from now on. */
 void	peer_set_limits(struct peer *p, const struct peer_limits *l);

@@ -184,8 +184,16 @@ def raw_exchange(p, certf, keyf, data):
     return out
 
 
-def _start(base, name, listen):
+# The VA closes idle keep-alive connections after this (default 10 s), so
+# the idle test waits seconds, not tens of them.
+IDLE_S = 3
+
+
+def _start(base, name, listen, idle=None):
     n = PeerNode(base, name, listen)
+    if idle is not None:
+        with open(n.dir / "sallyport.conf", "a") as f:	# [peer] is last
+            f.write(f"idle_timeout = {idle}\n")
     n.start()
     return n
 
@@ -200,7 +208,7 @@ def pair(tmp_path_factory):
     ca = va = None
     try:
         ca = _start(base / "ca", "ca-node", False)
-        va = _start(base / "va", "va-node", True)
+        va = _start(base / "va", "va-node", True, idle=IDLE_S)
         # The CA node: a Management CA and a TLS client identity.
         ca.cli("token", "create", "T", "--pin", "1234")
         ca.cli("token", "genkey", "T", "mgmt", "--alg", "ec-p256")
@@ -792,8 +800,8 @@ def test_resumes_after_idle_close(joined):
     p = joined
     p.ca.cli("peer", "reset", "va")
     assert p.ping_json()["pings"][0]["connection"] == "full"
-    end = time.monotonic() + 30
-    while True:		# wait for the VA's idle timeout (10 s) to close it
+    end = time.monotonic() + 3 * IDLE_S + 5
+    while True:		# wait for the VA's idle timeout to close it
         va = {c["name"]: c for c in p.ca.cli_json("peer", "connector",
                                                    "list")}["va"]
         if va["ready"] == 0 and va["in_use"] == 0:
