@@ -24,6 +24,7 @@
 
 #include "authz/authz_int.h"
 #include "crypto/dn.h"
+#include "crypto/ids.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -132,44 +133,20 @@ authz_path_valid(const char *p)
 	}
 }
 
-/* The certificate's serial in serial_norm()'s form; "" if too long. */
+/* The certificate's serial in crypto/ids.h's form; "" if too long. */
 void
 authz_cert_serial(const X509 *x, char out[SERIAL_HEX_MAX])
 {
-	const ASN1_INTEGER	*ai = X509_get0_serialNumber(x);
-	const unsigned char	*d = ASN1_STRING_get0_data(ai);
-	int			 n = ASN1_STRING_length(ai);
-	char			*p = out;
-
-	out[0] = '\0';
-	while (n > 1 && d[0] == 0) {
-		d++;
-		n--;
-	}
-	if (n > SERIAL_MAX_BYTES)
-		return;
-	if (n <= 0) {
-		snprintf(out, SERIAL_HEX_MAX, "00");
-		return;
-	}
-	if (ASN1_STRING_type(ai) == V_ASN1_NEG_INTEGER)
-		*p++ = '-';
-	sp_hex_encode(d, (size_t)n, p);
+	/* Too long: "", which matches no member. */
+	if (id_serial_of(x, out) != 0)
+		out[0] = '\0';
 }
 
 static int
 cert_fp(struct authz *a, const X509 *x, char out[FP_HEX_LEN + 1])
 {
-	unsigned char	md[EVP_MAX_MD_SIZE];
-	unsigned int	len = 0;
-
-	if (!X509_digest(x, a->sha256, md, &len) || len != FP_HEX_LEN / 2) {
-		ERR_clear_error();
-		out[0] = '\0';
-		return SP_ERR_CRYPTO;
-	}
-	sp_hex_encode(md, len, out);
-	return 0;
+	(void)a;
+	return id_fingerprint_of(x, out);
 }
 
 /*

@@ -45,6 +45,7 @@
 #include <jansson.h>
 #include <openssl/x509.h>
 
+#include "crypto/ids.h"
 #include "store/store.h"
 #include "util/err.h"
 
@@ -55,7 +56,7 @@
 #define AUTHZ_MAX_RULES		1000	/* per role */
 #define AUTHZ_VALUE_MAX		1024	/* characters in a member value */
 /* Serials longer than this (RFC 5280 allows 20 octets) match by nothing. */
-#define AUTHZ_SERIAL_MAX_BYTES	64
+#define AUTHZ_SERIAL_MAX_BYTES	ID_SERIAL_MAX_BYTES
 #define AUTHZ_SERIAL_HEX_MAX	(2 * AUTHZ_SERIAL_MAX_BYTES + 2) /* '-', NUL */
 
 struct authz;

@@ -14,6 +14,7 @@
 
 #include "authz/authz_int.h"
 #include "crypto/dn.h"
+#include "crypto/ids.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -61,69 +62,18 @@ path_check(const char *p, struct sp_err *err)
 	return 0;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/*
- * Serial as an operator may type it ("0x0A:1b", "-5") into the form
- * authz_cert_serial() gives: lower-case hex of the magnitude, whole bytes, no
- * leading zero bytes, '-' first if negative. *out is heap.
- */
+/* An operator-typed serial in crypto/ids.h's form (*out heap). */
 static int
 serial_norm(const char *in, char **out, struct sp_err *err)
 {
-	char	 hex[2 * SERIAL_MAX_BYTES + 1], *s, *h;
-	size_t	 n = 0;
-	bool	 neg = false;
+	char	s[ID_SERIAL_HEX_MAX];
+	int	r;
 
 	*out = NULL;
-	if (*in == '-') {
-		neg = true;
-		in++;
-	}
-	if (in[0] == '0' && (in[1] == 'x' || in[1] == 'X'))
-		in += 2;
-	for (; *in != '\0'; in++) {
-		int	v;
-
-		if (*in == ':')
-			continue;
-		if ((v = hexval(*in)) < 0)
-			return sp_err_set(err, SP_ERR_INVALID, "serial must be "
-			    "hex digits (':' separators allowed)");
-		if (n == 2 * SERIAL_MAX_BYTES)
-			return sp_err_set(err, SP_ERR_INVALID, "serial longer "
-			    "than %d bytes", SERIAL_MAX_BYTES);
-		hex[n++] = "0123456789abcdef"[v];
-	}
-	if (n == 0)
-		return sp_err_set(err, SP_ERR_INVALID, "serial is empty");
-	hex[n] = '\0';
-	h = hex;
-	if (n % 2 == 1) {
-		memmove(hex + 1, hex, n + 1);
-		hex[0] = '0';
-		n++;
-	}
-	while (n > 2 && h[0] == '0' && h[1] == '0') {
-		h += 2;
-		n -= 2;
-	}
-	if (n == 2 && h[0] == '0' && h[1] == '0')
-		neg = false;
-	if ((s = malloc(n + 2)) == NULL)
+	if ((r = id_serial_parse(in, s, err)) != 0)
+		return r;
+	if ((*out = strdup(s)) == NULL)
 		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
-	snprintf(s, n + 2, "%s%s", neg ? "-" : "", h);
-	*out = s;
 	return 0;
 }
 
@@ -131,27 +81,13 @@ serial_norm(const char *in, char **out, struct sp_err *err)
 static int
 fp_norm(const char *in, char **out, struct sp_err *err)
 {
-	char	hex[FP_HEX_LEN + 1];
-	size_t	n = 0;
+	char	fp[ID_FP_HEX_LEN + 1];
+	int	r;
 
 	*out = NULL;
-	for (; *in != '\0'; in++) {
-		int	v;
-
-		if (*in == ':')
-			continue;
-		if ((v = hexval(*in)) < 0 || n == FP_HEX_LEN)
-			return sp_err_set(err, SP_ERR_INVALID, "fingerprint "
-			    "must be the SHA-256 of the certificate: %d hex "
-			    "digits", FP_HEX_LEN);
-		hex[n++] = "0123456789abcdef"[v];
-	}
-	if (n != FP_HEX_LEN)
-		return sp_err_set(err, SP_ERR_INVALID, "fingerprint must be "
-		    "the SHA-256 of the certificate: %d hex digits",
-		    FP_HEX_LEN);
-	hex[n] = '\0';
-	if ((*out = strdup(hex)) == NULL)
+	if ((r = id_fingerprint_parse(in, fp, err)) != 0)
+		return r;
+	if ((*out = strdup(fp)) == NULL)
 		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
 	return 0;
 }

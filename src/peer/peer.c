@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "crypto/ids.h"
 #include "peer/peer_int.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -16,15 +17,8 @@
 int
 peer_fingerprint(X509 *x, char out[65])
 {
-	unsigned char	md[EVP_MAX_MD_SIZE];
-	unsigned int	len = 0;
-
-	out[0] = '\0';
 	/* No fallback value: an all-zero key would be shared by every failure. */
-	if (x == NULL || !X509_digest(x, EVP_sha256(), md, &len) || len != 32)
-		return -1;
-	sp_hex_encode(md, 32, out);
-	return 0;
+	return id_fingerprint_of(x, out) == 0 ? 0 : -1;
 }
 
 int
