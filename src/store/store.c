@@ -13,75 +13,24 @@
 #include "util/util.h"
 
 /*
- * Migrations, applied in order; migrations[i] brings the schema from
- * version i to i + 1. Never edit a released entry: append a new one.
+ * The store's own tables: the audit log and its head, and settings (a
+ * key/value table several modules use). Every other module's tables are
+ * in its own *_schema.c, listed in schemas.c.
  */
-static const char *const migrations[] = {
-	/* 0 -> 1: the single-node CA. */
+static const char *const core_migrations[] = {
+	/* 0 -> 1 */
 	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-	"CREATE TABLE tokens (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
-	"  verifier TEXT NOT NULL, created INTEGER NOT NULL);"
-	"CREATE TABLE token_keys (token_id INTEGER NOT NULL REFERENCES tokens,"
-	"  alias TEXT NOT NULL, alg INTEGER NOT NULL, wrapped BLOB NOT NULL,"
-	"  spki BLOB NOT NULL, created INTEGER NOT NULL,"
-	"  PRIMARY KEY (token_id, alias));"
-	"CREATE TABLE cas (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
-	"  subject TEXT NOT NULL, token TEXT NOT NULL, key_alias TEXT NOT NULL,"
-	"  issuer_id INTEGER REFERENCES cas, cert BLOB NOT NULL,"
-	"  crl_period INTEGER NOT NULL, crl_number INTEGER NOT NULL,"
-	"  next_crl INTEGER NOT NULL, created INTEGER NOT NULL);"
-	"CREATE TABLE profiles (name TEXT PRIMARY KEY, json TEXT NOT NULL,"
-	"  builtin INTEGER NOT NULL);"
-	"CREATE TABLE certs (id INTEGER PRIMARY KEY,"
-	"  ca_id INTEGER NOT NULL REFERENCES cas, serial TEXT NOT NULL,"
-	"  status INTEGER NOT NULL, subject TEXT NOT NULL, profile TEXT NOT NULL,"
-	"  not_before INTEGER NOT NULL, not_after INTEGER NOT NULL,"
-	"  revoked_at INTEGER NOT NULL DEFAULT 0,"
-	"  reason INTEGER NOT NULL DEFAULT -1,"
-	"  fingerprint TEXT NOT NULL DEFAULT '', der BLOB NOT NULL,"
-	"  created INTEGER NOT NULL, UNIQUE (ca_id, serial));"
-	"CREATE INDEX certs_status ON certs (ca_id, status);"
-	"CREATE TABLE crls (ca_id INTEGER NOT NULL REFERENCES cas,"
-	"  number INTEGER NOT NULL, this_update INTEGER NOT NULL,"
-	"  next_update INTEGER NOT NULL, der BLOB NOT NULL,"
-	"  PRIMARY KEY (ca_id, number));"
 	"CREATE TABLE audit (seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL,"
 	"  event TEXT NOT NULL, actor TEXT NOT NULL, details TEXT NOT NULL,"
 	"  prev TEXT NOT NULL, hash TEXT NOT NULL);"
-	"INSERT INTO meta VALUES ('audit_head', '0:');",
-	/* 1 -> 2: the peer protocol: node identity, trust, authorization. */
-	"CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-	"CREATE TABLE keybindings (id INTEGER PRIMARY KEY,"
-	"  name TEXT NOT NULL UNIQUE, type TEXT NOT NULL, token TEXT NOT NULL,"
-	"  key_alias TEXT NOT NULL, cert BLOB, chain BLOB,"
-	"  created INTEGER NOT NULL);"
-	"CREATE TABLE trust (fingerprint TEXT PRIMARY KEY, subject TEXT NOT NULL,"
-	"  cert BLOB NOT NULL, added INTEGER NOT NULL);"
-	"CREATE TABLE roles (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
-	"  created INTEGER NOT NULL);"
-	"CREATE TABLE role_members (role_id INTEGER NOT NULL REFERENCES roles"
-	"  ON DELETE CASCADE, match TEXT NOT NULL, value TEXT NOT NULL,"
-	"  issuer TEXT NOT NULL DEFAULT '',"
-	"  PRIMARY KEY (role_id, match, value, issuer));"
-	"CREATE TABLE role_rules (role_id INTEGER NOT NULL REFERENCES roles"
-	"  ON DELETE CASCADE, path TEXT NOT NULL, allow INTEGER NOT NULL,"
-	"  recursive INTEGER NOT NULL, PRIMARY KEY (role_id, path));"
-	"CREATE TABLE incoming (id INTEGER PRIMARY KEY,"
-	"  fingerprint TEXT NOT NULL UNIQUE, subject TEXT NOT NULL,"
-	"  issuer TEXT NOT NULL, serial TEXT NOT NULL, address TEXT NOT NULL,"
-	"  first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,"
-	"  count INTEGER NOT NULL, role TEXT NOT NULL DEFAULT '');"
-	"CREATE TABLE connectors (id INTEGER PRIMARY KEY,"
-	"  name TEXT NOT NULL UNIQUE, url TEXT NOT NULL,"
-	"  enabled INTEGER NOT NULL, auth TEXT NOT NULL,"
-	"  max_conns INTEGER NOT NULL, created INTEGER NOT NULL);",
-	/* 2 -> 3: CRLs of trusted peer CAs (revoked peers are refused). */
-	"CREATE TABLE trust_crls (issuer TEXT PRIMARY KEY,"
-	"  number INTEGER NOT NULL, this_update INTEGER NOT NULL,"
-	"  next_update INTEGER NOT NULL, der BLOB NOT NULL,"
-	"  added INTEGER NOT NULL);",
+	"INSERT INTO meta VALUES ('audit_head', '0:');"
+	"CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
 };
-#define NMIGRATIONS	(sizeof(migrations) / sizeof(migrations[0]))
+
+const struct store_schema store_core_schema = {
+	"store", core_migrations,
+	sizeof(core_migrations) / sizeof(core_migrations[0]), 1,
+};
 
 /* Prepared statements, created on first use and kept for the store's life. */
 enum q {
@@ -233,37 +182,178 @@ exec(struct store *st, const char *sql, struct sp_err *err)
 	return 0;
 }
 
-static int
-migrate(struct store *st, struct sp_err *err)
+/* One integer from a query without parameters; -1 on error. */
+static int64_t
+query_int(struct store *st, const char *sql)
 {
-	int	v = store_schema_version(st), r;
+	sqlite3_stmt	*s = NULL;
+	int64_t		 v = -1;
 
-	if (v < 0 || (size_t)v > NMIGRATIONS)
-		return sp_err_set(err, SP_ERR_DB, "database schema version %d "
-		    "is newer than this sallyport (%zu)", v, NMIGRATIONS);
-	for (size_t i = (size_t)v; i < NMIGRATIONS; i++) {
-		char	pragma[64];
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
 
-		if ((r = exec(st, "BEGIN IMMEDIATE", err)) != 0)
-			return r;
-		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %zu",
-		    i + 1);
-		if ((r = exec(st, migrations[i], err)) != 0 ||
-		    (r = exec(st, pragma, err)) != 0 ||
-		    (r = exec(st, "COMMIT", err)) != 0) {
-			(void)exec(st, "ROLLBACK", NULL);
-			return r;
-		}
-		log_debug("store: schema migrated to version %zu", i + 1);
+static int
+module_version(struct store *st, const char *module, int *v,
+    struct sp_err *err)
+{
+	sqlite3_stmt	*s = NULL;
+	int		 r = 0, rc;
+
+	*v = 0;
+	if (sqlite3_prepare_v2(st->db, "SELECT version FROM schema_versions "
+	    "WHERE module = ?", -1, &s, NULL) != SQLITE_OK ||
+	    sqlite3_bind_text(s, 1, module, -1, SQLITE_STATIC) != SQLITE_OK) {
+		r = dberr(st, err, "schema versions");
+		goto out;
 	}
-	if ((size_t)v < NMIGRATIONS)
-		log_info("store: schema migrated from version %d to %zu", v,
-		    NMIGRATIONS);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int64_t x = sqlite3_column_int64(s, 0);
+
+		if (x < 0 || x > INT_MAX)
+			r = sp_err_set(err, SP_ERR_DB, "module %s: bad schema "
+			    "version %lld", module, (long long)x);
+		else
+			*v = (int)x;
+	} else if (rc != SQLITE_DONE)
+		r = dberr(st, err, "schema versions");
+ out:
+	sqlite3_finalize(s);
+	return r;
+}
+
+static int
+set_module_version(struct store *st, const char *module, int64_t v,
+    struct sp_err *err)
+{
+	sqlite3_stmt	*s = NULL;
+	int		 r = 0;
+
+	if (sqlite3_prepare_v2(st->db, "INSERT INTO schema_versions (module, "
+	    "version) VALUES (?, ?) ON CONFLICT (module) DO UPDATE SET "
+	    "version = excluded.version", -1, &s, NULL) != SQLITE_OK ||
+	    sqlite3_bind_text(s, 1, module, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 2, v) != SQLITE_OK ||
+	    sqlite3_step(s) != SQLITE_DONE)
+		r = dberr(st, err, "schema versions");
+	sqlite3_finalize(s);
+	return r;
+}
+
+/*
+ * Makes sure schema_versions exists. A database of the single schema
+ * (user_version STORE_LEGACY_VERSION, its tables all there) gets each
+ * module recorded at its legacy version; a fresh one starts empty.
+ * Either way user_version becomes STORE_USER_VERSION, which older
+ * binaries refuse. In one transaction.
+ */
+static int
+bookkeeping(struct store *st, const struct store_schema *const *schemas,
+    struct sp_err *err)
+{
+	char	pragma[64];
+	int64_t	uv;
+	int	r;
+
+	if ((r = exec(st, "BEGIN IMMEDIATE", err)) != 0)
+		return r;
+	uv = query_int(st, "PRAGMA user_version");
+	if (uv == STORE_USER_VERSION)
+		goto done;
+	if (uv != 0 && uv != STORE_LEGACY_VERSION) {
+		if (uv > STORE_LEGACY_VERSION)
+			r = sp_err_set(err, SP_ERR_DB, "database schema version "
+			    "%lld is newer than this sallyport (%d)",
+			    (long long)uv, STORE_USER_VERSION);
+		else
+			r = sp_err_set(err, SP_ERR_DB, "database schema version "
+			    "%lld is too old to convert (%d is the oldest)",
+			    (long long)uv, STORE_LEGACY_VERSION);
+		goto fail;
+	}
+	if ((r = exec(st, "CREATE TABLE schema_versions (module TEXT PRIMARY "
+	    "KEY, version INTEGER NOT NULL)", err)) != 0)
+		goto fail;
+	for (size_t i = 0; uv != 0 && schemas[i] != NULL; i++)
+		if (schemas[i]->legacy > 0 && (r = set_module_version(st,
+		    schemas[i]->module, schemas[i]->legacy, err)) != 0)
+			goto fail;
+	snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d",
+	    STORE_USER_VERSION);
+	if ((r = exec(st, pragma, err)) != 0)
+		goto fail;
+	if (uv != 0)
+		log_info("store: schema version %lld converted to per-module "
+		    "versions", (long long)uv);
+ done:
+	if ((r = exec(st, "COMMIT", err)) == 0)
+		return 0;
+ fail:
+	(void)exec(st, "ROLLBACK", NULL);
+	return r;
+}
+
+/*
+ * Brings every schema to its last version, each migration in its own
+ * transaction with its version. Nothing runs if any module is newer
+ * than this binary.
+ */
+static int
+migrate(struct store *st, const struct store_schema *const *schemas,
+    struct sp_err *err)
+{
+	int	v, r;
+
+	for (size_t i = 0; schemas[i] != NULL; i++)
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(schemas[i]->module, schemas[j]->module) == 0)
+				return sp_err_set(err, SP_ERR_INTERNAL, "schema %s "
+				    "listed twice", schemas[i]->module);
+	if ((r = bookkeeping(st, schemas, err)) != 0)
+		return r;
+	for (size_t i = 0; schemas[i] != NULL; i++) {
+		if ((r = module_version(st, schemas[i]->module, &v, err)) != 0)
+			return r;
+		if ((size_t)v > schemas[i]->count)
+			return sp_err_set(err, SP_ERR_DB, "database schema of %s "
+			    "is version %d, newer than this sallyport (%zu)",
+			    schemas[i]->module, v, schemas[i]->count);
+	}
+	for (size_t i = 0; schemas[i] != NULL; i++) {
+		const struct store_schema *sc = schemas[i];
+
+		if ((r = module_version(st, sc->module, &v, err)) != 0)
+			return r;
+		for (size_t k = (size_t)v; k < sc->count; k++) {
+			if ((r = exec(st, "BEGIN IMMEDIATE", err)) != 0)
+				return r;
+			if ((r = exec(st, sc->migrations[k], err)) != 0 ||
+			    (r = set_module_version(st, sc->module,
+			    (int64_t)k + 1, err)) != 0 ||
+			    (r = exec(st, "COMMIT", err)) != 0) {
+				(void)exec(st, "ROLLBACK", NULL);
+				return r;
+			}
+		}
+		if ((size_t)v < sc->count)
+			log_info("store: schema of %s migrated from version %d "
+			    "to %zu", sc->module, v, sc->count);
+	}
 	return 0;
 }
 
 int
 store_open(const char *path, struct store **out, struct sp_err *err)
+{
+	return store_open_schemas(path, store_schemas, out, err);
+}
+
+int
+store_open_schemas(const char *path, const struct store_schema *const *schemas,
+    struct store **out, struct sp_err *err)
 {
 	struct store		*st = NULL;
 	pthread_mutexattr_t	 ma;
@@ -292,7 +382,7 @@ store_open(const char *path, struct store **out, struct sp_err *err)
 	if ((r = exec(st, "PRAGMA journal_mode = WAL", err)) != 0 ||
 	    (r = exec(st, "PRAGMA synchronous = FULL", err)) != 0 ||
 	    (r = exec(st, "PRAGMA foreign_keys = ON", err)) != 0 ||
-	    (r = migrate(st, err)) != 0)
+	    (r = migrate(st, schemas, err)) != 0)
 		goto out;
 	*out = st;
 	st = NULL;
@@ -317,16 +407,23 @@ store_close(struct store *st)
 int
 store_schema_version(struct store *st)
 {
-	sqlite3_stmt	*s = NULL;
-	int		 v = -1;
+	int64_t	v;
 
 	lock(st);
-	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s,
-	    NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
-		v = sqlite3_column_int(s, 0);
-	sqlite3_finalize(s);
+	v = query_int(st, "PRAGMA user_version");
 	unlock(st);
-	return v;
+	return v >= 0 && v <= INT_MAX ? (int)v : -1;
+}
+
+int
+store_module_version(struct store *st, const char *module)
+{
+	int	v, r;
+
+	lock(st);
+	r = module_version(st, module, &v, NULL);
+	unlock(st);
+	return r == 0 ? v : -1;
 }
 
 int

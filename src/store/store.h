@@ -1,6 +1,6 @@
 /*
- * The node's database (SQLite, WAL). One logical schema with versioned
- * migrations; every function is thread safe (one connection behind a
+ * The node's database (SQLite, WAL). One logical schema, each module's
+ * tables with their own versioned migrations; every function is thread safe (one connection behind a
  * recursive mutex, so a transaction opened with store_begin() spans the
  * calls the same thread makes until store_commit()/store_rollback()).
  *
@@ -17,8 +17,6 @@
 
 #include "util/err.h"
 
-#define STORE_SCHEMA_VERSION	3
-
 struct store;
 
 enum cert_status {
@@ -32,13 +30,56 @@ enum cert_status {
 const char	*cert_status_name(enum cert_status s);
 
 /*
- * Opens (creating if needed) the database at path and brings the schema
- * up to STORE_SCHEMA_VERSION. A database newer than this binary is
- * refused.
+ * Each module owns its tables: a schema is its name (the key in the
+ * schema_versions table) and its migrations, applied in order;
+ * migrations[i] brings the module from version i to i + 1 (one SQL
+ * script, run in one transaction with the version update). Never edit a
+ * released entry: append one. DDL is written in the portable subset
+ * store.md describes (INTEGER, TEXT, BLOB, "INTEGER PRIMARY KEY" for an
+ * id the database assigns) so that a PostgreSQL backend can map it.
+ *
+ * legacy is the module's version in a database made before per-module
+ * versions (PRAGMA user_version 3): its tables exist, nothing is re-run.
+ * 0 for a module that did not exist then.
+ */
+struct store_schema {
+	const char		*module;
+	const char *const	*migrations;
+	size_t			 count;
+	int			 legacy;
+};
+
+/* Every module schema this binary knows, NULL-terminated (schemas.c). */
+extern const struct store_schema *const store_schemas[];
+
+/*
+ * PRAGMA user_version of a database with per-module versions: a number
+ * no older binary knows, so one refuses the file instead of using it.
+ */
+#define STORE_USER_VERSION	100
+/* The user_version of the last database without per-module versions. */
+#define STORE_LEGACY_VERSION	3
+
+/*
+ * Opens (creating if needed) the database at path and brings every
+ * schema in store_schemas up to its last version. A module whose
+ * recorded version is above its number of migrations (a newer binary
+ * wrote it) is refused, and so is a database from before
+ * STORE_LEGACY_VERSION.
  */
 int	store_open(const char *path, struct store **out, struct sp_err *err)
 	    SP_WUR;
+/* Like store_open(), with an explicit NULL-terminated schema list. */
+int	store_open_schemas(const char *path,
+	    const struct store_schema *const *schemas, struct store **out,
+	    struct sp_err *err) SP_WUR;
 void	store_close(struct store *st);
+/* A module's recorded version: 0 if it has none, -1 on error. */
+int	store_module_version(struct store *st, const char *module);
+/*
+ * PRAGMA user_version: STORE_USER_VERSION once open. Kept for callers
+ * that only ask "are the tables there"; use store_module_version().
+ */
 int	store_schema_version(struct store *st);
 
 /*

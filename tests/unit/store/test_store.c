@@ -89,6 +89,12 @@ reopen(struct fixture *fx)
 	assert_non_null(fx->st);
 }
 
+#define OK_OPEN(x) do {						\
+	if ((x) != 0)							\
+		print_error("%s: %s\n", #x, err.msg);			\
+	assert_non_null(st);						\
+} while (0)
+
 /* Runs SQL on the database file with a separate sqlite3 connection. */
 static void
 raw_sql(const struct fixture *fx, const char *sql)
@@ -184,15 +190,22 @@ test_open_schema(void **state)
 {
 	struct fixture	*fx = *state;
 
-	assert_int_equal(store_schema_version(fx->st), STORE_SCHEMA_VERSION);
+	assert_int_equal(store_schema_version(fx->st), STORE_USER_VERSION);
 	assert_int_equal(raw_int(fx, "PRAGMA user_version"),
-	    STORE_SCHEMA_VERSION);
+	    STORE_USER_VERSION);
+	/* Every module of the binary is recorded at its last version. */
+	for (size_t i = 0; store_schemas[i] != NULL; i++)
+		assert_int_equal(store_module_version(fx->st,
+		    store_schemas[i]->module), (int)store_schemas[i]->count);
+	assert_int_equal(store_module_version(fx->st, "nosuch"), 0);
+	assert_int_equal(raw_int(fx, "SELECT count(*) FROM schema_versions"),
+	    6);
 	/* The audit head starts empty. */
 	assert_int_equal(raw_int(fx, "SELECT count(*) FROM meta WHERE "
 	    "key = 'audit_head' AND value = '0:'"), 1);
 	/* Re-opening an up-to-date database migrates nothing. */
 	reopen(fx);
-	assert_int_equal(store_schema_version(fx->st), STORE_SCHEMA_VERSION);
+	assert_int_equal(store_schema_version(fx->st), STORE_USER_VERSION);
 	assert_int_equal(raw_int(fx, "SELECT count(*) FROM meta WHERE "
 	    "key = 'audit_head'"), 1);
 }
@@ -207,16 +220,201 @@ test_open_newer_refused(void **state)
 
 	store_close(fx->st);
 	fx->st = NULL;
-	raw_sql(fx, "PRAGMA user_version = 99");
+	raw_sql(fx, "PRAGMA user_version = 101");
 	assert_int_equal(store_open(fx->path, &st, &err), SP_ERR_DB);
 	assert_null(st);
 	assert_non_null(strstr(err.msg, "newer"));
+	/* Too old to convert. */
+	sp_err_clear(&err);
+	raw_sql(fx, "PRAGMA user_version = 2");
+	assert_int_equal(store_open(fx->path, &st, &err), SP_ERR_DB);
+	assert_null(st);
+	assert_non_null(strstr(err.msg, "too old"));
 	/* Put it back so that teardown has a store to close. */
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
-	    STORE_SCHEMA_VERSION);
+	    STORE_USER_VERSION);
 	raw_sql(fx, sql);
 	reopen(fx);
-	assert_int_equal(store_schema_version(fx->st), STORE_SCHEMA_VERSION);
+	assert_int_equal(store_schema_version(fx->st), STORE_USER_VERSION);
+}
+
+/* --- per-module migrations ------------------------------------------------ */
+
+static const char *const mod_a_v1[] = {
+	"CREATE TABLE a1 (x INTEGER NOT NULL);"
+	"INSERT INTO a1 VALUES (1);",
+	"ALTER TABLE a1 ADD COLUMN y INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE a1 SET y = x + 1;",
+	/* Runs only after the two above: it needs column y. */
+	"CREATE TABLE a2 AS SELECT y AS z FROM a1;",
+};
+static const char *const mod_b_v1[] = {
+	"CREATE TABLE b1 (k TEXT PRIMARY KEY);",
+	"THIS IS NOT SQL;",
+};
+
+static void
+test_module_migrations_in_order(void **state)
+{
+	struct fixture			*fx = *state;
+	struct store_schema		 a = { "mod_a", mod_a_v1, 1, 0 };
+	struct store_schema		 b = { "mod_b", mod_b_v1, 1, 0 };
+	const struct store_schema	*list[10];
+	struct store			*st = NULL;
+	struct sp_err			 err = { 0 };
+	size_t				 n = 0;
+
+	for (; store_schemas[n] != NULL; n++)
+		list[n] = store_schemas[n];
+	list[n] = &a;
+	list[n + 1] = &b;
+	list[n + 2] = NULL;
+	store_close(fx->st);
+	fx->st = NULL;
+	/* Version 1 of each. */
+	OK_OPEN(store_open_schemas(fx->path, list, &st, &err));
+	assert_int_equal(store_module_version(st, "mod_a"), 1);
+	assert_int_equal(store_module_version(st, "mod_b"), 1);
+	store_close(st);
+	/* A later binary: a has two more, applied in order. */
+	a.count = 3;
+	OK_OPEN(store_open_schemas(fx->path, list, &st, &err));
+	assert_int_equal(store_module_version(st, "mod_a"), 3);
+	store_close(st);
+	assert_int_equal(raw_int(fx, "SELECT z FROM a2"), 2);
+	/* A failing migration leaves its module where it was, and rolls
+	 * back its own transaction. */
+	b.count = 2;
+	assert_int_equal(store_open_schemas(fx->path, list, &st, &err),
+	    SP_ERR_DB);
+	assert_null(st);
+	assert_int_equal(raw_int(fx, "SELECT version FROM schema_versions "
+	    "WHERE module = 'mod_b'"), 1);
+	/* The database knows a newer mod_a than this "binary": refused,
+	 * before anything else runs. */
+	b.count = 1;
+	a.count = 2;
+	raw_sql(fx, "DELETE FROM schema_versions WHERE module = 'ca'");
+	sp_err_clear(&err);
+	assert_int_equal(store_open_schemas(fx->path, list, &st, &err),
+	    SP_ERR_DB);
+	assert_null(st);
+	assert_non_null(strstr(err.msg, "mod_a"));
+	assert_non_null(strstr(err.msg, "newer"));
+	assert_int_equal(raw_int(fx, "SELECT count(*) FROM schema_versions "
+	    "WHERE module = 'ca'"), 0);
+	raw_sql(fx, "INSERT INTO schema_versions VALUES ('ca', 1)");
+	/* A module the binary does not know is left alone. */
+	a.count = 3;
+	list[n + 1] = NULL;
+	OK_OPEN(store_open_schemas(fx->path, list, &st, &err));
+	store_close(st);
+	assert_int_equal(raw_int(fx, "SELECT version FROM schema_versions "
+	    "WHERE module = 'mod_b'"), 1);
+	/* The same module twice is a programming error. */
+	list[n + 1] = &a;
+	list[n + 2] = NULL;
+	assert_int_equal(store_open_schemas(fx->path, list, &st, &err),
+	    SP_ERR_INTERNAL);
+	reopen(fx);
+}
+
+/*
+ * The schema as the single-migration-list store (user_version 3) made it,
+ * verbatim from the last release that had it.
+ */
+static const char legacy_v3[] =
+	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	"CREATE TABLE tokens (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+	"  verifier TEXT NOT NULL, created INTEGER NOT NULL);"
+	"CREATE TABLE token_keys (token_id INTEGER NOT NULL REFERENCES tokens,"
+	"  alias TEXT NOT NULL, alg INTEGER NOT NULL, wrapped BLOB NOT NULL,"
+	"  spki BLOB NOT NULL, created INTEGER NOT NULL,"
+	"  PRIMARY KEY (token_id, alias));"
+	"CREATE TABLE cas (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+	"  subject TEXT NOT NULL, token TEXT NOT NULL, key_alias TEXT NOT NULL,"
+	"  issuer_id INTEGER REFERENCES cas, cert BLOB NOT NULL,"
+	"  crl_period INTEGER NOT NULL, crl_number INTEGER NOT NULL,"
+	"  next_crl INTEGER NOT NULL, created INTEGER NOT NULL);"
+	"CREATE TABLE profiles (name TEXT PRIMARY KEY, json TEXT NOT NULL,"
+	"  builtin INTEGER NOT NULL);"
+	"CREATE TABLE certs (id INTEGER PRIMARY KEY,"
+	"  ca_id INTEGER NOT NULL REFERENCES cas, serial TEXT NOT NULL,"
+	"  status INTEGER NOT NULL, subject TEXT NOT NULL, profile TEXT NOT NULL,"
+	"  not_before INTEGER NOT NULL, not_after INTEGER NOT NULL,"
+	"  revoked_at INTEGER NOT NULL DEFAULT 0,"
+	"  reason INTEGER NOT NULL DEFAULT -1,"
+	"  fingerprint TEXT NOT NULL DEFAULT '', der BLOB NOT NULL,"
+	"  created INTEGER NOT NULL, UNIQUE (ca_id, serial));"
+	"CREATE INDEX certs_status ON certs (ca_id, status);"
+	"CREATE TABLE crls (ca_id INTEGER NOT NULL REFERENCES cas,"
+	"  number INTEGER NOT NULL, this_update INTEGER NOT NULL,"
+	"  next_update INTEGER NOT NULL, der BLOB NOT NULL,"
+	"  PRIMARY KEY (ca_id, number));"
+	"CREATE TABLE audit (seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL,"
+	"  event TEXT NOT NULL, actor TEXT NOT NULL, details TEXT NOT NULL,"
+	"  prev TEXT NOT NULL, hash TEXT NOT NULL);"
+	"INSERT INTO meta VALUES ('audit_head', '0:');"
+	"CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	"CREATE TABLE keybindings (id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL UNIQUE, type TEXT NOT NULL, token TEXT NOT NULL,"
+	"  key_alias TEXT NOT NULL, cert BLOB, chain BLOB,"
+	"  created INTEGER NOT NULL);"
+	"CREATE TABLE trust (fingerprint TEXT PRIMARY KEY, subject TEXT NOT NULL,"
+	"  cert BLOB NOT NULL, added INTEGER NOT NULL);"
+	"CREATE TABLE roles (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+	"  created INTEGER NOT NULL);"
+	"CREATE TABLE role_members (role_id INTEGER NOT NULL REFERENCES roles"
+	"  ON DELETE CASCADE, match TEXT NOT NULL, value TEXT NOT NULL,"
+	"  issuer TEXT NOT NULL DEFAULT '',"
+	"  PRIMARY KEY (role_id, match, value, issuer));"
+	"CREATE TABLE role_rules (role_id INTEGER NOT NULL REFERENCES roles"
+	"  ON DELETE CASCADE, path TEXT NOT NULL, allow INTEGER NOT NULL,"
+	"  recursive INTEGER NOT NULL, PRIMARY KEY (role_id, path));"
+	"CREATE TABLE incoming (id INTEGER PRIMARY KEY,"
+	"  fingerprint TEXT NOT NULL UNIQUE, subject TEXT NOT NULL,"
+	"  issuer TEXT NOT NULL, serial TEXT NOT NULL, address TEXT NOT NULL,"
+	"  first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,"
+	"  count INTEGER NOT NULL, role TEXT NOT NULL DEFAULT '');"
+	"CREATE TABLE connectors (id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL UNIQUE, url TEXT NOT NULL,"
+	"  enabled INTEGER NOT NULL, auth TEXT NOT NULL,"
+	"  max_conns INTEGER NOT NULL, created INTEGER NOT NULL);"
+	"CREATE TABLE trust_crls (issuer TEXT PRIMARY KEY,"
+	"  number INTEGER NOT NULL, this_update INTEGER NOT NULL,"
+	"  next_update INTEGER NOT NULL, der BLOB NOT NULL,"
+	"  added INTEGER NOT NULL);"
+	"PRAGMA user_version = 3;";
+
+static void
+test_open_legacy_v3(void **state)
+{
+	struct fixture	*fx = *state;
+	struct sp_err	 err = { 0 };
+	int64_t		 id = 0;
+
+	store_close(fx->st);
+	fx->st = NULL;
+	assert_int_equal(remove(fx->path), 0);
+	raw_sql(fx, legacy_v3);
+	raw_sql(fx, "INSERT INTO tokens VALUES (7, 'old', 'v', 1);"
+	    "INSERT INTO settings VALUES ('k', 'v');");
+	reopen(fx);
+	assert_int_equal(raw_int(fx, "PRAGMA user_version"),
+	    STORE_USER_VERSION);
+	for (size_t i = 0; store_schemas[i] != NULL; i++)
+		assert_int_equal(store_module_version(fx->st,
+		    store_schemas[i]->module), store_schemas[i]->legacy);
+	/* The rows are the old ones, and the tables work. */
+	assert_int_equal(raw_int(fx, "SELECT id FROM tokens WHERE "
+	    "name = 'old'"), 7);
+	assert_int_equal(store_token_insert(fx->st, "new", "v", &id, &err), 0);
+	assert_int_equal(id, 8);
+	assert_int_equal(store_audit_append(fx->st, "e", "a", "{}", &err), 0);
+	/* A second open converts nothing. */
+	reopen(fx);
+	assert_int_equal(raw_int(fx, "SELECT count(*) FROM schema_versions"),
+	    6);
 }
 
 static void
@@ -1399,6 +1597,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_open_schema),
 		T(test_open_newer_refused),
+		T(test_module_migrations_in_order),
+		T(test_open_legacy_v3),
 		T(test_open_bad_path),
 		T(test_reopen_keeps_data),
 		T(test_tokens),
