@@ -1053,7 +1053,7 @@ role_insert(struct authz *a, const char *name, int64_t *id,
 		return sp_err_set(err, SP_ERR_LIMIT, "a node holds at most %d "
 		    "roles", AUTHZ_MAX_ROLES);
 	r = store_exec(a->st, id, &e, "INSERT INTO roles (name, created) "
-	    "VALUES (?, ?)", "si", name, (int64_t)sp_now());
+	    "VALUES (?, ?) RETURNING id", "si", name, (int64_t)sp_now());
 	if (r == SP_ERR_EXISTS)
 		return sp_err_set(err, r, "role \"%s\" already exists", name);
 	if (r < 0)

@@ -680,7 +680,7 @@ save(struct peer *p, struct connector *c, bool insert, const char *actor,
 	if (insert)
 		r = store_exec(p->st, &c->id, err, "INSERT INTO connectors "
 		    "(name, url, enabled, auth, max_conns, created) VALUES "
-		    "(?, ?, ?, ?, ?, ?)", "ssisii", c->name, c->url,
+		    "(?, ?, ?, ?, ?, ?) RETURNING id", "ssisii", c->name, c->url,
 		    (int64_t)c->enabled, c->auth, (int64_t)c->max,
 		    (int64_t)sp_now());
 	else

@@ -83,19 +83,41 @@ int	store_module_version(struct store *st, const char *module);
 int	store_schema_version(struct store *st);
 
 /*
- * BEGIN IMMEDIATE; the calling thread holds the store until commit or
- * rollback. Rollback is a no-op outside a transaction.
+ * Transactions. There is one writer connection; a transaction holds it
+ * (behind a plain, error-checking mutex) from begin to commit or
+ * rollback, and is used by the thread that began it. Readers never wait
+ * for it: a statement given no transaction reads on a connection of its
+ * own from a small pool (WAL), seeing what was committed last.
+ *
+ * store_txn_begin() runs BEGIN IMMEDIATE and returns the handle;
+ * store_txn_commit() commits (rolling back if that fails) and
+ * store_txn_rollback() (NULL-safe) rolls back; either ends the handle.
+ * A thread that holds a transaction and asks for another one, or runs a
+ * write without it, gets SP_ERR_INTERNAL instead of a deadlock.
+ *
+ * The lazy variant is for a transaction whose commit does not wait for
+ * the disk (WAL, synchronous=NORMAL for this one transaction): it is
+ * visible and ordered before every later one, and the next durable
+ * commit makes it durable with it. Only for changes whose consequences
+ * do not leave the node before such a commit (a serial reservation: the
+ * certificate is released only after its own, durable, commit).
+ */
+struct store_txn;
+
+int	store_txn_begin(struct store *st, struct store_txn **tx,
+	    struct sp_err *err) SP_WUR;
+int	store_txn_begin_lazy(struct store *st, struct store_txn **tx,
+	    struct sp_err *err) SP_WUR;
+int	store_txn_commit(struct store_txn *tx, struct sp_err *err) SP_WUR;
+void	store_txn_rollback(struct store_txn *tx);
+
+/*
+ * The old API, until the callers pass their transaction: store_begin()
+ * opens a transaction that the calling thread's statements join until
+ * store_commit()/store_rollback() (a no-op without one).
  */
 int	store_begin(struct store *st, struct sp_err *err) SP_WUR;
 int	store_commit(struct store *st, struct sp_err *err) SP_WUR;
-/*
- * Like store_begin(), for a transaction whose commit does not wait for
- * the disk (WAL, synchronous=NORMAL for this one transaction): it is
- * visible and ordered before every later one, and the next durable commit
- * makes it durable with it. Only for changes whose consequences do not
- * leave the node before such a commit (a serial reservation: the
- * certificate is released only after its own, durable, commit).
- */
 int	store_begin_lazy(struct store *st, struct sp_err *err) SP_WUR;
 void	store_rollback(struct store *st);
 
@@ -245,8 +267,8 @@ int	store_crl_latest(struct store *st, int64_t ca_id, unsigned char **der,
 /* --- audit log ----------------------------------------------------- */
 
 /*
- * Appends an event to the hash-chained audit log (inside the caller's
- * transaction if one is open, else in its own). details is a JSON object
+ * Appends an event to the hash-chained audit log (inside the given
+ * transaction, else in one of its own). details is a JSON object
  * text. Each row's hash covers the previous row's hash and its own
  * fields; the head (last seq and hash) is also kept in the meta table.
  */
@@ -289,9 +311,11 @@ int	store_audit_foreach(struct store *st, size_t limit, store_audit_cb *cb,
 struct store_row;
 typedef int store_row_cb(const struct store_row *, void *);
 
-/* Runs a statement; returns the number of rows changed (>= 0) or a code.
- * *id (if not NULL) gets the last inserted rowid. UNIQUE violations give
- * SP_ERR_EXISTS. */
+/*
+ * Runs a statement; returns the number of rows changed (>= 0) or a code.
+ * If id is not NULL the statement must end in RETURNING id (never a
+ * last-rowid), and *id gets it. UNIQUE violations give SP_ERR_EXISTS.
+ */
 int	store_exec(struct store *st, int64_t *id, struct sp_err *err,
 	    const char *sql, const char *fmt, ...) SP_WUR;
 /* Runs a query, calling cb per row (rows borrowed, valid during cb). */

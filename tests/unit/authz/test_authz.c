@@ -603,7 +603,7 @@ test_store_garbage(void **state)
 
 	fingerprint(x, fp);
 	assert_int_equal(store_exec(fx->st, &id, &err, "INSERT INTO roles "
-	    "(name, created) VALUES ('j', 0)", ""), 1);
+	    "(name, created) VALUES ('j', 0) RETURNING id", ""), 1);
 	assert_int_equal(store_exec(fx->st, NULL, &err, "INSERT INTO "
 	    "role_members VALUES (?, 'dn', 'not a dn', ''), "
 	    "(?, 'serial', '0d01', 'garbage'), (?, 'email', ?, ''), "

@@ -1477,7 +1477,7 @@ test_generic_statements(void **state)
 	/* Every binding type, NULL included, and the row id. */
 	assert_int_equal(store_exec(fx->st, &id, &err, "INSERT INTO "
 	    "keybindings (name, type, token, key_alias, cert, chain, created) "
-	    "VALUES (?, ?, ?, ?, ?, ?, ?)", "ssssbsi", "kb1", "tls", "tok",
+	    "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id", "ssssbsi", "kb1", "tls", "tok",
 	    "k", (const void *)"\x00\x01\x02", (size_t)3, (const char *)NULL,
 	    (int64_t)1234567890123LL), 1);
 	assert_true(id > 0);
@@ -1589,6 +1589,161 @@ test_commit_without_transaction(void **state)
 	    "key = 'txn-holder'"), 0);
 }
 
+/* --- readers and the writer ------------------------------------------------ */
+
+struct writer {
+	struct store	*st;
+	pthread_mutex_t	 mtx;
+	pthread_cond_t	 cond;
+	bool		 open;		/* its transaction is open, row written */
+	bool		 read_done;	/* the reader finished */
+	bool		 timed_out;	/* gave up waiting for the reader */
+	bool		 committed;
+	int		 rc;
+};
+
+/*
+ * Opens a transaction, writes a row, and keeps the transaction open until
+ * the reader says it is done (or 10 s pass: then the reader was blocked).
+ */
+static void *
+writer_run(void *arg)
+{
+	struct writer	*w = arg;
+	struct sp_err	 err = { 0 };
+	struct timespec	 until;
+	int		 r;
+
+	if ((r = store_begin(w->st, &err)) == 0 &&
+	    (r = store_exec(w->st, NULL, &err, "INSERT INTO settings (key, "
+	    "value) VALUES ('writer', '1')", "")) == 1)
+		r = 0;
+	pthread_mutex_lock(&w->mtx);
+	w->rc = r;
+	w->open = true;
+	pthread_cond_broadcast(&w->cond);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	while (!w->read_done && !w->timed_out)
+		if (pthread_cond_timedwait(&w->cond, &w->mtx, &until) != 0)
+			w->timed_out = true;
+	pthread_mutex_unlock(&w->mtx);
+	if (r == 0)
+		w->rc = store_commit(w->st, &err);
+	pthread_mutex_lock(&w->mtx);
+	w->committed = true;
+	pthread_mutex_unlock(&w->mtx);
+	return NULL;
+}
+
+static int
+row_count_cb(const struct store_row *row, void *arg)
+{
+	*(int64_t *)arg = store_row_int(row, 0);
+	return 0;
+}
+
+static int
+ca_count_cb(const struct store_ca *ca, void *arg)
+{
+	(void)ca;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/*
+ * A reader is never blocked by a writer's open transaction: with the
+ * writer holding its transaction open until the reader says it is done,
+ * the reads complete (and see the last committed state, not the open
+ * transaction's row). Without a separate reader connection this would
+ * time out: the writer would wait for a reader that waits for it.
+ */
+static void
+test_reader_not_blocked_by_writer(void **state)
+{
+	struct fixture	*fx = *state;
+	struct sp_err	 err = { 0 };
+	struct writer	 w = { .st = fx->st };
+	struct timespec	 t0, t1;
+	pthread_t	 t;
+	int64_t		 n = -1;
+	int		 ncas = 0;
+	double		 ms;
+
+	pthread_mutex_init(&w.mtx, NULL);
+	pthread_cond_init(&w.cond, NULL);
+	assert_int_equal(pthread_create(&t, NULL, writer_run, &w), 0);
+	pthread_mutex_lock(&w.mtx);
+	while (!w.open)
+		pthread_cond_wait(&w.cond, &w.mtx);
+	pthread_mutex_unlock(&w.mtx);
+	assert_int_equal(w.rc, 0);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(store_select(fx->st, row_count_cb, &n, &err,
+	    "SELECT count(*) FROM settings WHERE key = 'writer'", ""), 0);
+	assert_int_equal(store_ca_foreach(fx->st, ca_count_cb, &ncas), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+
+	pthread_mutex_lock(&w.mtx);
+	/* Measured: the writer's transaction was still open. */
+	assert_false(w.committed);
+	assert_false(w.timed_out);
+	w.read_done = true;
+	pthread_cond_broadcast(&w.cond);
+	pthread_mutex_unlock(&w.mtx);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(w.rc, 0);
+	assert_false(w.timed_out);
+	ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	print_message("reads took %.2f ms with the writer's transaction open\n",
+	    ms);
+	/* The open transaction's row was not visible; once committed it is. */
+	assert_int_equal(n, 0);
+	assert_int_equal(store_select(fx->st, row_count_cb, &n, &err,
+	    "SELECT count(*) FROM settings WHERE key = 'writer'", ""), 0);
+	assert_int_equal(n, 1);
+	pthread_cond_destroy(&w.cond);
+	pthread_mutex_destroy(&w.mtx);
+}
+
+/*
+ * The writer lock is not recursive: a thread with an open transaction
+ * that writes outside it, or begins another, gets an error instead of a
+ * deadlock; a handle that is not open is refused.
+ */
+static void
+test_txn_misuse(void **state)
+{
+	struct fixture		*fx = *state;
+	struct sp_err		 err = { 0 };
+	struct store_txn	*tx = NULL, *tx2 = NULL;
+
+	assert_int_equal(store_txn_commit(NULL, &err), SP_ERR_INTERNAL);
+	store_txn_rollback(NULL);
+	sp_err_clear(&err);
+	assert_int_equal(store_txn_begin(fx->st, &tx, &err), 0);
+	assert_non_null(tx);
+	assert_int_equal(store_txn_begin(fx->st, &tx2, &err), SP_ERR_INTERNAL);
+	assert_null(tx2);
+	sp_err_clear(&err);
+	assert_int_equal(store_exec(fx->st, NULL, &err, "INSERT INTO settings "
+	    "(key, value) VALUES ('x', '1')", ""), SP_ERR_INTERNAL);
+	assert_non_null(strstr(err.msg, "transaction"));
+	sp_err_clear(&err);
+	assert_int_equal(store_txn_commit(tx, &err), 0);
+	/* Ended: the handle is refused. */
+	assert_int_equal(store_txn_commit(tx, &err), SP_ERR_INTERNAL);
+	store_txn_rollback(tx);
+	/* And the lazy variant commits, then durable commits follow. */
+	sp_err_clear(&err);
+	assert_int_equal(store_txn_begin_lazy(fx->st, &tx, &err), 0);
+	assert_int_equal(store_txn_commit(tx, &err), 0);
+	assert_int_equal(raw_int(fx, "SELECT count(*) FROM settings WHERE "
+	    "key = 'x'"), 0);
+}
+
 #define T(f)	cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -1622,6 +1777,8 @@ main(void)
 		T(test_audit_inserted_row),
 		T(test_audit_threads),
 		T(test_generic_statements),
+		T(test_reader_not_blocked_by_writer),
+		T(test_txn_misuse),
 	};
 
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
