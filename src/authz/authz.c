@@ -662,7 +662,8 @@ load_rule(const struct store_row *row, void *arg)
  * three queries see the same rows.
  */
 static int
-cache_load(struct authz *a, struct cache **out, struct sp_err *err)
+cache_load(struct authz *a, struct store_txn *tx, struct cache **out,
+    struct sp_err *err)
 {
 	struct loader	l = { 0 };
 	int		r;
@@ -670,17 +671,17 @@ cache_load(struct authz *a, struct cache **out, struct sp_err *err)
 	*out = NULL;
 	if ((l.c = calloc(1, sizeof(*l.c))) == NULL)
 		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
-	if ((r = store_select(a->st, load_role, &l, err,
+	if ((r = store_select(a->st, tx, load_role, &l, err,
 	    "SELECT id, name FROM roles ORDER BY name", "")) != 0)
 		goto out;
 	l.cur = 0;
-	if ((r = store_select(a->st, load_member, &l, err,
+	if ((r = store_select(a->st, tx, load_member, &l, err,
 	    "SELECT r.name, m.match, m.value, m.issuer FROM role_members m "
 	    "JOIN roles r ON r.id = m.role_id "
 	    "ORDER BY r.name, m.match, m.value, m.issuer", "")) != 0)
 		goto out;
 	l.cur = 0;
-	if ((r = store_select(a->st, load_rule, &l, err,
+	if ((r = store_select(a->st, tx, load_rule, &l, err,
 	    "SELECT r.name, u.path, u.allow, u.recursive FROM role_rules u "
 	    "JOIN roles r ON r.id = u.role_id ORDER BY r.name, u.path",
 	    "")) != 0)
@@ -713,6 +714,7 @@ cache_install(struct authz *a, struct cache *c)
 int
 authz_open(struct store *st, struct authz **out, struct sp_err *err)
 {
+	struct store_txn	*tx = NULL;
 	struct authz		*a = NULL;
 	struct cache		*c = NULL;
 	pthread_rwlockattr_t	 ra;
@@ -735,13 +737,13 @@ authz_open(struct store *st, struct authz **out, struct sp_err *err)
 		r = sp_err_ossl(err, SP_ERR_CRYPTO, "EVP_MD_fetch SHA256");
 		goto out;
 	}
-	if ((r = store_begin(st, err)) != 0)
+	if ((r = store_txn_begin(st, &tx, err)) != 0)
 		goto out;
-	if ((r = cache_load(a, &c, err)) != 0) {
-		store_rollback(st);
+	if ((r = cache_load(a, tx, &c, err)) != 0) {
+		store_txn_rollback(tx);
 		goto out;
 	}
-	if ((r = store_commit(st, err)) != 0)
+	if ((r = store_txn_commit(tx, err)) != 0)
 		goto out;
 	a->cache = c;
 	c = NULL;
@@ -948,13 +950,14 @@ authz_check(struct authz *a, X509 *cert, const char *const *paths,
  * row's JSON). Then the audit row, a fresh cache, the commit and the
  * swap.
  */
-typedef int change_fn(struct authz *a, void *arg, json_t *details,
-    struct sp_err *err);
+typedef int change_fn(struct authz *a, struct store_txn *tx, void *arg,
+    json_t *details, struct sp_err *err);
 
 static int
 change(struct authz *a, const char *event, const char *actor, change_fn *fn,
     void *arg, struct sp_err *err)
 {
+	struct store_txn	*tx = NULL;
 	struct cache	*nc = NULL;
 	json_t		*details = NULL;
 	char		*d = NULL;
@@ -964,27 +967,27 @@ change(struct authz *a, const char *event, const char *actor, change_fn *fn,
 	if ((details = json_object()) == NULL)
 		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
 	pthread_mutex_lock(&a->wlk);
-	if ((r = store_begin(a->st, err)) != 0)
+	if ((r = store_txn_begin(a->st, &tx, err)) != 0)
 		goto out;
 	intxn = true;
-	if ((r = fn(a, arg, details, err)) != 0)
+	if ((r = fn(a, tx, arg, details, err)) != 0)
 		goto out;
 	if ((d = json_dumps(details, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
 		r = sp_err_set(err, SP_ERR_ALLOC, "out of memory");
 		goto out;
 	}
-	if ((r = store_audit_append(a->st, event, actor ? actor : "", d,
-	    err)) != 0 || (r = cache_load(a, &nc, err)) != 0)
+	if ((r = store_audit_append(a->st, tx, event, actor ? actor : "", d,
+	    err)) != 0 || (r = cache_load(a, tx, &nc, err)) != 0)
 		goto out;
 	intxn = false;
-	if ((r = store_commit(a->st, err)) != 0)
+	if ((r = store_txn_commit(tx, err)) != 0)
 		goto out;
 	cache_install(a, nc);
 	nc = NULL;
 	log_info("authz: %s by %s: %s", event, actor ? actor : "", d);
  out:
 	if (intxn)
-		store_rollback(a->st);
+		store_txn_rollback(tx);
 	pthread_mutex_unlock(&a->wlk);
 	cache_free(nc);
 	json_decref(details);
@@ -1008,12 +1011,13 @@ row_int(const struct store_row *row, void *arg)
 }
 
 static int
-role_id(struct authz *a, const char *name, int64_t *id, struct sp_err *err)
+role_id(struct authz *a, struct store_txn *tx, const char *name, int64_t *id,
+    struct sp_err *err)
 {
 	struct one_int	o = { 0 };
 	int		r;
 
-	if ((r = store_select(a->st, row_int, &o, err,
+	if ((r = store_select(a->st, tx, row_int, &o, err,
 	    "SELECT id FROM roles WHERE name = ?", "s", name)) != 0)
 		return r;
 	if (!o.found)
@@ -1023,36 +1027,36 @@ role_id(struct authz *a, const char *name, int64_t *id, struct sp_err *err)
 }
 
 static int
-count(struct authz *a, const char *sql, int64_t id, const char *path,
-    int64_t *n, struct sp_err *err)
+count(struct authz *a, struct store_txn *tx, const char *sql, int64_t id,
+    const char *path, int64_t *n, struct sp_err *err)
 {
 	struct one_int	o = { 0 };
 	int		r;
 
 	if (path != NULL)
-		r = store_select(a->st, row_int, &o, err, sql, "is", id, path);
+		r = store_select(a->st, tx, row_int, &o, err, sql, "is", id, path);
 	else
-		r = store_select(a->st, row_int, &o, err, sql, "i", id);
+		r = store_select(a->st, tx, row_int, &o, err, sql, "i", id);
 	*n = o.v;
 	return r;
 }
 
 /* Creates role name (inside a change); *id gets its row. */
 static int
-role_insert(struct authz *a, const char *name, int64_t *id,
-    struct sp_err *err)
+role_insert(struct authz *a, struct store_txn *tx, const char *name,
+    int64_t *id, struct sp_err *err)
 {
 	struct sp_err	e = { 0 };
 	struct one_int	o = { 0 };
 	int		r;
 
-	if ((r = store_select(a->st, row_int, &o, err,
+	if ((r = store_select(a->st, tx, row_int, &o, err,
 	    "SELECT count(*) FROM roles", "")) != 0)
 		return r;
 	if (o.v >= AUTHZ_MAX_ROLES)
 		return sp_err_set(err, SP_ERR_LIMIT, "a node holds at most %d "
 		    "roles", AUTHZ_MAX_ROLES);
-	r = store_exec(a->st, id, &e, "INSERT INTO roles (name, created) "
+	r = store_exec(a->st, tx, id, &e, "INSERT INTO roles (name, created) "
 	    "VALUES (?, ?) RETURNING id", "si", name, (int64_t)sp_now());
 	if (r == SP_ERR_EXISTS)
 		return sp_err_set(err, r, "role \"%s\" already exists", name);
@@ -1062,20 +1066,21 @@ role_insert(struct authz *a, const char *name, int64_t *id,
 }
 
 static int
-member_insert(struct authz *a, const char *rname, int64_t rid, enum match m,
-    const char *value, const char *issuer, struct sp_err *err)
+member_insert(struct authz *a, struct store_txn *tx, const char *rname,
+    int64_t rid, enum match m, const char *value, const char *issuer,
+    struct sp_err *err)
 {
 	struct sp_err	e = { 0 };
 	int64_t		n;
 	int		r;
 
-	if ((r = count(a, "SELECT count(*) FROM role_members "
+	if ((r = count(a, tx, "SELECT count(*) FROM role_members "
 	    "WHERE role_id = ?", rid, NULL, &n, err)) != 0)
 		return r;
 	if (n >= AUTHZ_MAX_MEMBERS)
 		return sp_err_set(err, SP_ERR_LIMIT, "role %s has %d members "
 		    "already", rname, AUTHZ_MAX_MEMBERS);
-	r = store_exec(a->st, NULL, &e, "INSERT INTO role_members (role_id, "
+	r = store_exec(a->st, tx, NULL, &e, "INSERT INTO role_members (role_id, "
 	    "match, value, issuer) VALUES (?, ?, ?, ?)", "isss", rid,
 	    match_names[m], value, issuer);
 	if (r == SP_ERR_EXISTS)
@@ -1087,19 +1092,20 @@ member_insert(struct authz *a, const char *rname, int64_t rid, enum match m,
 }
 
 static int
-rule_upsert(struct authz *a, const char *rname, int64_t rid,
-    const char *path, bool allow, bool recursive, struct sp_err *err)
+rule_upsert(struct authz *a, struct store_txn *tx, const char *rname,
+    int64_t rid, const char *path, bool allow, bool recursive,
+    struct sp_err *err)
 {
 	int64_t	n;
 	int	r;
 
-	if ((r = count(a, "SELECT count(*) FROM role_rules WHERE role_id = ? "
+	if ((r = count(a, tx, "SELECT count(*) FROM role_rules WHERE role_id = ? "
 	    "AND path <> ?", rid, path, &n, err)) != 0)
 		return r;
 	if (n >= AUTHZ_MAX_RULES)
 		return sp_err_set(err, SP_ERR_LIMIT, "role %s has %d rules "
 		    "already", rname, AUTHZ_MAX_RULES);
-	r = store_exec(a->st, NULL, err, "INSERT INTO role_rules (role_id, "
+	r = store_exec(a->st, tx, NULL, err, "INSERT INTO role_rules (role_id, "
 	    "path, allow, recursive) VALUES (?, ?, ?, ?) "
 	    "ON CONFLICT (role_id, path) DO UPDATE SET "
 	    "allow = excluded.allow, recursive = excluded.recursive", "isii",
@@ -1114,14 +1120,14 @@ struct name_arg {
 };
 
 static int
-do_role_create(struct authz *a, void *arg, json_t *details,
-    struct sp_err *err)
+do_role_create(struct authz *a, struct store_txn *tx, void *arg,
+    json_t *details, struct sp_err *err)
 {
 	struct name_arg	*na = arg;
 	int64_t		 id;
 	int		 r;
 
-	if ((r = role_insert(a, na->name, &id, err)) != 0)
+	if ((r = role_insert(a, tx, na->name, &id, err)) != 0)
 		return r;
 	json_object_set_new(details, "role", json_string(na->name));
 	return 0;
@@ -1142,28 +1148,28 @@ authz_role_create(struct authz *a, const char *name, const char *actor,
 /* role.delete */
 
 static int
-do_role_delete(struct authz *a, void *arg, json_t *details,
-    struct sp_err *err)
+do_role_delete(struct authz *a, struct store_txn *tx, void *arg,
+    json_t *details, struct sp_err *err)
 {
 	const char	*name = ((struct name_arg *)arg)->name;
 	int64_t		 id, nm, nr;
 	int		 r;
 
-	if ((r = role_id(a, name, &id, err)) != 0 ||
-	    (r = count(a, "SELECT count(*) FROM role_members WHERE "
+	if ((r = role_id(a, tx, name, &id, err)) != 0 ||
+	    (r = count(a, tx, "SELECT count(*) FROM role_members WHERE "
 	    "role_id = ?", id, NULL, &nm, err)) != 0 ||
-	    (r = count(a, "SELECT count(*) FROM role_rules WHERE role_id = ?",
+	    (r = count(a, tx, "SELECT count(*) FROM role_rules WHERE role_id = ?",
 	    id, NULL, &nr, err)) != 0)
 		return r;
 	/* Explicit, not only ON DELETE CASCADE, so no setting can skip it. */
-	if ((r = store_exec(a->st, NULL, err, "DELETE FROM role_members "
+	if ((r = store_exec(a->st, tx, NULL, err, "DELETE FROM role_members "
 	    "WHERE role_id = ?", "i", id)) < 0 ||
-	    (r = store_exec(a->st, NULL, err, "DELETE FROM role_rules "
+	    (r = store_exec(a->st, tx, NULL, err, "DELETE FROM role_rules "
 	    "WHERE role_id = ?", "i", id)) < 0 ||
-	    (r = store_exec(a->st, NULL, err, "DELETE FROM roles WHERE id = ?",
+	    (r = store_exec(a->st, tx, NULL, err, "DELETE FROM roles WHERE id = ?",
 	    "i", id)) < 0 ||
 	    /* Incoming rows must not show a role that is gone. */
-	    (r = store_exec(a->st, NULL, err, "UPDATE incoming SET role = '' "
+	    (r = store_exec(a->st, tx, NULL, err, "UPDATE incoming SET role = '' "
 	    "WHERE role = ?", "s", name)) < 0)
 		return r;
 	json_object_set_new(details, "role", json_string(name));
@@ -1195,20 +1201,21 @@ struct member_arg {
 };
 
 static int
-do_member(struct authz *a, void *arg, json_t *details, struct sp_err *err)
+do_member(struct authz *a, struct store_txn *tx, void *arg, json_t *details,
+    struct sp_err *err)
 {
 	struct member_arg	*ma = arg;
 	int64_t			 id;
 	int			 r;
 
-	if ((r = role_id(a, ma->role, &id, err)) != 0)
+	if ((r = role_id(a, tx, ma->role, &id, err)) != 0)
 		return r;
 	if (ma->add) {
-		if ((r = member_insert(a, ma->role, id, ma->match, ma->value,
+		if ((r = member_insert(a, tx, ma->role, id, ma->match, ma->value,
 		    ma->issuer, err)) != 0)
 			return r;
 	} else {
-		if ((r = store_exec(a->st, NULL, err, "DELETE FROM "
+		if ((r = store_exec(a->st, tx, NULL, err, "DELETE FROM "
 		    "role_members WHERE role_id = ? AND match = ? AND "
 		    "value = ? AND issuer = ?", "isss", id,
 		    match_names[ma->match], ma->value, ma->issuer)) < 0)
@@ -1276,23 +1283,24 @@ struct rule_arg {
 };
 
 static int
-do_rule(struct authz *a, void *arg, json_t *details, struct sp_err *err)
+do_rule(struct authz *a, struct store_txn *tx, void *arg, json_t *details,
+    struct sp_err *err)
 {
 	struct rule_arg	*ra = arg;
 	int64_t		 id;
 	int		 r;
 
-	if ((r = role_id(a, ra->role, &id, err)) != 0)
+	if ((r = role_id(a, tx, ra->role, &id, err)) != 0)
 		return r;
 	if (ra->set) {
-		if ((r = rule_upsert(a, ra->role, id, ra->path, ra->allow,
+		if ((r = rule_upsert(a, tx, ra->role, id, ra->path, ra->allow,
 		    ra->recursive, err)) != 0)
 			return r;
 		json_object_set_new(details, "allow", json_boolean(ra->allow));
 		json_object_set_new(details, "recursive",
 		    json_boolean(ra->recursive));
 	} else {
-		if ((r = store_exec(a->st, NULL, err, "DELETE FROM role_rules "
+		if ((r = store_exec(a->st, tx, NULL, err, "DELETE FROM role_rules "
 		    "WHERE role_id = ? AND path = ?", "is", id, ra->path)) < 0)
 			return r;
 		if (r == 0)
@@ -1446,19 +1454,20 @@ authz_preset_valid(const char *name)
  * the "incoming_dropped" setting.
  */
 static int
-incoming_prune(struct authz *a, int64_t max, struct sp_err *err)
+incoming_prune(struct authz *a, struct store_txn *tx, int64_t max,
+    struct sp_err *err)
 {
 	char	num[24];
 	int	n, r;
 
-	n = store_exec(a->st, NULL, err, "DELETE FROM incoming WHERE id IN "
+	n = store_exec(a->st, tx, NULL, err, "DELETE FROM incoming WHERE id IN "
 	    "(SELECT id FROM incoming ORDER BY last_seen, id LIMIT "
 	    "(SELECT CASE WHEN count(*) > ? THEN count(*) - ? ELSE 0 END "
 	    "FROM incoming))", "ii", max, max);
 	if (n <= 0)
 		return n;
 	snprintf(num, sizeof(num), "%d", n);
-	if ((r = store_exec(a->st, NULL, err, "INSERT INTO settings (key, "
+	if ((r = store_exec(a->st, tx, NULL, err, "INSERT INTO settings (key, "
 	    "value) VALUES ('authz.incoming_dropped', ?) ON CONFLICT (key) DO "
 	    "UPDATE SET value = CAST(CAST(settings.value AS BIGINT) + "
 	    "CAST(excluded.value AS BIGINT) AS TEXT)", "s", num)) < 0)
@@ -1475,8 +1484,8 @@ authz_set_incoming_max(struct authz *a, int64_t max)
 }
 
 int
-authz_incoming_record(struct authz *a, X509 *cert, const char *address,
-    const char *role, struct sp_err *err)
+authz_incoming_record(struct authz *a, struct store_txn *tx, X509 *cert,
+    const char *address, const char *role, struct sp_err *err)
 {
 	char	*subject = NULL, *issuer = NULL;
 	char	 serial[SERIAL_HEX_MAX], fp[FP_HEX_LEN + 1];
@@ -1503,7 +1512,7 @@ authz_incoming_record(struct authz *a, X509 *cert, const char *address,
 		goto out;
 	}
 	/* One statement: this runs for every verified peer handshake. */
-	r = store_exec(a->st, NULL, err, "INSERT INTO incoming (fingerprint, "
+	r = store_exec(a->st, tx, NULL, err, "INSERT INTO incoming (fingerprint, "
 	    "subject, issuer, serial, address, first_seen, last_seen, count, "
 	    "role) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?) "
 	    "ON CONFLICT (fingerprint) DO UPDATE SET "
@@ -1514,7 +1523,7 @@ authz_incoming_record(struct authz *a, X509 *cert, const char *address,
 		r = 0;
 	/* Any holder of a trusted certificate adds a row: keep it bounded. */
 	if (r == 0 && a->nrecorded++ % INCOMING_PRUNE_EVERY == 0)
-		r = incoming_prune(a, a->incoming_max, err);
+		r = incoming_prune(a, tx, a->incoming_max, err);
  out:
 	free(subject);
 	free(issuer);
@@ -1551,7 +1560,7 @@ authz_incoming_list(struct authz *a)
 
 	if ((arr = json_array()) == NULL)
 		return NULL;
-	if (store_select(a->st, incoming_row, arr, NULL, "SELECT id, subject, "
+	if (store_select(a->st, NULL, incoming_row, arr, NULL, "SELECT id, subject, "
 	    "issuer, serial, fingerprint, address, first_seen, last_seen, "
 	    "count, role FROM incoming ORDER BY last_seen DESC, id DESC "
 	    "LIMIT ?", "i", (int64_t)AUTHZ_INCOMING_LIST_MAX) != 0) {
@@ -1639,7 +1648,8 @@ incoming_member(const struct incoming_row *ir, enum match m, char **v,
 }
 
 static int
-do_incoming(struct authz *a, void *arg, json_t *details, struct sp_err *err)
+do_incoming(struct authz *a, struct store_txn *tx, void *arg, json_t *details,
+    struct sp_err *err)
 {
 	struct incoming_arg	*ia = arg;
 	struct incoming_row	 ir = { 0 };
@@ -1648,7 +1658,7 @@ do_incoming(struct authz *a, void *arg, json_t *details, struct sp_err *err)
 	size_t			 p = 0;
 	int			 r;
 
-	if ((r = store_select(a->st, incoming_get, &ir, err, "SELECT subject, "
+	if ((r = store_select(a->st, tx, incoming_get, &ir, err, "SELECT subject, "
 	    "issuer, serial, fingerprint FROM incoming WHERE id = ?", "i",
 	    ia->id)) != 0)
 		goto out;
@@ -1663,22 +1673,22 @@ do_incoming(struct authz *a, void *arg, json_t *details, struct sp_err *err)
 		ia->rname = ia->new_role;
 		while (strcmp(presets[p].name, ia->preset) != 0)
 			p++;
-		if ((r = role_insert(a, ia->new_role, &rid, err)) != 0)
+		if ((r = role_insert(a, tx, ia->new_role, &rid, err)) != 0)
 			goto out;
 		for (const struct preset_rule *u = presets[p].rules; u->path;
 		    u++)
-			if ((r = rule_upsert(a, ia->new_role, rid, u->path,
+			if ((r = rule_upsert(a, tx, ia->new_role, rid, u->path,
 			    true, u->recursive, err)) != 0)
 				goto out;
 	} else {
 		ia->rname = ia->role;
-		if ((r = role_id(a, ia->role, &rid, err)) != 0)
+		if ((r = role_id(a, tx, ia->role, &rid, err)) != 0)
 			goto out;
 	}
-	if ((r = member_insert(a, ia->rname, rid, ia->match, v, iss,
+	if ((r = member_insert(a, tx, ia->rname, rid, ia->match, v, iss,
 	    err)) != 0)
 		goto out;
-	if ((r = store_exec(a->st, NULL, err, "UPDATE incoming SET role = ? "
+	if ((r = store_exec(a->st, tx, NULL, err, "UPDATE incoming SET role = ? "
 	    "WHERE id = ?", "si", ia->rname, ia->id)) < 0)
 		goto out;
 	r = 0;

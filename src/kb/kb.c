@@ -30,7 +30,7 @@
  * ca_list()), then the store. The CA service holds its own lock while it
  * calls the store, so nothing here may call into the CA service from a
  * store callback or inside a store transaction: every token lookup happens
- * before store_begin() and after store_select() returns.
+ * before store_txn_begin() and after store_select() returns.
  */
 struct kb_service {
 	struct store		*st;
@@ -74,8 +74,8 @@ bump(struct kb_service *kb)
 
 /* Audit row with details obj (stolen). */
 static int
-audit(struct kb_service *kb, const char *event, const char *actor,
-    json_t *obj, struct sp_err *err)
+audit(struct kb_service *kb, struct store_txn *tx, const char *event,
+    const char *actor, json_t *obj, struct sp_err *err)
 {
 	char	*d;
 	int	 r;
@@ -86,7 +86,7 @@ audit(struct kb_service *kb, const char *event, const char *actor,
 	json_decref(obj);
 	if (d == NULL)
 		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
-	r = store_audit_append(kb->st, event, actor_name(actor), d, err);
+	r = store_audit_append(kb->st, tx, event, actor_name(actor), d, err);
 	free(d);
 	return r;
 }
@@ -449,10 +449,10 @@ rows_load(struct kb_service *kb, const char *name, struct rows *rs,
 	rs->b = NULL;
 	rs->n = 0;
 	if (name == NULL)
-		r = store_select(kb->st, row_binding, rs, err,
+		r = store_select(kb->st, NULL, row_binding, rs, err,
 		    BINDING_COLS " ORDER BY name", "");
 	else
-		r = store_select(kb->st, row_binding, rs, err,
+		r = store_select(kb->st, NULL, row_binding, rs, err,
 		    BINDING_COLS " WHERE name = ?", "s", name);
 	if (r == SP_ERR_ALLOC)
 		sp_err_set(err, r, "out of memory");
@@ -755,6 +755,7 @@ kb_create(struct kb_service *kb, const char *name, const char *token,
     const char *key, const char *type, const char *actor, json_t **out,
     struct sp_err *err)
 {
+	struct store_txn	*tx = NULL;
 	struct binding	 b = { 0 };
 	struct view	 v = { 0 };
 	struct token	*tok;
@@ -782,7 +783,7 @@ kb_create(struct kb_service *kb, const char *name, const char *token,
 
 	pthread_mutex_lock(&kb->mtx);
 	locked = true;
-	if ((r = store_select(kb->st, row_count, &count, err,
+	if ((r = store_select(kb->st, NULL, row_count, &count, err,
 	    "SELECT count(*) FROM keybindings", "")) != 0)
 		goto out;
 	if (count >= KB_BINDINGS_MAX) {
@@ -790,9 +791,9 @@ kb_create(struct kb_service *kb, const char *name, const char *token,
 		    KB_BINDINGS_MAX);
 		goto out;
 	}
-	if ((r = store_begin(kb->st, err)) != 0)
+	if ((r = store_txn_begin(kb->st, &tx, err)) != 0)
 		goto out;
-	r = store_exec(kb->st, NULL, err, "INSERT INTO keybindings (name, "
+	r = store_exec(kb->st, tx, NULL, err, "INSERT INTO keybindings (name, "
 	    "type, token, key_alias, cert, chain, created) VALUES "
 	    "(?, ?, ?, ?, NULL, NULL, ?)", "ssssi", name, type, token, key,
 	    (int64_t)sp_now());
@@ -802,14 +803,14 @@ kb_create(struct kb_service *kb, const char *name, const char *token,
 		    name);
 	}
 	if (r >= 0)
-		r = audit(kb, "keybinding.create", actor, json_pack(
+		r = audit(kb, tx, "keybinding.create", actor, json_pack(
 		    "{s:s,s:s,s:s,s:s}", "name", name, "type", type, "token",
 		    token, "key", key), err);
 	if (r != 0) {
-		store_rollback(kb->st);
+		store_txn_rollback(tx);
 		goto out;
 	}
-	if ((r = store_commit(kb->st, err)) != 0)
+	if ((r = store_txn_commit(tx, err)) != 0)
 		goto out;
 	bump(kb);
 	pthread_mutex_unlock(&kb->mtx);
@@ -1045,7 +1046,7 @@ kb_csr(struct kb_service *kb, const char *name, const char *dn,
 	}
 	for (size_t i = 0; i < nsans; i++)
 		json_array_append_new(jsans, json_string(sans[i]));
-	if ((r = audit(kb, "keybinding.csr", actor, json_pack("{s:s,s:s,s:O}",
+	if ((r = audit(kb, NULL, "keybinding.csr", actor, json_pack("{s:s,s:s,s:O}",
 	    "name", rs.b[0].name, "subject", subjs, "sans", jsans), err)) != 0)
 		goto out;
 	*pem = s;
@@ -1099,7 +1100,7 @@ trust_load(struct kb_service *kb, STACK_OF(X509) **out, struct sp_err *err)
 	*out = NULL;
 	if ((sk = sk_X509_new_null()) == NULL)
 		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
-	if ((r = store_select(kb->st, row_trust_cert, sk, err,
+	if ((r = store_select(kb->st, NULL, row_trust_cert, sk, err,
 	    "SELECT cert, fingerprint FROM trust ORDER BY fingerprint",
 	    "")) != 0) {
 		if (r == SP_ERR_ALLOC)
@@ -1222,6 +1223,7 @@ kb_install_cert(struct kb_service *kb, const char *name,
     const unsigned char *cert, size_t len, const unsigned char *chain,
     size_t chainlen, const char *actor, json_t **out, struct sp_err *err)
 {
+	struct store_txn	*tx = NULL;
 	struct rows	 rs = { 0 };
 	STACK_OF(X509)	*in = NULL, *extra = NULL, *path = NULL;
 	struct token	*tok;
@@ -1288,25 +1290,25 @@ kb_install_cert(struct kb_service *kb, const char *name,
 		goto out;
 	}
 
-	if ((r = store_begin(kb->st, err)) != 0)
+	if ((r = store_txn_begin(kb->st, &tx, err)) != 0)
 		goto out;
-	r = store_exec(kb->st, NULL, err, "UPDATE keybindings SET cert = ?, "
+	r = store_exec(kb->st, tx, NULL, err, "UPDATE keybindings SET cert = ?, "
 	    "chain = ? WHERE name = ?", "bbs", der, derlen, cder, cderlen,
 	    rs.b[0].name);
 	if (r == 0)
 		r = sp_err_set(err, SP_ERR_NOTFOUND, "no key binding named "
 		    "\"%s\"", rs.b[0].name);
 	if (r > 0)
-		r = audit(kb, "keybinding.install_cert", actor, json_pack(
+		r = audit(kb, tx, "keybinding.install_cert", actor, json_pack(
 		    "{s:s,s:s,s:s,s:s,s:s,s:s,s:i}", "name", rs.b[0].name,
 		    "subject", subj, "issuer", iss, "serial", serial,
 		    "fingerprint", fp, "not_after", na, "chain_length",
 		    path ? sk_X509_num(path) : 0), err);
 	if (r != 0) {
-		store_rollback(kb->st);
+		store_txn_rollback(tx);
 		goto out;
 	}
-	if ((r = store_commit(kb->st, err)) != 0)
+	if ((r = store_txn_commit(tx, err)) != 0)
 		goto out;
 	bump(kb);
 	pthread_mutex_unlock(&kb->mtx);
@@ -1452,6 +1454,7 @@ int
 kb_trust_add(struct kb_service *kb, const unsigned char *data, size_t len,
     const char *actor, json_t **out, struct sp_err *err)
 {
+	struct store_txn	*tx = NULL;
 	STACK_OF(X509)	*sk = NULL;
 	json_t		*arr = NULL;
 	unsigned char	*der = NULL;
@@ -1475,7 +1478,7 @@ kb_trust_add(struct kb_service *kb, const unsigned char *data, size_t len,
 
 	pthread_mutex_lock(&kb->mtx);
 	locked = true;
-	if ((r = store_begin(kb->st, err)) != 0)
+	if ((r = store_txn_begin(kb->st, &tx, err)) != 0)
 		goto out;
 	intx = true;
 	for (int i = 0; i < sk_X509_num(sk); i++) {
@@ -1490,7 +1493,7 @@ kb_trust_add(struct kb_service *kb, const unsigned char *data, size_t len,
 			r = sp_err_set(err, SP_ERR_ALLOC, "out of memory");
 			goto out;
 		}
-		if ((r = store_exec(kb->st, NULL, err, "INSERT INTO trust "
+		if ((r = store_exec(kb->st, tx, NULL, err, "INSERT INTO trust "
 		    "(fingerprint, subject, cert, added) VALUES (?, ?, ?, ?) "
 		    "ON CONFLICT (fingerprint) DO NOTHING", "ssbi", fp, subj,
 		    der, derlen, now)) < 0)
@@ -1498,7 +1501,7 @@ kb_trust_add(struct kb_service *kb, const unsigned char *data, size_t len,
 		isnew = r == 1;
 		if (isnew) {
 			added++;
-			if ((r = audit(kb, "trust.add", actor, json_pack(
+			if ((r = audit(kb, tx, "trust.add", actor, json_pack(
 			    "{s:s,s:s,s:s}", "fingerprint", fp, "subject",
 			    subj, "not_after", na), err)) != 0)
 				goto out;
@@ -1514,7 +1517,7 @@ kb_trust_add(struct kb_service *kb, const unsigned char *data, size_t len,
 		free(subj);
 		subj = NULL;
 	}
-	if ((r = store_select(kb->st, row_count, &count, err,
+	if ((r = store_select(kb->st, tx, row_count, &count, err,
 	    "SELECT count(*) FROM trust", "")) != 0)
 		goto out;
 	if (count > KB_TRUST_MAX) {
@@ -1523,7 +1526,7 @@ kb_trust_add(struct kb_service *kb, const unsigned char *data, size_t len,
 		goto out;
 	}
 	intx = false;
-	if ((r = store_commit(kb->st, err)) != 0)
+	if ((r = store_txn_commit(tx, err)) != 0)
 		goto out;
 	if (added > 0)
 		bump(kb);
@@ -1531,7 +1534,7 @@ kb_trust_add(struct kb_service *kb, const unsigned char *data, size_t len,
 	arr = NULL;
  out:
 	if (intx)
-		store_rollback(kb->st);
+		store_txn_rollback(tx);
 	if (locked)
 		pthread_mutex_unlock(&kb->mtx);
 	json_decref(arr);
@@ -1579,7 +1582,7 @@ kb_trust_list(struct kb_service *kb)
 
 	if ((arr = json_array()) == NULL)
 		return NULL;
-	if (store_select(kb->st, row_trust_json, arr, NULL,
+	if (store_select(kb->st, NULL, row_trust_json, arr, NULL,
 	    "SELECT fingerprint, subject, cert, added FROM trust "
 	    "ORDER BY subject, fingerprint", "") != 0) {
 		json_decref(arr);
@@ -1630,6 +1633,7 @@ int
 kb_trust_remove(struct kb_service *kb, const char *fingerprint,
     bool drop_crl, const char **crl, const char *actor, struct sp_err *err)
 {
+	struct store_txn	*tx = NULL;
 	char	 fp[FP_HEX + 1], *subj = NULL;
 	long long crlnum = -1;
 	int	 r, n = 0;
@@ -1638,9 +1642,9 @@ kb_trust_remove(struct kb_service *kb, const char *fingerprint,
 	if ((r = fp_norm(fingerprint, fp, err)) != 0)
 		return r;
 	pthread_mutex_lock(&kb->mtx);
-	if ((r = store_begin(kb->st, err)) != 0)
+	if ((r = store_txn_begin(kb->st, &tx, err)) != 0)
 		goto out;
-	if ((r = store_select(kb->st, row_subject, &subj, err,
+	if ((r = store_select(kb->st, tx, row_subject, &subj, err,
 	    "SELECT subject FROM trust WHERE fingerprint = ?", "s", fp)) != 0)
 		goto fail;
 	if (subj == NULL) {
@@ -1648,7 +1652,7 @@ kb_trust_remove(struct kb_service *kb, const char *fingerprint,
 		    "with fingerprint %s", fp);
 		goto fail;
 	}
-	if ((r = store_select(kb->st, row_number, &crlnum, err, "SELECT "
+	if ((r = store_select(kb->st, tx, row_number, &crlnum, err, "SELECT "
 	    "number FROM trust_crls WHERE issuer = ?", "s", subj)) != 0)
 		goto fail;
 	/*
@@ -1658,24 +1662,24 @@ kb_trust_remove(struct kb_service *kb, const char *fingerprint,
 	 */
 	if (crlnum >= 0)
 		*crl = drop_crl ? "removed" : "kept";
-	if ((r = store_exec(kb->st, NULL, err, "DELETE FROM trust WHERE "
+	if ((r = store_exec(kb->st, tx, NULL, err, "DELETE FROM trust WHERE "
 	    "fingerprint = ?", "s", fp)) < 0 ||
-	    (drop_crl && (n = store_exec(kb->st, NULL, err, "DELETE FROM "
+	    (drop_crl && (n = store_exec(kb->st, tx, NULL, err, "DELETE FROM "
 	    "trust_crls WHERE issuer = ?", "s", subj)) < 0) ||
-	    (r = audit(kb, "trust.remove", actor, json_pack("{s:s,s:s,s:s}",
+	    (r = audit(kb, tx, "trust.remove", actor, json_pack("{s:s,s:s,s:s}",
 	    "fingerprint", fp, "subject", subj, "crl", *crl), err)) != 0) {
 		if (n < 0)
 			r = n;
 		goto fail;
 	}
-	if ((r = store_commit(kb->st, err)) != 0)
+	if ((r = store_txn_commit(tx, err)) != 0)
 		goto out;
 	bump(kb);
 	goto out;
  fail:
 	if (r == SP_ERR_ALLOC)
 		sp_err_set(err, r, "out of memory");
-	store_rollback(kb->st);
+	store_txn_rollback(tx);
  out:
 	pthread_mutex_unlock(&kb->mtx);
 	free(subj);
@@ -1749,6 +1753,7 @@ int
 kb_trust_crl_add(struct kb_service *kb, const unsigned char *data, size_t len,
     const char *actor, json_t **out, struct sp_err *err)
 {
+	struct store_txn	*tx = NULL;
 	X509_CRL		*crl = NULL;
 	STACK_OF(X509)		*anchors = NULL;
 	BIO			*bio = NULL;
@@ -1812,7 +1817,7 @@ kb_trust_crl_add(struct kb_service *kb, const unsigned char *data, size_t len,
 	}
 	pthread_mutex_lock(&kb->mtx);
 	locked = true;
-	if ((r = store_select(kb->st, row_number, &old, err, "SELECT number "
+	if ((r = store_select(kb->st, NULL, row_number, &old, err, "SELECT number "
 	    "FROM trust_crls WHERE issuer = ?", "s", issuer)) != 0)
 		goto out;
 	sp_time_fmt(crl_time(X509_CRL_get0_lastUpdate(crl)), tu, sizeof(tu));
@@ -1823,9 +1828,9 @@ kb_trust_crl_add(struct kb_service *kb, const unsigned char *data, size_t len,
 		goto out;
 	}
 	if (old != number) {
-		if ((r = store_begin(kb->st, err)) != 0)
+		if ((r = store_txn_begin(kb->st, &tx, err)) != 0)
 			goto out;
-		if ((r = store_exec(kb->st, NULL, err, "INSERT INTO trust_crls "
+		if ((r = store_exec(kb->st, tx, NULL, err, "INSERT INTO trust_crls "
 		    "(issuer, number, this_update, next_update, der, added) "
 		    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (issuer) DO UPDATE "
 		    "SET number = excluded.number, "
@@ -1836,13 +1841,13 @@ kb_trust_crl_add(struct kb_service *kb, const unsigned char *data, size_t len,
 		    (int64_t)crl_time(X509_CRL_get0_lastUpdate(crl)),
 		    (int64_t)crl_time(X509_CRL_get0_nextUpdate(crl)), der,
 		    (size_t)derlen, (int64_t)sp_now())) < 0 ||
-		    (r = audit(kb, "trust.crl", actor, json_pack("{s:s,s:I}",
+		    (r = audit(kb, tx, "trust.crl", actor, json_pack("{s:s,s:I}",
 		    "issuer", issuer, "number", (json_int_t)number),
 		    err)) != 0) {
-			store_rollback(kb->st);
+			store_txn_rollback(tx);
 			goto out;
 		}
-		if ((r = store_commit(kb->st, err)) != 0)
+		if ((r = store_txn_commit(tx, err)) != 0)
 			goto out;
 		bump(kb);
 	}
@@ -1882,7 +1887,7 @@ kb_trust_crl_list(struct kb_service *kb)
 {
 	json_t	*arr = json_array();
 
-	if (arr != NULL && store_select(kb->st, row_crl_json, arr, NULL,
+	if (arr != NULL && store_select(kb->st, NULL, row_crl_json, arr, NULL,
 	    "SELECT issuer, number, this_update, next_update FROM trust_crls "
 	    "ORDER BY issuer", "") != 0) {
 		json_decref(arr);
@@ -1919,7 +1924,7 @@ kb_trust_store(struct kb_service *kb, X509_STORE **out, struct sp_err *err)
 	 */
 	X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN);
 	cl.store = store;
-	if ((r = store_select(kb->st, row_crl_load, &cl, err,
+	if ((r = store_select(kb->st, NULL, row_crl_load, &cl, err,
 	    "SELECT der, issuer FROM trust_crls", "")) != 0)
 		goto out;
 	/* With CRLs in use, every peer certificate must pass its issuer's. */

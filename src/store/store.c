@@ -854,8 +854,8 @@ store_txn_rollback(struct store_txn *tx)
 
 /* --- tokens --------------------------------------------------------- */
 
-static int
-store_token_insert_tx(struct store *st, struct store_txn *tx, const char *name,
+int
+store_token_insert(struct store *st, struct store_txn *tx, const char *name,
     const char *verifier, int64_t *id, struct sp_err *err)
 {
 	*id = 0;
@@ -880,8 +880,8 @@ token_row(const struct store_row *row, void *arg)
 	return it->cb(&t, it->arg);
 }
 
-static int
-store_token_foreach_tx(struct store *st, struct store_txn *tx,
+int
+store_token_foreach(struct store *st, struct store_txn *tx,
     store_token_cb *cb, void *arg)
 {
 	struct token_it	it = { cb, arg };
@@ -890,8 +890,8 @@ store_token_foreach_tx(struct store *st, struct store_txn *tx,
 	    NULL, "");
 }
 
-static int
-store_token_key_insert_tx(struct store *st, struct store_txn *tx,
+int
+store_token_key_insert(struct store *st, struct store_txn *tx,
     const struct store_token_key *k, struct sp_err *err)
 {
 	return done(run(st, tx, true, Q_TKEY_INSERT, NULL, NULL, NULL,
@@ -900,8 +900,8 @@ store_token_key_insert_tx(struct store *st, struct store_txn *tx,
 	    (int64_t)sp_now()));
 }
 
-static int
-store_token_key_delete_tx(struct store *st, struct store_txn *tx,
+int
+store_token_key_delete(struct store *st, struct store_txn *tx,
     int64_t token_id, const char *alias, struct sp_err *err)
 {
 	return one_row(run(st, tx, true, Q_TKEY_DELETE, NULL, NULL, NULL,
@@ -927,8 +927,8 @@ tkey_row(const struct store_row *row, void *arg)
 	return it->cb(&k, it->arg);
 }
 
-static int
-store_token_key_foreach_tx(struct store *st, struct store_txn *tx,
+int
+store_token_key_foreach(struct store *st, struct store_txn *tx,
     store_token_key_cb *cb, void *arg)
 {
 	struct tkey_it	it = { cb, arg };
@@ -939,8 +939,8 @@ store_token_key_foreach_tx(struct store *st, struct store_txn *tx,
 
 /* --- CAs ------------------------------------------------------------ */
 
-static int
-store_ca_insert_tx(struct store *st, struct store_txn *tx,
+int
+store_ca_insert(struct store *st, struct store_txn *tx,
     const struct store_ca *ca, int64_t *id, struct sp_err *err)
 {
 	*id = 0;
@@ -982,8 +982,8 @@ ca_row(const struct store_row *row, void *arg)
 	return it->cb(&c, it->arg);
 }
 
-static int
-store_ca_foreach_tx(struct store *st, struct store_txn *tx, store_ca_cb *cb,
+int
+store_ca_foreach(struct store *st, struct store_txn *tx, store_ca_cb *cb,
     void *arg)
 {
 	struct ca_it	it = { cb, arg };
@@ -992,8 +992,8 @@ store_ca_foreach_tx(struct store *st, struct store_txn *tx, store_ca_cb *cb,
 	    "");
 }
 
-static int
-store_ca_next_crl_tx(struct store *st, struct store_txn *tx, int64_t ca_id,
+int
+store_ca_next_crl(struct store *st, struct store_txn *tx, int64_t ca_id,
     time_t next_crl, int64_t *number, struct sp_err *err)
 {
 	return one_row(run(st, tx, true, Q_CA_CRLNUM, NULL, NULL, number,
@@ -1003,8 +1003,8 @@ store_ca_next_crl_tx(struct store *st, struct store_txn *tx, int64_t ca_id,
 
 /* --- profiles -------------------------------------------------------- */
 
-static int
-store_profile_put_tx(struct store *st, struct store_txn *tx,
+int
+store_profile_put(struct store *st, struct store_txn *tx,
     const struct store_profile *p, struct sp_err *err)
 {
 	return done(run(st, tx, true, Q_PROFILE_PUT, NULL, NULL, NULL,
@@ -1029,8 +1029,8 @@ profile_row(const struct store_row *row, void *arg)
 	return it->cb(&p, it->arg);
 }
 
-static int
-store_profile_foreach_tx(struct store *st, struct store_txn *tx,
+int
+store_profile_foreach(struct store *st, struct store_txn *tx,
     store_profile_cb *cb, void *arg)
 {
 	struct profile_it	it = { cb, arg };
@@ -1041,8 +1041,8 @@ store_profile_foreach_tx(struct store *st, struct store_txn *tx,
 
 /* --- certificates ------------------------------------------------------ */
 
-static int
-store_cert_reserve_tx(struct store *st, struct store_txn *tx,
+int
+store_cert_reserve(struct store *st, struct store_txn *tx,
     const struct store_cert *c, int64_t *id, struct sp_err *err)
 {
 	*id = 0;
@@ -1052,8 +1052,8 @@ store_cert_reserve_tx(struct store *st, struct store_txn *tx,
 	    (int64_t)c->not_after, c->der, c->derlen, (int64_t)sp_now()));
 }
 
-static int
-store_cert_issued_tx(struct store *st, struct store_txn *tx, int64_t id,
+int
+store_cert_issued(struct store *st, struct store_txn *tx, int64_t id,
     const unsigned char *der, size_t len, const char *fingerprint,
     struct sp_err *err)
 {
@@ -1062,24 +1062,24 @@ store_cert_issued_tx(struct store *st, struct store_txn *tx, int64_t id,
 	    "store certificate", err);
 }
 
-static int
-store_cert_abandon_reserved_tx(struct store *st, struct store_txn *tx,
+int
+store_cert_abandon_reserved(struct store *st, struct store_txn *tx,
     struct sp_err *err)
 {
 	return run(st, tx, true, Q_CERT_ABANDON, NULL, NULL, NULL,
 	    "abandon reserved", err, "");
 }
 
-static int
-store_cert_failed_tx(struct store *st, struct store_txn *tx, int64_t id,
+int
+store_cert_failed(struct store *st, struct store_txn *tx, int64_t id,
     struct sp_err *err)
 {
 	return one_row(run(st, tx, true, Q_CERT_FAILED, NULL, NULL, NULL,
 	    "mark failed", err, "i", id), "mark failed", err);
 }
 
-static int
-store_cert_set_status_tx(struct store *st, struct store_txn *tx, int64_t id,
+int
+store_cert_set_status(struct store *st, struct store_txn *tx, int64_t id,
     enum cert_status status, time_t revoked_at, int reason,
     struct sp_err *err)
 {
@@ -1117,8 +1117,8 @@ cert_row(const struct store_row *row, void *arg)
 	return it->cb(&c, it->arg);
 }
 
-static int
-store_cert_get_tx(struct store *st, struct store_txn *tx, int64_t ca_id,
+int
+store_cert_get(struct store *st, struct store_txn *tx, int64_t ca_id,
     const char *serial, store_cert_cb *cb, void *arg, struct sp_err *err)
 {
 	struct cert_it	it = { cb, arg, false };
@@ -1132,8 +1132,8 @@ store_cert_get_tx(struct store *st, struct store_txn *tx, int64_t ca_id,
 	    "%s", serial);
 }
 
-static int
-store_cert_foreach_tx(struct store *st, struct store_txn *tx,
+int
+store_cert_foreach(struct store *st, struct store_txn *tx,
     const struct store_cert_filter *f, store_cert_cb *cb, void *arg)
 {
 	struct cert_it	it = { cb, arg, false };
@@ -1148,8 +1148,8 @@ store_cert_foreach_tx(struct store *st, struct store_txn *tx,
 
 /* --- CRLs -------------------------------------------------------------- */
 
-static int
-store_crl_insert_tx(struct store *st, struct store_txn *tx, int64_t ca_id,
+int
+store_crl_insert(struct store *st, struct store_txn *tx, int64_t ca_id,
     int64_t number, time_t this_update, time_t next_update,
     const unsigned char *der, size_t len, struct sp_err *err)
 {
@@ -1210,8 +1210,8 @@ crl_row(const struct store_row *row, void *arg)
 	return 1;
 }
 
-static int
-store_crl_latest_tx(struct store *st, struct store_txn *tx, int64_t ca_id,
+int
+store_crl_latest(struct store *st, struct store_txn *tx, int64_t ca_id,
     unsigned char **der, size_t *len, int64_t *number, struct sp_err *err)
 {
 	struct crl_it	it = { der, len, number, err };
@@ -1298,8 +1298,8 @@ audit_head(struct store *st, struct store_txn *tx, int64_t *seq,
 	return sp_err_set(err, SP_ERR_DB, "audit head is missing");
 }
 
-static int
-store_audit_append_tx(struct store *st, struct store_txn *tx, const char *event,
+int
+store_audit_append(struct store *st, struct store_txn *tx, const char *event,
     const char *actor, const char *details, struct sp_err *err)
 {
 	struct store_txn	*own = NULL;
@@ -1390,8 +1390,8 @@ verify_row(const struct store_row *row, void *arg)
 	return 0;
 }
 
-static int
-store_audit_verify_tx(struct store *st, struct store_txn *tx,
+int
+store_audit_verify(struct store *st, struct store_txn *tx,
     struct store_audit_report *rep, struct sp_err *err)
 {
 	struct verify_it	 it = { rep, err, "", 1 };
@@ -1445,8 +1445,8 @@ audit_row(const struct store_row *row, void *arg)
 	return it->cb(&a, it->arg);
 }
 
-static int
-store_audit_foreach_tx(struct store *st, struct store_txn *tx, size_t limit,
+int
+store_audit_foreach(struct store *st, struct store_txn *tx, size_t limit,
     store_audit_cb *cb, void *arg)
 {
 	struct audit_it	it = { cb, arg };
@@ -1481,6 +1481,32 @@ vselect(struct store *st, struct store_txn *tx, store_row_cb *cb, void *arg,
 	    ap);
 }
 
+int
+store_exec(struct store *st, struct store_txn *tx, int64_t *id,
+    struct sp_err *err, const char *sql, const char *fmt, ...)
+{
+	va_list	ap;
+	int	r;
+
+	va_start(ap, fmt);
+	r = vexec(st, tx, id, err, sql, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int
+store_select(struct store *st, struct store_txn *tx, store_row_cb *cb,
+    void *arg, struct sp_err *err, const char *sql, const char *fmt, ...)
+{
+	va_list	ap;
+	int	r;
+
+	va_start(ap, fmt);
+	r = vselect(st, tx, cb, arg, err, sql, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
 const char *
 store_row_text(const struct store_row *row, int col)
 {
@@ -1508,224 +1534,4 @@ bool
 store_row_null(const struct store_row *row, int col)
 {
 	return sqlite3_column_type(row->s, col) == SQLITE_NULL;
-}
-
-/* --- until the callers pass their transaction ----------------------------- */
-
-/*
- * The transaction store_begin() opened on this thread: statements that
- * are not given one join it, as the old API promised.
- */
-static _Thread_local struct store_txn *thread_txn;
-
-static struct store_txn *
-implicit_txn(struct store *st)
-{
-	return thread_txn != NULL && thread_txn->st == st && thread_txn->open ?
-	    thread_txn : NULL;
-}
-
-int
-store_begin(struct store *st, struct sp_err *err)
-{
-	struct store_txn	*tx;
-	int			 r;
-
-	if (implicit_txn(st) != NULL)
-		return sp_err_set(err, SP_ERR_INTERNAL, "nested transaction");
-	if ((r = store_txn_begin(st, &tx, err)) == 0)
-		thread_txn = tx;
-	return r;
-}
-
-int
-store_begin_lazy(struct store *st, struct sp_err *err)
-{
-	struct store_txn	*tx;
-	int			 r;
-
-	if (implicit_txn(st) != NULL)
-		return sp_err_set(err, SP_ERR_INTERNAL, "nested transaction");
-	if ((r = store_txn_begin_lazy(st, &tx, err)) == 0)
-		thread_txn = tx;
-	return r;
-}
-
-int
-store_commit(struct store *st, struct sp_err *err)
-{
-	struct store_txn	*tx = implicit_txn(st);
-
-	if (tx == NULL)
-		return sp_err_set(err, SP_ERR_INTERNAL,
-		    "commit without a transaction");
-	thread_txn = NULL;
-	return store_txn_commit(tx, err);
-}
-
-void
-store_rollback(struct store *st)
-{
-	struct store_txn	*tx = implicit_txn(st);
-
-	thread_txn = NULL;
-	store_txn_rollback(tx);
-}
-
-int
-store_token_insert(struct store *st, const char *name, const char *verifier, int64_t *id, struct sp_err *err)
-{
-	return store_token_insert_tx(st, implicit_txn(st), name, verifier, id, err);
-}
-
-int
-store_token_foreach(struct store *st, store_token_cb *cb, void *arg)
-{
-	return store_token_foreach_tx(st, implicit_txn(st), cb, arg);
-}
-
-int
-store_token_key_insert(struct store *st, const struct store_token_key *k, struct sp_err *err)
-{
-	return store_token_key_insert_tx(st, implicit_txn(st), k, err);
-}
-
-int
-store_token_key_delete(struct store *st, int64_t token_id, const char *alias, struct sp_err *err)
-{
-	return store_token_key_delete_tx(st, implicit_txn(st), token_id, alias, err);
-}
-
-int
-store_token_key_foreach(struct store *st, store_token_key_cb *cb, void *arg)
-{
-	return store_token_key_foreach_tx(st, implicit_txn(st), cb, arg);
-}
-
-int
-store_ca_insert(struct store *st, const struct store_ca *ca, int64_t *id, struct sp_err *err)
-{
-	return store_ca_insert_tx(st, implicit_txn(st), ca, id, err);
-}
-
-int
-store_ca_foreach(struct store *st, store_ca_cb *cb, void *arg)
-{
-	return store_ca_foreach_tx(st, implicit_txn(st), cb, arg);
-}
-
-int
-store_ca_next_crl(struct store *st, int64_t ca_id, time_t next_crl, int64_t *number, struct sp_err *err)
-{
-	return store_ca_next_crl_tx(st, implicit_txn(st), ca_id, next_crl, number, err);
-}
-
-int
-store_profile_put(struct store *st, const struct store_profile *p, struct sp_err *err)
-{
-	return store_profile_put_tx(st, implicit_txn(st), p, err);
-}
-
-int
-store_profile_foreach(struct store *st, store_profile_cb *cb, void *arg)
-{
-	return store_profile_foreach_tx(st, implicit_txn(st), cb, arg);
-}
-
-int
-store_cert_reserve(struct store *st, const struct store_cert *c, int64_t *id, struct sp_err *err)
-{
-	return store_cert_reserve_tx(st, implicit_txn(st), c, id, err);
-}
-
-int
-store_cert_issued(struct store *st, int64_t id, const unsigned char *der, size_t len, const char *fingerprint, struct sp_err *err)
-{
-	return store_cert_issued_tx(st, implicit_txn(st), id, der, len, fingerprint, err);
-}
-
-int
-store_cert_abandon_reserved(struct store *st, struct sp_err *err)
-{
-	return store_cert_abandon_reserved_tx(st, implicit_txn(st), err);
-}
-
-int
-store_cert_failed(struct store *st, int64_t id, struct sp_err *err)
-{
-	return store_cert_failed_tx(st, implicit_txn(st), id, err);
-}
-
-int
-store_cert_set_status(struct store *st, int64_t id, enum cert_status status, time_t revoked_at, int reason, struct sp_err *err)
-{
-	return store_cert_set_status_tx(st, implicit_txn(st), id, status, revoked_at, reason, err);
-}
-
-int
-store_cert_get(struct store *st, int64_t ca_id, const char *serial, store_cert_cb *cb, void *arg, struct sp_err *err)
-{
-	return store_cert_get_tx(st, implicit_txn(st), ca_id, serial, cb, arg, err);
-}
-
-int
-store_cert_foreach(struct store *st, const struct store_cert_filter *f, store_cert_cb *cb, void *arg)
-{
-	return store_cert_foreach_tx(st, implicit_txn(st), f, cb, arg);
-}
-
-int
-store_crl_insert(struct store *st, int64_t ca_id, int64_t number, time_t this_update, time_t next_update, const unsigned char *der, size_t len, struct sp_err *err)
-{
-	return store_crl_insert_tx(st, implicit_txn(st), ca_id, number, this_update, next_update, der, len, err);
-}
-
-int
-store_crl_latest(struct store *st, int64_t ca_id, unsigned char **der, size_t *len, int64_t *number, struct sp_err *err)
-{
-	return store_crl_latest_tx(st, implicit_txn(st), ca_id, der, len, number, err);
-}
-
-int
-store_audit_append(struct store *st, const char *event, const char *actor, const char *details, struct sp_err *err)
-{
-	return store_audit_append_tx(st, implicit_txn(st), event, actor, details, err);
-}
-
-int
-store_audit_verify(struct store *st, struct store_audit_report *rep, struct sp_err *err)
-{
-	return store_audit_verify_tx(st, implicit_txn(st), rep, err);
-}
-
-int
-store_audit_foreach(struct store *st, size_t limit, store_audit_cb *cb, void *arg)
-{
-	return store_audit_foreach_tx(st, implicit_txn(st), limit, cb, arg);
-}
-
-int
-store_exec(struct store *st, int64_t *id, struct sp_err *err, const char *sql,
-    const char *fmt, ...)
-{
-	va_list	ap;
-	int	r;
-
-	va_start(ap, fmt);
-	r = vexec(st, implicit_txn(st), id, err, sql, fmt, ap);
-	va_end(ap);
-	return r;
-}
-
-int
-store_select(struct store *st, store_row_cb *cb, void *arg, struct sp_err *err,
-    const char *sql, const char *fmt, ...)
-{
-	va_list	ap;
-	int	r;
-
-	va_start(ap, fmt);
-	r = vselect(st, implicit_txn(st), cb, arg, err, sql, fmt, ap);
-	va_end(ap);
-	return r;
 }

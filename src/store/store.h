@@ -1,8 +1,8 @@
 /*
  * The node's database (SQLite, WAL). One logical schema, each module's
- * tables with their own versioned migrations; every function is thread safe (one connection behind a
- * recursive mutex, so a transaction opened with store_begin() spans the
- * calls the same thread makes until store_commit()/store_rollback()).
+ * tables with their own versioned migrations. Every function is thread
+ * safe; a transaction is an explicit handle (struct store_txn) that the
+ * statements belonging to it are given.
  *
  * Callbacks receive borrowed rows, valid only during the call; a callback
  * returning non-zero stops the iteration and that value is returned.
@@ -112,14 +112,11 @@ int	store_txn_commit(struct store_txn *tx, struct sp_err *err) SP_WUR;
 void	store_txn_rollback(struct store_txn *tx);
 
 /*
- * The old API, until the callers pass their transaction: store_begin()
- * opens a transaction that the calling thread's statements join until
- * store_commit()/store_rollback() (a no-op without one).
+ * Every statement function below takes the store and a transaction:
+ * NULL runs the statement on its own (a read on a reader connection, a
+ * write as its own autocommit transaction); a handle runs it inside that
+ * transaction (reads see its uncommitted writes).
  */
-int	store_begin(struct store *st, struct sp_err *err) SP_WUR;
-int	store_commit(struct store *st, struct sp_err *err) SP_WUR;
-int	store_begin_lazy(struct store *st, struct sp_err *err) SP_WUR;
-void	store_rollback(struct store *st);
 
 /* --- crypto tokens ------------------------------------------------- */
 
@@ -140,16 +137,17 @@ struct store_token_key {
 typedef int store_token_cb(const struct store_token *, void *);
 typedef int store_token_key_cb(const struct store_token_key *, void *);
 
-int	store_token_insert(struct store *st, const char *name,
-	    const char *verifier, int64_t *id, struct sp_err *err) SP_WUR;
-int	store_token_foreach(struct store *st, store_token_cb *cb, void *arg)
-	    SP_WUR;
-int	store_token_key_insert(struct store *st,
+int	store_token_insert(struct store *st, struct store_txn *tx,
+	    const char *name, const char *verifier, int64_t *id,
+	    struct sp_err *err) SP_WUR;
+int	store_token_foreach(struct store *st, struct store_txn *tx,
+	    store_token_cb *cb, void *arg) SP_WUR;
+int	store_token_key_insert(struct store *st, struct store_txn *tx,
 	    const struct store_token_key *k, struct sp_err *err) SP_WUR;
-int	store_token_key_delete(struct store *st, int64_t token_id,
-	    const char *alias, struct sp_err *err) SP_WUR;
-int	store_token_key_foreach(struct store *st, store_token_key_cb *cb,
-	    void *arg) SP_WUR;
+int	store_token_key_delete(struct store *st, struct store_txn *tx,
+	    int64_t token_id, const char *alias, struct sp_err *err) SP_WUR;
+int	store_token_key_foreach(struct store *st, struct store_txn *tx,
+	    store_token_key_cb *cb, void *arg) SP_WUR;
 
 /* --- certificate authorities --------------------------------------- */
 
@@ -169,12 +167,14 @@ struct store_ca {
 };
 typedef int store_ca_cb(const struct store_ca *, void *);
 
-int	store_ca_insert(struct store *st, const struct store_ca *ca,
-	    int64_t *id, struct sp_err *err) SP_WUR;
-int	store_ca_foreach(struct store *st, store_ca_cb *cb, void *arg) SP_WUR;
+int	store_ca_insert(struct store *st, struct store_txn *tx,
+	    const struct store_ca *ca, int64_t *id, struct sp_err *err) SP_WUR;
+int	store_ca_foreach(struct store *st, struct store_txn *tx,
+	    store_ca_cb *cb, void *arg) SP_WUR;
 /* Reserves the next CRL number (returned) and sets the next due time. */
-int	store_ca_next_crl(struct store *st, int64_t ca_id, time_t next_crl,
-	    int64_t *number, struct sp_err *err) SP_WUR;
+int	store_ca_next_crl(struct store *st, struct store_txn *tx,
+	    int64_t ca_id, time_t next_crl, int64_t *number,
+	    struct sp_err *err) SP_WUR;
 
 /* --- certificate profiles (JSON documents) ------------------------- */
 
@@ -186,10 +186,10 @@ struct store_profile {
 typedef int store_profile_cb(const struct store_profile *, void *);
 
 /* Inserts or replaces a profile. */
-int	store_profile_put(struct store *st, const struct store_profile *p,
-	    struct sp_err *err) SP_WUR;
-int	store_profile_foreach(struct store *st, store_profile_cb *cb,
-	    void *arg) SP_WUR;
+int	store_profile_put(struct store *st, struct store_txn *tx,
+	    const struct store_profile *p, struct sp_err *err) SP_WUR;
+int	store_profile_foreach(struct store *st, struct store_txn *tx,
+	    store_profile_cb *cb, void *arg) SP_WUR;
 
 /* --- certificates -------------------------------------------------- */
 
@@ -214,10 +214,11 @@ typedef int store_cert_cb(const struct store_cert *, void *);
  * Records a reserved serial with its to-be-signed bytes (c->der);
  * SP_ERR_EXISTS if the serial is taken on this CA.
  */
-int	store_cert_reserve(struct store *st, const struct store_cert *c,
-	    int64_t *id, struct sp_err *err) SP_WUR;
+int	store_cert_reserve(struct store *st, struct store_txn *tx,
+	    const struct store_cert *c, int64_t *id,
+	    struct sp_err *err) SP_WUR;
 /* Stores the signed certificate for a reserved row and activates it. */
-int	store_cert_issued(struct store *st, int64_t id,
+int	store_cert_issued(struct store *st, struct store_txn *tx, int64_t id,
 	    const unsigned char *der, size_t len, const char *fingerprint,
 	    struct sp_err *err) SP_WUR;
 /*
@@ -226,26 +227,28 @@ int	store_cert_issued(struct store *st, int64_t id,
  * released (certificates leave the node only after they are stored).
  * Returns the number of rows or a negative code.
  */
-int	store_cert_abandon_reserved(struct store *st, struct sp_err *err)
-	    SP_WUR;
+int	store_cert_abandon_reserved(struct store *st, struct store_txn *tx,
+	    struct sp_err *err) SP_WUR;
 /* Marks a reserved row as failed (signing did not happen). */
-int	store_cert_failed(struct store *st, int64_t id, struct sp_err *err)
-	    SP_WUR;
+int	store_cert_failed(struct store *st, struct store_txn *tx, int64_t id,
+	    struct sp_err *err) SP_WUR;
 /* Sets status, revocation time and reason of an existing row. */
-int	store_cert_set_status(struct store *st, int64_t id,
-	    enum cert_status status, time_t revoked_at, int reason,
+int	store_cert_set_status(struct store *st, struct store_txn *tx,
+	    int64_t id, enum cert_status status, time_t revoked_at, int reason,
 	    struct sp_err *err) SP_WUR;
 /* One certificate by CA and serial; SP_ERR_NOTFOUND if none. */
-int	store_cert_get(struct store *st, int64_t ca_id, const char *serial,
-	    store_cert_cb *cb, void *arg, struct sp_err *err) SP_WUR;
+int	store_cert_get(struct store *st, struct store_txn *tx, int64_t ca_id,
+	    const char *serial, store_cert_cb *cb, void *arg,
+	    struct sp_err *err) SP_WUR;
 
 struct store_cert_filter {
 	int64_t	ca_id;		/* 0: every CA */
 	int	status;		/* -1: any */
 	size_t	limit;		/* 0: no limit */
 };
-int	store_cert_foreach(struct store *st, const struct store_cert_filter *f,
-	    store_cert_cb *cb, void *arg) SP_WUR;
+int	store_cert_foreach(struct store *st, struct store_txn *tx,
+	    const struct store_cert_filter *f, store_cert_cb *cb,
+	    void *arg) SP_WUR;
 
 /* --- CRLs ---------------------------------------------------------- */
 
@@ -255,14 +258,15 @@ int	store_cert_foreach(struct store *st, const struct store_cert_filter *f,
  * Stores a CRL and deletes that CA's older ones beyond the newest
  * store_set_crl_keep() (STORE_CRL_KEEP).
  */
-int	store_crl_insert(struct store *st, int64_t ca_id, int64_t number,
-	    time_t this_update, time_t next_update, const unsigned char *der,
-	    size_t len, struct sp_err *err) SP_WUR;
+int	store_crl_insert(struct store *st, struct store_txn *tx, int64_t ca_id,
+	    int64_t number, time_t this_update, time_t next_update,
+	    const unsigned char *der, size_t len, struct sp_err *err) SP_WUR;
 /* CRLs kept per CA; keep <= 0 restores STORE_CRL_KEEP. */
 void	store_set_crl_keep(struct store *st, int64_t keep);
 /* Latest CRL of a CA (heap copy in *der); SP_ERR_NOTFOUND if none. */
-int	store_crl_latest(struct store *st, int64_t ca_id, unsigned char **der,
-	    size_t *len, int64_t *number, struct sp_err *err) SP_WUR;
+int	store_crl_latest(struct store *st, struct store_txn *tx, int64_t ca_id,
+	    unsigned char **der, size_t *len, int64_t *number,
+	    struct sp_err *err) SP_WUR;
 
 /* --- audit log ----------------------------------------------------- */
 
@@ -272,8 +276,9 @@ int	store_crl_latest(struct store *st, int64_t ca_id, unsigned char **der,
  * text. Each row's hash covers the previous row's hash and its own
  * fields; the head (last seq and hash) is also kept in the meta table.
  */
-int	store_audit_append(struct store *st, const char *event,
-	    const char *actor, const char *details, struct sp_err *err) SP_WUR;
+int	store_audit_append(struct store *st, struct store_txn *tx,
+	    const char *event, const char *actor, const char *details,
+	    struct sp_err *err) SP_WUR;
 
 struct store_audit_report {
 	int64_t	rows;		/* rows checked */
@@ -285,8 +290,8 @@ struct store_audit_report {
  * reason in err and the first failing row in r->bad_seq) if a row was
  * changed, deleted or inserted.
  */
-int	store_audit_verify(struct store *st, struct store_audit_report *r,
-	    struct sp_err *err) SP_WUR;
+int	store_audit_verify(struct store *st, struct store_txn *tx,
+	    struct store_audit_report *r, struct sp_err *err) SP_WUR;
 
 struct store_audit_row {
 	int64_t		 seq;
@@ -297,8 +302,8 @@ struct store_audit_row {
 };
 typedef int store_audit_cb(const struct store_audit_row *, void *);
 /* The newest rows, newest first. */
-int	store_audit_foreach(struct store *st, size_t limit, store_audit_cb *cb,
-	    void *arg) SP_WUR;
+int	store_audit_foreach(struct store *st, struct store_txn *tx,
+	    size_t limit, store_audit_cb *cb, void *arg) SP_WUR;
 
 /* --- generic statements --------------------------------------------------- */
 
@@ -316,11 +321,12 @@ typedef int store_row_cb(const struct store_row *, void *);
  * If id is not NULL the statement must end in RETURNING id (never a
  * last-rowid), and *id gets it. UNIQUE violations give SP_ERR_EXISTS.
  */
-int	store_exec(struct store *st, int64_t *id, struct sp_err *err,
-	    const char *sql, const char *fmt, ...) SP_WUR;
-/* Runs a query, calling cb per row (rows borrowed, valid during cb). */
-int	store_select(struct store *st, store_row_cb *cb, void *arg,
+int	store_exec(struct store *st, struct store_txn *tx, int64_t *id,
 	    struct sp_err *err, const char *sql, const char *fmt, ...) SP_WUR;
+/* Runs a query, calling cb per row (rows borrowed, valid during cb). */
+int	store_select(struct store *st, struct store_txn *tx, store_row_cb *cb,
+	    void *arg, struct sp_err *err, const char *sql, const char *fmt,
+	    ...) SP_WUR;
 const char		*store_row_text(const struct store_row *row, int col);
 int64_t			 store_row_int(const struct store_row *row, int col);
 const unsigned char	*store_row_blob(const struct store_row *row, int col,
