@@ -1517,8 +1517,8 @@ authz_incoming_record(struct authz *a, struct store_txn *tx, X509 *cert,
 	    "role) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?) "
 	    "ON CONFLICT (fingerprint) DO UPDATE SET "
 	    "address = excluded.address, last_seen = excluded.last_seen, "
-	    "count = count + 1, role = excluded.role", "sssssiis", fp, subject,
-	    issuer, serial, address, now, now, role);
+	    "count = incoming.count + 1, role = excluded.role", "sssssiis",
+	    fp, subject, issuer, serial, address, now, now, role);
 	if (r > 0)
 		r = 0;
 	/* Any holder of a trusted certificate adds a row: keep it bounded. */
