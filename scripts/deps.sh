@@ -7,7 +7,7 @@ set -euo pipefail
 build_pkgs=(build-essential cmake pkg-config libssl-dev openssl libevent-dev
 	libjansson-dev libsqlite3-dev libinih-dev)
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev python3 python3-pytest
-	python3-cryptography gnutls-bin curl iproute2 sqlite3)
+	python3-cryptography gnutls-bin curl iproute2 sqlite3 postgresql libpq-dev)
 
 want=("${build_pkgs[@]}")
 if [ "${1:-build}" = test ]; then

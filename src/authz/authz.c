@@ -315,8 +315,13 @@ load_rule(const struct store_row *row, void *arg)
 	return 0;
 }
 
+/*
+ * Reads every role into a new cache. Run inside a transaction so the
+ * three queries see the same rows.
+ */
 int
-authz_cache_load(struct authz *a, struct cache **out, struct sp_err *err)
+authz_cache_load(struct authz *a, struct store_txn *tx, struct cache **out,
+    struct sp_err *err)
 {
 	struct loader	l = { 0 };
 	int		r;
@@ -324,17 +329,17 @@ authz_cache_load(struct authz *a, struct cache **out, struct sp_err *err)
 	*out = NULL;
 	if ((l.c = calloc(1, sizeof(*l.c))) == NULL)
 		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
-	if ((r = store_select(a->st, load_role, &l, err,
+	if ((r = store_select(a->st, tx, load_role, &l, err,
 	    "SELECT id, name FROM roles ORDER BY name", "")) != 0)
 		goto out;
 	l.cur = 0;
-	if ((r = store_select(a->st, load_member, &l, err,
+	if ((r = store_select(a->st, tx, load_member, &l, err,
 	    "SELECT r.name, m.match, m.value, m.issuer FROM role_members m "
 	    "JOIN roles r ON r.id = m.role_id "
 	    "ORDER BY r.name, m.match, m.value, m.issuer", "")) != 0)
 		goto out;
 	l.cur = 0;
-	if ((r = store_select(a->st, load_rule, &l, err,
+	if ((r = store_select(a->st, tx, load_rule, &l, err,
 	    "SELECT r.name, u.path, u.allow, u.recursive FROM role_rules u "
 	    "JOIN roles r ON r.id = u.role_id ORDER BY r.name, u.path",
 	    "")) != 0)
@@ -366,6 +371,7 @@ authz_cache_install(struct authz *a, struct cache *c)
 int
 authz_open(struct store *st, struct authz **out, struct sp_err *err)
 {
+	struct store_txn	*tx = NULL;
 	struct authz		*a = NULL;
 	struct cache		*c = NULL;
 	pthread_rwlockattr_t	 ra;
@@ -387,13 +393,13 @@ authz_open(struct store *st, struct authz **out, struct sp_err *err)
 		r = sp_err_ossl(err, SP_ERR_CRYPTO, "EVP_MD_fetch SHA256");
 		goto out;
 	}
-	if ((r = store_begin(st, err)) != 0)
+	if ((r = store_txn_begin(st, &tx, err)) != 0)
 		goto out;
-	if ((r = authz_cache_load(a, &c, err)) != 0) {
-		store_rollback(st);
+	if ((r = authz_cache_load(a, tx, &c, err)) != 0) {
+		store_txn_rollback(tx);
 		goto out;
 	}
-	if ((r = store_commit(st, err)) != 0)
+	if ((r = store_txn_commit(tx, err)) != 0)
 		goto out;
 	a->cache = c;
 	c = NULL;
@@ -762,7 +768,7 @@ authz_decision_audit(struct authz *a, const char *event, const char *actor,
 		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
 	}
 	json_decref(o);
-	r = store_audit_append(a->st, event, actor ? actor : "", s, err);
+	r = store_audit_append(a->st, NULL, event, actor ? actor : "", s, err);
 	free(s);
 	return r;
 }

@@ -278,11 +278,11 @@ struct authz_certid {
  * the audit details. A failure of any of them rolls everything back.
  */
 struct authz_grant_ops {
-	int	(*certid)(void *arg, struct store *st, struct authz_certid *out,
-		    struct sp_err *err);
+	int	(*certid)(void *arg, struct store *st, struct store_txn *tx,
+		    struct authz_certid *out, struct sp_err *err);
 	void	(*certid_free)(void *arg, struct authz_certid *ci);
-	int	(*granted)(void *arg, struct store *st, const char *role,
-		    json_t *details, struct sp_err *err);
+	int	(*granted)(void *arg, struct store *st, struct store_txn *tx,
+		    const char *role, json_t *details, struct sp_err *err);
 };
 
 /*

@@ -79,7 +79,7 @@ void	authz_cache_free(struct cache *c);
  * Reads every role into a new cache. Run inside a transaction so the
  * three queries see the same rows.
  */
-int	authz_cache_load(struct authz *a, struct cache **out,
+int	authz_cache_load(struct authz *a, struct store_txn *tx, struct cache **out,
 	    struct sp_err *err) SP_WUR;
 /* Installs c (taken) and moves the generation. */
 void	authz_cache_install(struct authz *a, struct cache *c);

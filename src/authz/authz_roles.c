@@ -225,13 +225,14 @@ jstr(const char *s)
  * row's JSON). Then the audit row, a fresh cache, the commit and the
  * swap.
  */
-typedef int change_fn(struct authz *a, void *arg, json_t *details,
-    struct sp_err *err);
+typedef int change_fn(struct authz *a, struct store_txn *tx, void *arg,
+    json_t *details, struct sp_err *err);
 
 static int
 change(struct authz *a, const char *event, const char *actor, change_fn *fn,
     void *arg, struct sp_err *err)
 {
+	struct store_txn	*tx = NULL;
 	struct cache	*nc = NULL;
 	json_t		*details = NULL;
 	char		*d = NULL;
@@ -241,27 +242,27 @@ change(struct authz *a, const char *event, const char *actor, change_fn *fn,
 	if ((details = json_object()) == NULL)
 		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
 	pthread_mutex_lock(&a->wlk);
-	if ((r = store_begin(a->st, err)) != 0)
+	if ((r = store_txn_begin(a->st, &tx, err)) != 0)
 		goto out;
 	intxn = true;
-	if ((r = fn(a, arg, details, err)) != 0)
+	if ((r = fn(a, tx, arg, details, err)) != 0)
 		goto out;
 	if ((d = json_dumps(details, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
 		r = sp_err_set(err, SP_ERR_ALLOC, "out of memory");
 		goto out;
 	}
-	if ((r = store_audit_append(a->st, event, actor ? actor : "", d,
-	    err)) != 0 || (r = authz_cache_load(a, &nc, err)) != 0)
+	if ((r = store_audit_append(a->st, tx, event, actor ? actor : "", d,
+	    err)) != 0 || (r = authz_cache_load(a, tx, &nc, err)) != 0)
 		goto out;
 	intxn = false;
-	if ((r = store_commit(a->st, err)) != 0)
+	if ((r = store_txn_commit(tx, err)) != 0)
 		goto out;
 	authz_cache_install(a, nc);
 	nc = NULL;
 	log_info("authz: %s by %s: %s", event, actor ? actor : "", d);
  out:
 	if (intxn)
-		store_rollback(a->st);
+		store_txn_rollback(tx);
 	pthread_mutex_unlock(&a->wlk);
 	authz_cache_free(nc);
 	json_decref(details);
@@ -285,12 +286,13 @@ row_int(const struct store_row *row, void *arg)
 }
 
 static int
-role_id(struct authz *a, const char *name, int64_t *id, struct sp_err *err)
+role_id(struct authz *a, struct store_txn *tx, const char *name, int64_t *id,
+    struct sp_err *err)
 {
 	struct one_int	o = { 0 };
 	int		r;
 
-	if ((r = store_select(a->st, row_int, &o, err,
+	if ((r = store_select(a->st, tx, row_int, &o, err,
 	    "SELECT id FROM roles WHERE name = ?", "s", name)) != 0)
 		return r;
 	if (!o.found)
@@ -300,37 +302,37 @@ role_id(struct authz *a, const char *name, int64_t *id, struct sp_err *err)
 }
 
 static int
-count(struct authz *a, const char *sql, int64_t id, const char *path,
-    int64_t *n, struct sp_err *err)
+count(struct authz *a, struct store_txn *tx, const char *sql, int64_t id,
+    const char *path, int64_t *n, struct sp_err *err)
 {
 	struct one_int	o = { 0 };
 	int		r;
 
 	if (path != NULL)
-		r = store_select(a->st, row_int, &o, err, sql, "is", id, path);
+		r = store_select(a->st, tx, row_int, &o, err, sql, "is", id, path);
 	else
-		r = store_select(a->st, row_int, &o, err, sql, "i", id);
+		r = store_select(a->st, tx, row_int, &o, err, sql, "i", id);
 	*n = o.v;
 	return r;
 }
 
 /* Creates role name (inside a change); *id gets its row. */
 static int
-role_insert(struct authz *a, const char *name, int64_t *id,
-    struct sp_err *err)
+role_insert(struct authz *a, struct store_txn *tx, const char *name,
+    int64_t *id, struct sp_err *err)
 {
 	struct sp_err	e = { 0 };
 	struct one_int	o = { 0 };
 	int		r;
 
-	if ((r = store_select(a->st, row_int, &o, err,
+	if ((r = store_select(a->st, tx, row_int, &o, err,
 	    "SELECT count(*) FROM roles", "")) != 0)
 		return r;
 	if (o.v >= AUTHZ_MAX_ROLES)
 		return sp_err_set(err, SP_ERR_LIMIT, "a node holds at most %d "
 		    "roles", AUTHZ_MAX_ROLES);
-	r = store_exec(a->st, id, &e, "INSERT INTO roles (name, created) "
-	    "VALUES (?, ?)", "si", name, (int64_t)sp_now());
+	r = store_exec(a->st, tx, id, &e, "INSERT INTO roles (name, created) "
+	    "VALUES (?, ?) RETURNING id", "si", name, (int64_t)sp_now());
 	if (r == SP_ERR_EXISTS)
 		return sp_err_set(err, r, "role \"%s\" already exists", name);
 	if (r < 0)
@@ -339,20 +341,21 @@ role_insert(struct authz *a, const char *name, int64_t *id,
 }
 
 static int
-member_insert(struct authz *a, const char *rname, int64_t rid, enum match m,
-    const char *value, const char *issuer, struct sp_err *err)
+member_insert(struct authz *a, struct store_txn *tx, const char *rname,
+    int64_t rid, enum match m, const char *value, const char *issuer,
+    struct sp_err *err)
 {
 	struct sp_err	e = { 0 };
 	int64_t		n;
 	int		r;
 
-	if ((r = count(a, "SELECT count(*) FROM role_members "
+	if ((r = count(a, tx, "SELECT count(*) FROM role_members "
 	    "WHERE role_id = ?", rid, NULL, &n, err)) != 0)
 		return r;
 	if (n >= AUTHZ_MAX_MEMBERS)
 		return sp_err_set(err, SP_ERR_LIMIT, "role %s has %d members "
 		    "already", rname, AUTHZ_MAX_MEMBERS);
-	r = store_exec(a->st, NULL, &e, "INSERT INTO role_members (role_id, "
+	r = store_exec(a->st, tx, NULL, &e, "INSERT INTO role_members (role_id, "
 	    "match, value, issuer) VALUES (?, ?, ?, ?)", "isss", rid,
 	    authz_match_names[m], value, issuer);
 	if (r == SP_ERR_EXISTS)
@@ -364,19 +367,20 @@ member_insert(struct authz *a, const char *rname, int64_t rid, enum match m,
 }
 
 static int
-rule_upsert(struct authz *a, const char *rname, int64_t rid,
-    const char *path, bool allow, bool recursive, struct sp_err *err)
+rule_upsert(struct authz *a, struct store_txn *tx, const char *rname,
+    int64_t rid, const char *path, bool allow, bool recursive,
+    struct sp_err *err)
 {
 	int64_t	n;
 	int	r;
 
-	if ((r = count(a, "SELECT count(*) FROM role_rules WHERE role_id = ? "
+	if ((r = count(a, tx, "SELECT count(*) FROM role_rules WHERE role_id = ? "
 	    "AND path <> ?", rid, path, &n, err)) != 0)
 		return r;
 	if (n >= AUTHZ_MAX_RULES)
 		return sp_err_set(err, SP_ERR_LIMIT, "role %s has %d rules "
 		    "already", rname, AUTHZ_MAX_RULES);
-	r = store_exec(a->st, NULL, err, "INSERT INTO role_rules (role_id, "
+	r = store_exec(a->st, tx, NULL, err, "INSERT INTO role_rules (role_id, "
 	    "path, allow, recursive) VALUES (?, ?, ?, ?) "
 	    "ON CONFLICT (role_id, path) DO UPDATE SET "
 	    "allow = excluded.allow, recursive = excluded.recursive", "isii",
@@ -391,14 +395,14 @@ struct name_arg {
 };
 
 static int
-do_role_create(struct authz *a, void *arg, json_t *details,
-    struct sp_err *err)
+do_role_create(struct authz *a, struct store_txn *tx, void *arg,
+    json_t *details, struct sp_err *err)
 {
 	struct name_arg	*na = arg;
 	int64_t		 id;
 	int		 r;
 
-	if ((r = role_insert(a, na->name, &id, err)) != 0)
+	if ((r = role_insert(a, tx, na->name, &id, err)) != 0)
 		return r;
 	json_object_set_new(details, "role", json_string(na->name));
 	return 0;
@@ -419,26 +423,26 @@ authz_role_create(struct authz *a, const char *name, const char *actor,
 /* role.delete */
 
 static int
-do_role_delete(struct authz *a, void *arg, json_t *details,
-    struct sp_err *err)
+do_role_delete(struct authz *a, struct store_txn *tx, void *arg,
+    json_t *details, struct sp_err *err)
 {
 	const char	*name = ((struct name_arg *)arg)->name;
 	int64_t		 id, nm, nr;
 	int		 r;
 
-	if ((r = role_id(a, name, &id, err)) != 0 ||
-	    (r = count(a, "SELECT count(*) FROM role_members WHERE "
+	if ((r = role_id(a, tx, name, &id, err)) != 0 ||
+	    (r = count(a, tx, "SELECT count(*) FROM role_members WHERE "
 	    "role_id = ?", id, NULL, &nm, err)) != 0 ||
-	    (r = count(a, "SELECT count(*) FROM role_rules WHERE role_id = ?",
+	    (r = count(a, tx, "SELECT count(*) FROM role_rules WHERE role_id = ?",
 	    id, NULL, &nr, err)) != 0)
 		return r;
 	/* Explicit, not only ON DELETE CASCADE, so no setting can skip it. */
-	if ((r = store_exec(a->st, NULL, err, "DELETE FROM role_members "
+	if ((r = store_exec(a->st, tx, NULL, err, "DELETE FROM role_members "
 	    "WHERE role_id = ?", "i", id)) < 0 ||
-	    (r = store_exec(a->st, NULL, err, "DELETE FROM role_rules "
+	    (r = store_exec(a->st, tx, NULL, err, "DELETE FROM role_rules "
 	    "WHERE role_id = ?", "i", id)) < 0 ||
-	    (r = store_exec(a->st, NULL, err, "DELETE FROM roles WHERE id = ?",
-	    "i", id)) < 0)
+	    (r = store_exec(a->st, tx, NULL, err, "DELETE FROM roles WHERE "
+	    "id = ?", "i", id)) < 0)
 		return r;
 	json_object_set_new(details, "role", json_string(name));
 	json_object_set_new(details, "members", json_integer(nm));
@@ -469,20 +473,21 @@ struct member_arg {
 };
 
 static int
-do_member(struct authz *a, void *arg, json_t *details, struct sp_err *err)
+do_member(struct authz *a, struct store_txn *tx, void *arg, json_t *details,
+    struct sp_err *err)
 {
 	struct member_arg	*ma = arg;
 	int64_t			 id;
 	int			 r;
 
-	if ((r = role_id(a, ma->role, &id, err)) != 0)
+	if ((r = role_id(a, tx, ma->role, &id, err)) != 0)
 		return r;
 	if (ma->add) {
-		if ((r = member_insert(a, ma->role, id, ma->match, ma->value,
+		if ((r = member_insert(a, tx, ma->role, id, ma->match, ma->value,
 		    ma->issuer, err)) != 0)
 			return r;
 	} else {
-		if ((r = store_exec(a->st, NULL, err, "DELETE FROM "
+		if ((r = store_exec(a->st, tx, NULL, err, "DELETE FROM "
 		    "role_members WHERE role_id = ? AND match = ? AND "
 		    "value = ? AND issuer = ?", "isss", id,
 		    authz_match_names[ma->match], ma->value, ma->issuer)) < 0)
@@ -550,23 +555,24 @@ struct rule_arg {
 };
 
 static int
-do_rule(struct authz *a, void *arg, json_t *details, struct sp_err *err)
+do_rule(struct authz *a, struct store_txn *tx, void *arg, json_t *details,
+    struct sp_err *err)
 {
 	struct rule_arg	*ra = arg;
 	int64_t		 id;
 	int		 r;
 
-	if ((r = role_id(a, ra->role, &id, err)) != 0)
+	if ((r = role_id(a, tx, ra->role, &id, err)) != 0)
 		return r;
 	if (ra->set) {
-		if ((r = rule_upsert(a, ra->role, id, ra->path, ra->allow,
+		if ((r = rule_upsert(a, tx, ra->role, id, ra->path, ra->allow,
 		    ra->recursive, err)) != 0)
 			return r;
 		json_object_set_new(details, "allow", json_boolean(ra->allow));
 		json_object_set_new(details, "recursive",
 		    json_boolean(ra->recursive));
 	} else {
-		if ((r = store_exec(a->st, NULL, err, "DELETE FROM role_rules "
+		if ((r = store_exec(a->st, tx, NULL, err, "DELETE FROM role_rules "
 		    "WHERE role_id = ? AND path = ?", "is", id, ra->path)) < 0)
 			return r;
 		if (r == 0)
@@ -792,7 +798,8 @@ grant_member(const struct authz_certid *ci, enum match m, char **v,
 }
 
 static int
-do_grant(struct authz *a, void *arg, json_t *details, struct sp_err *err)
+do_grant(struct authz *a, struct store_txn *tx, void *arg, json_t *details,
+    struct sp_err *err)
 {
 	struct grant_arg	*ga = arg;
 	struct authz_certid	 ci = { 0 };
@@ -801,7 +808,7 @@ do_grant(struct authz *a, void *arg, json_t *details, struct sp_err *err)
 	size_t			 p = 0;
 	int			 r;
 
-	if ((r = ga->ops->certid(ga->arg, a->st, &ci, err)) != 0)
+	if ((r = ga->ops->certid(ga->arg, a->st, tx, &ci, err)) != 0)
 		goto out;
 	if (ci.subject == NULL || ci.issuer == NULL || ci.serial == NULL ||
 	    ci.fingerprint == NULL) {
@@ -815,23 +822,23 @@ do_grant(struct authz *a, void *arg, json_t *details, struct sp_err *err)
 		ga->rname = ga->new_role;
 		while (strcmp(presets[p].name, ga->preset) != 0)
 			p++;
-		if ((r = role_insert(a, ga->new_role, &rid, err)) != 0)
+		if ((r = role_insert(a, tx, ga->new_role, &rid, err)) != 0)
 			goto out;
 		for (const struct preset_rule *u = presets[p].rules; u->path;
 		    u++)
-			if ((r = rule_upsert(a, ga->new_role, rid, u->path,
+			if ((r = rule_upsert(a, tx, ga->new_role, rid, u->path,
 			    true, u->recursive, err)) != 0)
 				goto out;
 	} else {
 		ga->rname = ga->role;
-		if ((r = role_id(a, ga->role, &rid, err)) != 0)
+		if ((r = role_id(a, tx, ga->role, &rid, err)) != 0)
 			goto out;
 	}
-	if ((r = member_insert(a, ga->rname, rid, ga->match, v, iss,
+	if ((r = member_insert(a, tx, ga->rname, rid, ga->match, v, iss,
 	    err)) != 0)
 		goto out;
 	if (ga->ops->granted != NULL && (r = ga->ops->granted(ga->arg, a->st,
-	    ga->rname, details, err)) != 0)
+	    tx, ga->rname, details, err)) != 0)
 		goto out;
 	json_object_set_new(details, "role", json_string(ga->rname));
 	json_object_set_new(details, "new_role",

@@ -187,15 +187,15 @@ details(json_t *obj)
 }
 
 static int
-audit(struct ca_service *svc, const char *event, const char *actor,
-    json_t *obj, struct sp_err *err)
+audit(struct ca_service *svc, struct store_txn *tx, const char *event,
+    const char *actor, json_t *obj, struct sp_err *err)
 {
 	char	*d = details(obj);
 	int	 r;
 
 	if (d == NULL)
 		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
-	r = store_audit_append(svc->st, event, actor, d, err);
+	r = store_audit_append(svc->st, tx, event, actor, d, err);
 	free(d);
 	return r;
 }
@@ -287,8 +287,8 @@ load_profile(const struct store_profile *sp, void *arg)
 }
 
 static int
-put_profile(struct ca_service *svc, const struct profile *p,
-    struct sp_err *err)
+put_profile(struct ca_service *svc, struct store_txn *tx,
+    const struct profile *p, struct sp_err *err)
 {
 	json_t			*doc = profile_to_json(p);
 	char			*s = NULL;
@@ -300,7 +300,7 @@ put_profile(struct ca_service *svc, const struct profile *p,
 		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
 	}
 	sp.json = s;
-	r = store_profile_put(svc->st, &sp, err);
+	r = store_profile_put(svc->st, tx, &sp, err);
 	free(s);
 	json_decref(doc);
 	return r;
@@ -320,10 +320,10 @@ ca_service_open(struct store *st, struct ca_service **out, struct sp_err *err)
 	pthread_mutex_init(&svc->act_mtx, NULL);
 	pthread_cond_init(&svc->gc_cond, NULL);
 	svc->st = st;
-	if ((r = store_token_foreach(st, load_token, svc)) != 0 ||
-	    (r = store_token_key_foreach(st, load_key, svc)) != 0 ||
-	    (r = store_ca_foreach(st, load_ca, svc)) != 0 ||
-	    (r = store_profile_foreach(st, load_profile, svc)) != 0) {
+	if ((r = store_token_foreach(st, NULL, load_token, svc)) != 0 ||
+	    (r = store_token_key_foreach(st, NULL, load_key, svc)) != 0 ||
+	    (r = store_ca_foreach(st, NULL, load_ca, svc)) != 0 ||
+	    (r = store_profile_foreach(st, NULL, load_profile, svc)) != 0) {
 		sp_err_set(err, r, "loading the database failed");
 		goto fail;
 	}
@@ -336,18 +336,18 @@ ca_service_open(struct store *st, struct ca_service **out, struct sp_err *err)
 			profile_free(p);
 			continue;
 		}
-		if ((r = put_profile(svc, p, err)) != 0 ||
+		if ((r = put_profile(svc, NULL, p, err)) != 0 ||
 		    (r = push(&svc->profs, &svc->nprofs, sizeof(p), &p)) != 0) {
 			profile_free(p);
 			goto fail;
 		}
 	}
-	if ((r = store_cert_abandon_reserved(st, err)) < 0)
+	if ((r = store_cert_abandon_reserved(st, NULL, err)) < 0)
 		goto fail;
 	if (r > 0) {
 		log_warnx("%d certificate reservation(s) left by an earlier "
 		    "run were never issued; marked failed", r);
-		if ((r = audit(svc, "cert.reservation_abandoned", "node",
+		if ((r = audit(svc, NULL, "cert.reservation_abandoned", "node",
 		    json_pack("{s:i}", "count", r), err)) != 0)
 			goto fail;
 	}
@@ -375,6 +375,7 @@ int
 ca_token_create(struct ca_service *svc, const char *name, const char *pin,
     const char *actor, struct sp_err *err)
 {
+	struct store_txn	*tx = NULL;
 	char		*verifier = NULL;
 	struct tok	 tk = { .id = 0 };
 	int		 r;
@@ -394,15 +395,15 @@ ca_token_create(struct ca_service *svc, const char *name, const char *pin,
 		r = sp_err_set(err, SP_ERR_ALLOC, "out of memory");
 		goto out;
 	}
-	if ((r = store_begin(svc->st, err)) != 0)
+	if ((r = store_txn_begin(svc->st, &tx, err)) != 0)
 		goto out;
-	if ((r = store_token_insert(svc->st, name, verifier, &tk.id,
-	    err)) != 0 || (r = audit(svc, "token.create", actor,
+	if ((r = store_token_insert(svc->st, tx, name, verifier, &tk.id,
+	    err)) != 0 || (r = audit(svc, tx, "token.create", actor,
 	    json_pack("{s:s}", "token", name), err)) != 0) {
-		store_rollback(svc->st);
+		store_txn_rollback(tx);
 		goto out;
 	}
-	if ((r = store_commit(svc->st, err)) != 0)
+	if ((r = store_txn_commit(tx, err)) != 0)
 		goto out;
 	/* The token is stored; the only way push can fail is memory. */
 	if ((r = push(&svc->toks, &svc->ntoks, sizeof(tk), &tk)) != 0)
@@ -457,7 +458,7 @@ ca_token_activate(struct ca_service *svc, const char *name, const char *pin,
 		    "after failed activations", name, actor, wait);
 		r = sp_err_set(err, SP_ERR_STATE, "token %s: too many failed "
 		    "activations; retry in %ld s", name, wait);
-		(void)audit(svc, "token.activate_refused", actor,
+		(void)audit(svc, NULL, "token.activate_refused", actor,
 		    json_pack("{s:s,s:I}", "token", name, "wait",
 		    (json_int_t)wait), NULL);
 		goto out;
@@ -479,7 +480,7 @@ ca_token_activate(struct ca_service *svc, const char *name, const char *pin,
 	if (r == SP_ERR_PIN)
 		log_warnx("token %s: activation by %s failed (%d in a row%s)",
 		    name, actor, fails, wait > 0 ? "; next attempt delayed" : "");
-	if (audit(svc, r == 0 ? "token.activate" : "token.activate_failed",
+	if (audit(svc, NULL, r == 0 ? "token.activate" : "token.activate_failed",
 	    actor, json_pack("{s:s}", "token", name), r == 0 ? err : NULL) != 0
 	    && r == 0)
 		r = SP_ERR_DB;
@@ -500,7 +501,7 @@ ca_token_deactivate(struct ca_service *svc, const char *name,
 		r = SP_ERR_NOTFOUND;
 	else {
 		token_deactivate(tk->t);
-		r = audit(svc, "token.deactivate", actor,
+		r = audit(svc, NULL, "token.deactivate", actor,
 		    json_pack("{s:s}", "token", name), err);
 	}
 	pthread_rwlock_unlock(&svc->lk);
@@ -534,6 +535,7 @@ int
 ca_token_genkey(struct ca_service *svc, const char *token, const char *alias,
     const char *alg, const char *actor, json_t **out, struct sp_err *err)
 {
+	struct store_txn	*tx = NULL;
 	struct tok		*tk;
 	struct store_token_key	 sk = { 0 };
 	unsigned char		*wrapped = NULL, *spki = NULL;
@@ -562,16 +564,16 @@ ca_token_genkey(struct ca_service *svc, const char *token, const char *alias,
 	sk.wlen = wlen;
 	sk.spki = spki;
 	sk.spkilen = spkilen;
-	if ((r = store_begin(svc->st, err)) != 0)
+	if ((r = store_txn_begin(svc->st, &tx, err)) != 0)
 		goto undo;
-	if ((r = store_token_key_insert(svc->st, &sk, err)) != 0 ||
-	    (r = audit(svc, "token.genkey", actor, json_pack("{s:s,s:s,s:s,"
+	if ((r = store_token_key_insert(svc->st, tx, &sk, err)) != 0 ||
+	    (r = audit(svc, tx, "token.genkey", actor, json_pack("{s:s,s:s,s:s,"
 	    "s:s}", "token", token, "alias", alias, "alg", alg,
 	    "public_key_sha256", fp), err)) != 0) {
-		store_rollback(svc->st);
+		store_txn_rollback(tx);
 		goto undo;
 	}
-	if ((r = store_commit(svc->st, err)) != 0)
+	if ((r = store_txn_commit(tx, err)) != 0)
 		goto undo;
 	*out = json_pack("{s:s,s:s,s:s,s:s}", "token", token, "alias", alias,
 	    "alg", key_alg_name(a), "public_key_sha256", fp);
@@ -592,6 +594,7 @@ int
 ca_token_delkey(struct ca_service *svc, const char *token, const char *alias,
     const char *actor, struct sp_err *err)
 {
+	struct store_txn	*tx = NULL;
 	struct tok	*tk;
 	int		 r;
 
@@ -607,12 +610,12 @@ ca_token_delkey(struct ca_service *svc, const char *token, const char *alias,
 			    "CA %s", alias, svc->cas[i]->name);
 			goto out;
 		}
-	if ((r = store_begin(svc->st, err)) != 0)
+	if ((r = store_txn_begin(svc->st, &tx, err)) != 0)
 		goto out;
-	if ((r = store_token_key_delete(svc->st, tk->id, alias, err)) != 0 ||
-	    (r = audit(svc, "token.delkey", actor, json_pack("{s:s,s:s}",
+	if ((r = store_token_key_delete(svc->st, tx, tk->id, alias, err)) != 0 ||
+	    (r = audit(svc, tx, "token.delkey", actor, json_pack("{s:s,s:s}",
 	    "token", token, "alias", alias), err)) != 0) {
-		store_rollback(svc->st);
+		store_txn_rollback(tx);
 		if (r == SP_ERR_NOTFOUND) {
 			sp_err_clear(err);
 			sp_err_set(err, r, "token %s has no key \"%s\"", token,
@@ -620,7 +623,7 @@ ca_token_delkey(struct ca_service *svc, const char *token, const char *alias,
 		}
 		goto out;
 	}
-	if ((r = store_commit(svc->st, err)) != 0)
+	if ((r = store_txn_commit(tx, err)) != 0)
 		goto out;
 	r = token_key_remove(tk->t, alias, err);
  out:
@@ -820,7 +823,7 @@ mark_failed(struct ca_service *svc, int64_t rowid)
 {
 	struct sp_err	err = { 0 };
 
-	if (rowid != 0 && store_cert_failed(svc->st, rowid, &err) != 0)
+	if (rowid != 0 && store_cert_failed(svc->st, NULL, rowid, &err) != 0)
 		log_warnx("reservation %lld stays reserved until restart: %s",
 		    (long long)rowid, err.msg);
 }
@@ -857,6 +860,7 @@ int
 ca_create(struct ca_service *svc, const struct ca_create_req *req,
     const char *actor, json_t **out, struct sp_err *err)
 {
+	struct store_txn	*tx = NULL;
 	struct ca		*iss = NULL, *ca = NULL;
 	struct tok		*tk;
 	struct token_keyinfo	 ki;
@@ -996,7 +1000,7 @@ ca_create(struct ca_service *svc, const struct ca_create_req *req,
 	/* A sub CA's certificate is one the issuer issues: record first. */
 	if (iss != NULL) {
 		sc.ca_id = iss->id;
-		if ((r = store_cert_reserve(svc->st, &sc, &rowid, err)) != 0)
+		if ((r = store_cert_reserve(svc->st, NULL, &sc, &rowid, err)) != 0)
 			goto out;
 	}
 	r = cert_sign(x, md, err);
@@ -1021,22 +1025,22 @@ ca_create(struct ca_service *svc, const struct ca_create_req *req,
 	sca.certlen = derlen;
 	sca.crl_period = period;
 	sca.next_crl = now;	/* the first CRL is made right away */
-	if ((r = store_begin(svc->st, err)) != 0) {
+	if ((r = store_txn_begin(svc->st, &tx, err)) != 0) {
 		mark_failed(svc, rowid);
 		goto out;
 	}
-	if ((rowid != 0 && (r = store_cert_issued(svc->st, rowid, der, derlen,
+	if ((rowid != 0 && (r = store_cert_issued(svc->st, tx, rowid, der, derlen,
 	    fp, err)) != 0) ||
-	    (r = store_ca_insert(svc->st, &sca, &ca->id, err)) != 0 ||
-	    (r = audit(svc, "ca.create", actor, json_pack("{s:s,s:s,s:s,s:s,"
+	    (r = store_ca_insert(svc->st, tx, &sca, &ca->id, err)) != 0 ||
+	    (r = audit(svc, tx, "ca.create", actor, json_pack("{s:s,s:s,s:s,s:s,"
 	    "s:s,s:s}", "ca", req->name, "subject", req->dn, "issuer",
 	    iss ? iss->name : req->name, "serial", shex, "fingerprint", fp,
 	    "profile", pname), err)) != 0) {
-		store_rollback(svc->st);
+		store_txn_rollback(tx);
 		mark_failed(svc, rowid);
 		goto out;
 	}
-	if ((r = store_commit(svc->st, err)) != 0) {
+	if ((r = store_txn_commit(tx, err)) != 0) {
 		mark_failed(svc, rowid);
 		goto out;
 	}
@@ -1179,22 +1183,23 @@ profile_apply(struct ca_service *svc, struct profile *p, const char *event,
     const char *const *sets, size_t nsets, const char *actor,
     struct sp_err *err)
 {
+	struct store_txn	*tx = NULL;
 	json_t	*j;
 	int	 r;
 
 	for (size_t i = 0; i < nsets; i++)
 		if ((r = profile_set(p, sets[i], err)) != 0)
 			return r;
-	if ((r = store_begin(svc->st, err)) != 0)
+	if ((r = store_txn_begin(svc->st, &tx, err)) != 0)
 		return r;
 	j = json_pack("{s:s,s:o}", "profile", p->name, "settings",
 	    profile_to_json(p));
-	if ((r = put_profile(svc, p, err)) != 0 ||
-	    (r = audit(svc, event, actor, j, err)) != 0) {
-		store_rollback(svc->st);
+	if ((r = put_profile(svc, tx, p, err)) != 0 ||
+	    (r = audit(svc, tx, event, actor, j, err)) != 0) {
+		store_txn_rollback(tx);
 		return r;
 	}
-	return store_commit(svc->st, err);
+	return store_txn_commit(tx, err);
 }
 
 int
@@ -1346,8 +1351,8 @@ issue_prepare(struct ca_service *svc, const struct ca_issue_req *rq,
 }
 
 static int
-issue_reserve(struct ca_service *svc, struct pending *pd,
-    struct ca_issue_res *res)
+issue_reserve(struct ca_service *svc, struct store_txn *tx,
+    struct pending *pd, struct ca_issue_res *res)
 {
 	struct store_cert	sc = { 0 };
 
@@ -1360,13 +1365,14 @@ issue_reserve(struct ca_service *svc, struct pending *pd,
 	sc.not_after = asn1_time_t(X509_get0_notAfter(pd->x));
 	sc.der = pd->tbs;
 	sc.derlen = pd->tbslen;
-	return store_cert_reserve(svc->st, &sc, &pd->rowid, &res->err);
+	return store_cert_reserve(svc->st, tx, &sc, &pd->rowid, &res->err);
 }
 
 int
 ca_issue_batch(struct ca_service *svc, const struct ca_issue_req *reqs,
     size_t n, struct ca_issue_res *res, const char *actor)
 {
+	struct store_txn	*tx = NULL;
 	struct pending		*pd = NULL;
 	struct sign_cache	 sc = { 0 };
 	struct sp_err		 err = { 0 };
@@ -1392,12 +1398,12 @@ ca_issue_batch(struct ca_service *svc, const struct ca_issue_req *reqs,
 	 * reservations durable with it (WAL keeps them in order), so one
 	 * fsync per batch suffices.
 	 */
-	if ((r = store_begin_lazy(svc->st, &err)) != 0)
+	if ((r = store_txn_begin_lazy(svc->st, &tx, &err)) != 0)
 		goto fail_all;
 	for (size_t i = 0; i < n; i++) {
 		if (res[i].rc != 0)
 			continue;
-		res[i].rc = issue_reserve(svc, &pd[i], &res[i]);
+		res[i].rc = issue_reserve(svc, tx, &pd[i], &res[i]);
 		if (res[i].rc == SP_ERR_EXISTS) {
 			/* A 2^-159 collision: fail this one, not the batch. */
 			sp_err_set(&res[i].err, SP_ERR_INTERNAL, "serial "
@@ -1405,7 +1411,7 @@ ca_issue_batch(struct ca_service *svc, const struct ca_issue_req *reqs,
 			res[i].rc = SP_ERR_INTERNAL;
 		}
 	}
-	if ((r = store_commit(svc->st, &err)) != 0)
+	if ((r = store_txn_commit(tx, &err)) != 0)
 		goto fail_all;
 
 	for (size_t i = 0; i < n; i++) {
@@ -1418,18 +1424,18 @@ ca_issue_batch(struct ca_service *svc, const struct ca_issue_req *reqs,
 	}
 
 	/* Store what was signed (and mark what was not) with its audit. */
-	if ((r = store_begin(svc->st, &err)) != 0)
+	if ((r = store_txn_begin(svc->st, &tx, &err)) != 0)
 		goto fail_all;
 	for (size_t i = 0; i < n; i++) {
 		if (pd[i].rowid == 0)
 			continue;
 		if (res[i].rc != 0) {
-			r = store_cert_failed(svc->st, pd[i].rowid, &err);
+			r = store_cert_failed(svc->st, tx, pd[i].rowid, &err);
 		} else {
 			cert_fingerprint(res[i].der, res[i].derlen, fp);
-			if ((r = store_cert_issued(svc->st, pd[i].rowid,
+			if ((r = store_cert_issued(svc->st, tx, pd[i].rowid,
 			    res[i].der, res[i].derlen, fp, &err)) == 0)
-				r = audit(svc, "cert.issue",
+				r = audit(svc, tx, "cert.issue",
 				    reqs[i].actor ? reqs[i].actor : actor,
 				    json_pack("{s:s,s:s,s:s,s:s,s:s}", "ca",
 				    pd[i].ca->name, "serial", res[i].serial,
@@ -1437,11 +1443,11 @@ ca_issue_batch(struct ca_service *svc, const struct ca_issue_req *reqs,
 				    pd[i].profile, "fingerprint", fp), &err);
 		}
 		if (r != 0) {
-			store_rollback(svc->st);
+			store_txn_rollback(tx);
 			goto fail_all;
 		}
 	}
-	if ((r = store_commit(svc->st, &err)) != 0)
+	if ((r = store_txn_commit(tx, &err)) != 0)
 		goto fail_all;
 	goto out;
  fail_all:
@@ -1563,6 +1569,7 @@ static int
 set_revocation(struct ca_service *svc, const char *caname, const char *serial,
     int reason, bool unrevoke, const char *actor, struct sp_err *err)
 {
+	struct store_txn	*tx = NULL;
 	struct ca	*ca;
 	struct certrow	 cr = { 0 };
 	char		 sn[2 * SERIAL_LEN + 2];
@@ -1575,9 +1582,9 @@ set_revocation(struct ca_service *svc, const char *caname, const char *serial,
 		r = SP_ERR_NOTFOUND;
 		goto out;
 	}
-	if ((r = store_begin(svc->st, err)) != 0)
+	if ((r = store_txn_begin(svc->st, &tx, err)) != 0)
 		goto out;
-	if ((r = store_cert_get(svc->st, ca->id, sn, get_row, &cr, err)) != 0)
+	if ((r = store_cert_get(svc->st, tx, ca->id, sn, get_row, &cr, err)) != 0)
 		goto undo;
 	if (unrevoke) {
 		if (cr.status != CERT_REVOKED || cr.reason != 6) {
@@ -1586,7 +1593,7 @@ set_revocation(struct ca_service *svc, const char *caname, const char *serial,
 			    sn);
 			goto undo;
 		}
-		r = store_cert_set_status(svc->st, cr.id, CERT_ACTIVE, 0, -1,
+		r = store_cert_set_status(svc->st, tx, cr.id, CERT_ACTIVE, 0, -1,
 		    err);
 	} else {
 		if (cr.status == CERT_REVOKED && cr.reason != 6) {
@@ -1606,20 +1613,20 @@ set_revocation(struct ca_service *svc, const char *caname, const char *serial,
 			    cert_status_name(cr.status));
 			goto undo;
 		}
-		r = store_cert_set_status(svc->st, cr.id, CERT_REVOKED,
+		r = store_cert_set_status(svc->st, tx, cr.id, CERT_REVOKED,
 		    sp_now(), reason, err);
 	}
 	if (r == 0)
-		r = audit(svc, unrevoke ? "cert.unrevoke" : "cert.revoke",
+		r = audit(svc, tx, unrevoke ? "cert.unrevoke" : "cert.revoke",
 		    actor, json_pack("{s:s,s:s,s:s}", "ca", ca->name, "serial",
 		    sn, "reason", unrevoke ? "removeFromCRL" :
 		    crl_reason_name(reason)), err);
 	if (r != 0)
 		goto undo;
-	r = store_commit(svc->st, err);
+	r = store_txn_commit(tx, err);
 	goto out;
  undo:
-	store_rollback(svc->st);
+	store_txn_rollback(tx);
  out:
 	pthread_rwlock_unlock(&svc->lk);
 	return r;
@@ -1724,7 +1731,7 @@ ca_cert_list(struct ca_service *svc, const char *caname, const char *status,
 		}
 		f.ca_id = ca->id;
 	}
-	if ((r = store_cert_foreach(svc->st, &f, cert_json, &lc)) != 0)
+	if ((r = store_cert_foreach(svc->st, NULL, &f, cert_json, &lc)) != 0)
 		sp_err_set(err, r, "listing certificates failed");
  out:
 	pthread_rwlock_unlock(&svc->lk);
@@ -1755,7 +1762,7 @@ ca_cert_show(struct ca_service *svc, const char *caname, const char *serial,
 	if ((ca = ca_get(svc, caname, err)) == NULL)
 		r = SP_ERR_NOTFOUND;
 	else
-		r = store_cert_get(svc->st, ca->id, sn, cert_json, &lc, err);
+		r = store_cert_get(svc->st, NULL, ca->id, sn, cert_json, &lc, err);
 	pthread_rwlock_unlock(&svc->lk);
 	if (r == 0 && json_array_size(lc.arr) == 1)
 		*out = json_incref(json_array_get(lc.arr, 0));
@@ -1805,6 +1812,7 @@ static int
 crl_make(struct ca_service *svc, struct ca *ca, const char *actor,
     json_t **out, struct sp_err *err)
 {
+	struct store_txn	*tx = NULL;
 	struct store_cert_filter	 f = { ca->id, CERT_REVOKED, 0 };
 	struct revctx			 rc = { 0 };
 	EVP_MD_CTX			*md = NULL;
@@ -1826,22 +1834,22 @@ crl_make(struct ca_service *svc, struct ca *ca, const char *actor,
 	    ca->crl_period / 10 > 3600 ? 3600 : ca->crl_period / 10);
 	if ((r = sign_with(svc, ca->token, ca->key, &md, err)) != 0)
 		return r;
-	if ((r = store_begin(svc->st, err)) != 0)
+	if ((r = store_txn_begin(svc->st, &tx, err)) != 0)
 		goto out;
-	if ((r = store_cert_foreach(svc->st, &f, collect_revoked, &rc)) != 0) {
+	if ((r = store_cert_foreach(svc->st, tx, &f, collect_revoked, &rc)) != 0) {
 		sp_err_set(err, r, "reading revoked certificates failed");
 		goto undo;
 	}
-	if ((r = store_ca_next_crl(svc->st, ca->id, next, &number, err)) != 0 ||
+	if ((r = store_ca_next_crl(svc->st, tx, ca->id, next, &number, err)) != 0 ||
 	    (r = crl_build(ca->cert, number, now, nextupd, rc.e, rc.n, md, &der,
 	    &len, err)) != 0 ||
-	    (r = store_crl_insert(svc->st, ca->id, number, now, nextupd, der,
+	    (r = store_crl_insert(svc->st, tx, ca->id, number, now, nextupd, der,
 	    len, err)) != 0 ||
-	    (r = audit(svc, "crl.create", actor, json_pack("{s:s,s:I,s:i}",
+	    (r = audit(svc, tx, "crl.create", actor, json_pack("{s:s,s:I,s:i}",
 	    "ca", ca->name, "number", (json_int_t)number, "entries",
 	    (int)rc.n), err)) != 0)
 		goto undo;
-	if ((r = store_commit(svc->st, err)) != 0)
+	if ((r = store_txn_commit(tx, err)) != 0)
 		goto out;
 	sp_time_fmt(nextupd, nu, sizeof(nu));
 	if (out != NULL)
@@ -1849,7 +1857,7 @@ crl_make(struct ca_service *svc, struct ca *ca, const char *actor,
 		    (json_int_t)number, "entries", (int)rc.n, "next_update", nu);
 	goto out;
  undo:
-	store_rollback(svc->st);
+	store_txn_rollback(tx);
  out:
 	EVP_MD_CTX_free(md);
 	OPENSSL_free(der);
@@ -1889,7 +1897,7 @@ ca_crl_get(struct ca_service *svc, const char *caname, unsigned char **der,
 	if ((ca = ca_get(svc, caname, err)) == NULL)
 		r = SP_ERR_NOTFOUND;
 	else
-		r = store_crl_latest(svc->st, ca->id, der, len, &number, err);
+		r = store_crl_latest(svc->st, NULL, ca->id, der, len, &number, err);
 	pthread_rwlock_unlock(&svc->lk);
 	return r;
 }
@@ -1915,7 +1923,7 @@ ca_crl_tick(struct ca_service *svc)
 	struct duectx	d = { .n = 0 };
 	int		made = 0;
 
-	if (store_ca_foreach(svc->st, collect_due, &d) != 0)
+	if (store_ca_foreach(svc->st, NULL, collect_due, &d) != 0)
 		return SP_ERR_DB;
 	pthread_rwlock_rdlock(&svc->lk);
 	for (size_t i = 0; i < d.n; i++) {
@@ -1948,7 +1956,7 @@ ca_audit_verify(struct ca_service *svc, json_t **out, struct sp_err *err)
 	int				r;
 
 	*out = NULL;
-	r = store_audit_verify(svc->st, &rep, err);
+	r = store_audit_verify(svc->st, NULL, &rep, err);
 	if (r != 0 && r != SP_ERR_POLICY)
 		return r;
 	*out = json_pack("{s:b,s:I,s:I,s:s}", "intact", r == 0,
@@ -1976,7 +1984,7 @@ ca_audit_list(struct ca_service *svc, size_t limit)
 {
 	json_t	*arr = json_array();
 
-	if (arr != NULL && store_audit_foreach(svc->st, limit, audit_row,
+	if (arr != NULL && store_audit_foreach(svc->st, NULL, limit, audit_row,
 	    arr) != 0) {
 		json_decref(arr);
 		return NULL;

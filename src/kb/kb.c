@@ -62,8 +62,8 @@ kb_bump(struct kb_service *kb)
 
 /* Audit row with details obj (stolen). */
 int
-kb_audit(struct kb_service *kb, const char *event, const char *actor,
-    json_t *obj, struct sp_err *err)
+kb_audit(struct kb_service *kb, struct store_txn *tx, const char *event,
+    const char *actor, json_t *obj, struct sp_err *err)
 {
 	char	*d;
 	int	 r;
@@ -74,7 +74,7 @@ kb_audit(struct kb_service *kb, const char *event, const char *actor,
 	json_decref(obj);
 	if (d == NULL)
 		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
-	r = store_audit_append(kb->st, event, kb_actor(actor), d, err);
+	r = store_audit_append(kb->st, tx, event, kb_actor(actor), d, err);
 	free(d);
 	return r;
 }
@@ -232,10 +232,10 @@ rows_load(struct kb_service *kb, const char *name, struct rows *rs,
 	rs->b = NULL;
 	rs->n = 0;
 	if (name == NULL)
-		r = store_select(kb->st, row_binding, rs, err,
+		r = store_select(kb->st, NULL, row_binding, rs, err,
 		    BINDING_COLS " ORDER BY name", "");
 	else
-		r = store_select(kb->st, row_binding, rs, err,
+		r = store_select(kb->st, NULL, row_binding, rs, err,
 		    BINDING_COLS " WHERE name = ?", "s", name);
 	if (r == SP_ERR_ALLOC)
 		sp_err_set(err, r, "out of memory");
@@ -538,6 +538,7 @@ kb_create(struct kb_service *kb, const char *name, const char *token,
     const char *key, const char *type, const char *actor, json_t **out,
     struct sp_err *err)
 {
+	struct store_txn	*tx = NULL;
 	struct binding	 b = { 0 };
 	struct view	 v = { 0 };
 	struct token	*tok;
@@ -565,7 +566,7 @@ kb_create(struct kb_service *kb, const char *name, const char *token,
 
 	pthread_mutex_lock(&kb->mtx);
 	locked = true;
-	if ((r = store_select(kb->st, kb_row_count, &count, err,
+	if ((r = store_select(kb->st, NULL, kb_row_count, &count, err,
 	    "SELECT count(*) FROM keybindings", "")) != 0)
 		goto out;
 	if (count >= KB_BINDINGS_MAX) {
@@ -573,9 +574,9 @@ kb_create(struct kb_service *kb, const char *name, const char *token,
 		    KB_BINDINGS_MAX);
 		goto out;
 	}
-	if ((r = store_begin(kb->st, err)) != 0)
+	if ((r = store_txn_begin(kb->st, &tx, err)) != 0)
 		goto out;
-	r = store_exec(kb->st, NULL, err, "INSERT INTO keybindings (name, "
+	r = store_exec(kb->st, tx, NULL, err, "INSERT INTO keybindings (name, "
 	    "type, token, key_alias, cert, chain, created) VALUES "
 	    "(?, ?, ?, ?, NULL, NULL, ?)", "ssssi", name, type, token, key,
 	    (int64_t)sp_now());
@@ -585,14 +586,14 @@ kb_create(struct kb_service *kb, const char *name, const char *token,
 		    name);
 	}
 	if (r >= 0)
-		r = kb_audit(kb, "keybinding.create", actor, json_pack(
+		r = kb_audit(kb, tx, "keybinding.create", actor, json_pack(
 		    "{s:s,s:s,s:s,s:s}", "name", name, "type", type, "token",
 		    token, "key", key), err);
 	if (r != 0) {
-		store_rollback(kb->st);
+		store_txn_rollback(tx);
 		goto out;
 	}
-	if ((r = store_commit(kb->st, err)) != 0)
+	if ((r = store_txn_commit(tx, err)) != 0)
 		goto out;
 	kb_bump(kb);
 	pthread_mutex_unlock(&kb->mtx);
@@ -828,7 +829,7 @@ kb_csr(struct kb_service *kb, const char *name, const char *dn,
 	}
 	for (size_t i = 0; i < nsans; i++)
 		json_array_append_new(jsans, json_string(sans[i]));
-	if ((r = kb_audit(kb, "keybinding.csr", actor, json_pack("{s:s,s:s,s:O}",
+	if ((r = kb_audit(kb, NULL, "keybinding.csr", actor, json_pack("{s:s,s:s,s:O}",
 	    "name", rs.b[0].name, "subject", subjs, "sans", jsans), err)) != 0)
 		goto out;
 	*pem = s;
@@ -959,6 +960,7 @@ kb_install_cert(struct kb_service *kb, const char *name,
     const unsigned char *cert, size_t len, const unsigned char *chain,
     size_t chainlen, const char *actor, json_t **out, struct sp_err *err)
 {
+	struct store_txn	*tx = NULL;
 	struct rows	 rs = { 0 };
 	STACK_OF(X509)	*in = NULL, *extra = NULL, *path = NULL;
 	struct token	*tok;
@@ -1025,25 +1027,25 @@ kb_install_cert(struct kb_service *kb, const char *name,
 		goto out;
 	}
 
-	if ((r = store_begin(kb->st, err)) != 0)
+	if ((r = store_txn_begin(kb->st, &tx, err)) != 0)
 		goto out;
-	r = store_exec(kb->st, NULL, err, "UPDATE keybindings SET cert = ?, "
+	r = store_exec(kb->st, tx, NULL, err, "UPDATE keybindings SET cert = ?, "
 	    "chain = ? WHERE name = ?", "bbs", der, derlen, cder, cderlen,
 	    rs.b[0].name);
 	if (r == 0)
 		r = sp_err_set(err, SP_ERR_NOTFOUND, "no key binding named "
 		    "\"%s\"", rs.b[0].name);
 	if (r > 0)
-		r = kb_audit(kb, "keybinding.install_cert", actor, json_pack(
+		r = kb_audit(kb, tx, "keybinding.install_cert", actor, json_pack(
 		    "{s:s,s:s,s:s,s:s,s:s,s:s,s:i}", "name", rs.b[0].name,
 		    "subject", subj, "issuer", iss, "serial", serial,
 		    "fingerprint", fp, "not_after", na, "chain_length",
 		    path ? sk_X509_num(path) : 0), err);
 	if (r != 0) {
-		store_rollback(kb->st);
+		store_txn_rollback(tx);
 		goto out;
 	}
-	if ((r = store_commit(kb->st, err)) != 0)
+	if ((r = store_txn_commit(tx, err)) != 0)
 		goto out;
 	kb_bump(kb);
 	pthread_mutex_unlock(&kb->mtx);

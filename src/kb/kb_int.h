@@ -23,7 +23,7 @@
  * ca_list()), then the store. The CA service holds its own lock while it
  * calls the store, so nothing here may call into the CA service from a
  * store callback or inside a store transaction: every token lookup happens
- * before store_begin() and after store_select() returns.
+ * before store_txn_begin() and after store_select() returns.
  */
 struct kb_service {
 	struct store		*st;
@@ -35,8 +35,9 @@ struct kb_service {
 const char	*kb_actor(const char *actor);
 void		 kb_bump(struct kb_service *kb);
 /* Audit row with details obj (stolen). */
-int		 kb_audit(struct kb_service *kb, const char *event,
-		    const char *actor, json_t *obj, struct sp_err *err) SP_WUR;
+int		 kb_audit(struct kb_service *kb, struct store_txn *tx,
+		    const char *event, const char *actor, json_t *obj,
+		    struct sp_err *err) SP_WUR;
 /* JSON string, null for NULL, a marker if s is not valid UTF-8. */
 json_t		*kb_jstr(const char *s);
 json_t		*kb_jtime(time_t t);

@@ -58,7 +58,7 @@ kb_trust_load(struct kb_service *kb, STACK_OF(X509) **out, struct sp_err *err)
 	*out = NULL;
 	if ((sk = sk_X509_new_null()) == NULL)
 		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
-	if ((r = store_select(kb->st, row_trust_cert, sk, err,
+	if ((r = store_select(kb->st, NULL, row_trust_cert, sk, err,
 	    "SELECT cert, fingerprint FROM trust ORDER BY fingerprint",
 	    "")) != 0) {
 		if (r == SP_ERR_ALLOC)
@@ -104,6 +104,7 @@ int
 kb_trust_add(struct kb_service *kb, const unsigned char *data, size_t len,
     const char *actor, json_t **out, struct sp_err *err)
 {
+	struct store_txn	*tx = NULL;
 	STACK_OF(X509)	*sk = NULL;
 	json_t		*arr = NULL;
 	unsigned char	*der = NULL;
@@ -127,7 +128,7 @@ kb_trust_add(struct kb_service *kb, const unsigned char *data, size_t len,
 
 	pthread_mutex_lock(&kb->mtx);
 	locked = true;
-	if ((r = store_begin(kb->st, err)) != 0)
+	if ((r = store_txn_begin(kb->st, &tx, err)) != 0)
 		goto out;
 	intx = true;
 	for (int i = 0; i < sk_X509_num(sk); i++) {
@@ -142,7 +143,7 @@ kb_trust_add(struct kb_service *kb, const unsigned char *data, size_t len,
 			r = sp_err_set(err, SP_ERR_ALLOC, "out of memory");
 			goto out;
 		}
-		if ((r = store_exec(kb->st, NULL, err, "INSERT INTO trust "
+		if ((r = store_exec(kb->st, tx, NULL, err, "INSERT INTO trust "
 		    "(fingerprint, subject, cert, added) VALUES (?, ?, ?, ?) "
 		    "ON CONFLICT (fingerprint) DO NOTHING", "ssbi", fp, subj,
 		    der, derlen, now)) < 0)
@@ -150,7 +151,7 @@ kb_trust_add(struct kb_service *kb, const unsigned char *data, size_t len,
 		isnew = r == 1;
 		if (isnew) {
 			added++;
-			if ((r = kb_audit(kb, "trust.add", actor, json_pack(
+			if ((r = kb_audit(kb, tx, "trust.add", actor, json_pack(
 			    "{s:s,s:s,s:s}", "fingerprint", fp, "subject",
 			    subj, "not_after", na), err)) != 0)
 				goto out;
@@ -166,7 +167,7 @@ kb_trust_add(struct kb_service *kb, const unsigned char *data, size_t len,
 		free(subj);
 		subj = NULL;
 	}
-	if ((r = store_select(kb->st, kb_row_count, &count, err,
+	if ((r = store_select(kb->st, tx, kb_row_count, &count, err,
 	    "SELECT count(*) FROM trust", "")) != 0)
 		goto out;
 	if (count > KB_TRUST_MAX) {
@@ -175,7 +176,7 @@ kb_trust_add(struct kb_service *kb, const unsigned char *data, size_t len,
 		goto out;
 	}
 	intx = false;
-	if ((r = store_commit(kb->st, err)) != 0)
+	if ((r = store_txn_commit(tx, err)) != 0)
 		goto out;
 	if (added > 0)
 		kb_bump(kb);
@@ -183,7 +184,7 @@ kb_trust_add(struct kb_service *kb, const unsigned char *data, size_t len,
 	arr = NULL;
  out:
 	if (intx)
-		store_rollback(kb->st);
+		store_txn_rollback(tx);
 	if (locked)
 		pthread_mutex_unlock(&kb->mtx);
 	json_decref(arr);
@@ -231,7 +232,7 @@ kb_trust_list(struct kb_service *kb)
 
 	if ((arr = json_array()) == NULL)
 		return NULL;
-	if (store_select(kb->st, row_trust_json, arr, NULL,
+	if (store_select(kb->st, NULL, row_trust_json, arr, NULL,
 	    "SELECT fingerprint, subject, cert, added FROM trust "
 	    "ORDER BY subject, fingerprint", "") != 0) {
 		json_decref(arr);
@@ -282,6 +283,7 @@ int
 kb_trust_remove(struct kb_service *kb, const char *fingerprint,
     bool drop_crl, const char **crl, const char *actor, struct sp_err *err)
 {
+	struct store_txn	*tx = NULL;
 	char	 fp[FP_HEX + 1], *subj = NULL;
 	long long crlnum = -1;
 	int	 r, n = 0;
@@ -290,9 +292,9 @@ kb_trust_remove(struct kb_service *kb, const char *fingerprint,
 	if ((r = fp_norm(fingerprint, fp, err)) != 0)
 		return r;
 	pthread_mutex_lock(&kb->mtx);
-	if ((r = store_begin(kb->st, err)) != 0)
+	if ((r = store_txn_begin(kb->st, &tx, err)) != 0)
 		goto out;
-	if ((r = store_select(kb->st, row_subject, &subj, err,
+	if ((r = store_select(kb->st, tx, row_subject, &subj, err,
 	    "SELECT subject FROM trust WHERE fingerprint = ?", "s", fp)) != 0)
 		goto fail;
 	if (subj == NULL) {
@@ -300,7 +302,7 @@ kb_trust_remove(struct kb_service *kb, const char *fingerprint,
 		    "with fingerprint %s", fp);
 		goto fail;
 	}
-	if ((r = store_select(kb->st, row_number, &crlnum, err, "SELECT "
+	if ((r = store_select(kb->st, tx, row_number, &crlnum, err, "SELECT "
 	    "number FROM trust_crls WHERE issuer = ?", "s", subj)) != 0)
 		goto fail;
 	/*
@@ -310,24 +312,24 @@ kb_trust_remove(struct kb_service *kb, const char *fingerprint,
 	 */
 	if (crlnum >= 0)
 		*crl = drop_crl ? "removed" : "kept";
-	if ((r = store_exec(kb->st, NULL, err, "DELETE FROM trust WHERE "
+	if ((r = store_exec(kb->st, tx, NULL, err, "DELETE FROM trust WHERE "
 	    "fingerprint = ?", "s", fp)) < 0 ||
-	    (drop_crl && (n = store_exec(kb->st, NULL, err, "DELETE FROM "
+	    (drop_crl && (n = store_exec(kb->st, tx, NULL, err, "DELETE FROM "
 	    "trust_crls WHERE issuer = ?", "s", subj)) < 0) ||
-	    (r = kb_audit(kb, "trust.remove", actor, json_pack("{s:s,s:s,s:s}",
+	    (r = kb_audit(kb, tx, "trust.remove", actor, json_pack("{s:s,s:s,s:s}",
 	    "fingerprint", fp, "subject", subj, "crl", *crl), err)) != 0) {
 		if (n < 0)
 			r = n;
 		goto fail;
 	}
-	if ((r = store_commit(kb->st, err)) != 0)
+	if ((r = store_txn_commit(tx, err)) != 0)
 		goto out;
 	kb_bump(kb);
 	goto out;
  fail:
 	if (r == SP_ERR_ALLOC)
 		sp_err_set(err, r, "out of memory");
-	store_rollback(kb->st);
+	store_txn_rollback(tx);
  out:
 	pthread_mutex_unlock(&kb->mtx);
 	free(subj);
@@ -401,6 +403,7 @@ int
 kb_trust_crl_add(struct kb_service *kb, const unsigned char *data, size_t len,
     const char *actor, json_t **out, struct sp_err *err)
 {
+	struct store_txn	*tx = NULL;
 	X509_CRL		*crl = NULL;
 	STACK_OF(X509)		*anchors = NULL;
 	BIO			*bio = NULL;
@@ -464,7 +467,7 @@ kb_trust_crl_add(struct kb_service *kb, const unsigned char *data, size_t len,
 	}
 	pthread_mutex_lock(&kb->mtx);
 	locked = true;
-	if ((r = store_select(kb->st, row_number, &old, err, "SELECT number "
+	if ((r = store_select(kb->st, NULL, row_number, &old, err, "SELECT number "
 	    "FROM trust_crls WHERE issuer = ?", "s", issuer)) != 0)
 		goto out;
 	sp_time_fmt(crl_time(X509_CRL_get0_lastUpdate(crl)), tu, sizeof(tu));
@@ -475,9 +478,9 @@ kb_trust_crl_add(struct kb_service *kb, const unsigned char *data, size_t len,
 		goto out;
 	}
 	if (old != number) {
-		if ((r = store_begin(kb->st, err)) != 0)
+		if ((r = store_txn_begin(kb->st, &tx, err)) != 0)
 			goto out;
-		if ((r = store_exec(kb->st, NULL, err, "INSERT INTO trust_crls "
+		if ((r = store_exec(kb->st, tx, NULL, err, "INSERT INTO trust_crls "
 		    "(issuer, number, this_update, next_update, der, added) "
 		    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (issuer) DO UPDATE "
 		    "SET number = excluded.number, "
@@ -488,13 +491,13 @@ kb_trust_crl_add(struct kb_service *kb, const unsigned char *data, size_t len,
 		    (int64_t)crl_time(X509_CRL_get0_lastUpdate(crl)),
 		    (int64_t)crl_time(X509_CRL_get0_nextUpdate(crl)), der,
 		    (size_t)derlen, (int64_t)sp_now())) < 0 ||
-		    (r = kb_audit(kb, "trust.crl", actor, json_pack("{s:s,s:I}",
+		    (r = kb_audit(kb, tx, "trust.crl", actor, json_pack("{s:s,s:I}",
 		    "issuer", issuer, "number", (json_int_t)number),
 		    err)) != 0) {
-			store_rollback(kb->st);
+			store_txn_rollback(tx);
 			goto out;
 		}
-		if ((r = store_commit(kb->st, err)) != 0)
+		if ((r = store_txn_commit(tx, err)) != 0)
 			goto out;
 		kb_bump(kb);
 	}
@@ -534,7 +537,7 @@ kb_trust_crl_list(struct kb_service *kb)
 {
 	json_t	*arr = json_array();
 
-	if (arr != NULL && store_select(kb->st, row_crl_json, arr, NULL,
+	if (arr != NULL && store_select(kb->st, NULL, row_crl_json, arr, NULL,
 	    "SELECT issuer, number, this_update, next_update FROM trust_crls "
 	    "ORDER BY issuer", "") != 0) {
 		json_decref(arr);
@@ -571,7 +574,7 @@ kb_trust_store(struct kb_service *kb, X509_STORE **out, struct sp_err *err)
 	 */
 	X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN);
 	cl.store = store;
-	if ((r = store_select(kb->st, row_crl_load, &cl, err,
+	if ((r = store_select(kb->st, NULL, row_crl_load, &cl, err,
 	    "SELECT der, issuer FROM trust_crls", "")) != 0)
 		goto out;
 	/* With CRLs in use, every peer certificate must pass its issuer's. */

@@ -598,7 +598,7 @@ load_row(const struct store_row *row, void *arg)
 int
 connectors_load(struct peer *p, struct sp_err *err)
 {
-	return store_select(p->st, load_row, p, err, "SELECT id, name, url, "
+	return store_select(p->st, NULL, load_row, p, err, "SELECT id, name, url, "
 	    "enabled, auth, max_conns FROM connectors ORDER BY name", "");
 }
 
@@ -658,8 +658,8 @@ connectors_free(struct peer *p)
 }
 
 static int
-audit(struct peer *p, const char *event, const char *actor, json_t *d,
-    struct sp_err *err)
+audit(struct peer *p, struct store_txn *tx, const char *event,
+    const char *actor, json_t *d, struct sp_err *err)
 {
 	char	*s = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
 	int	 r;
@@ -667,7 +667,7 @@ audit(struct peer *p, const char *event, const char *actor, json_t *d,
 	json_decref(d);
 	if (s == NULL)
 		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
-	r = store_audit_append(p->st, event, actor, s, err);
+	r = store_audit_append(p->st, tx, event, actor, s, err);
 	free(s);
 	return r;
 }
@@ -676,34 +676,35 @@ static int
 save(struct peer *p, struct connector *c, bool insert, const char *actor,
     struct sp_err *err)
 {
+	struct store_txn	*tx = NULL;
 	int	r;
 
-	if ((r = store_begin(p->st, err)) != 0)
+	if ((r = store_txn_begin(p->st, &tx, err)) != 0)
 		return r;
 	if (insert)
-		r = store_exec(p->st, &c->id, err, "INSERT INTO connectors "
+		r = store_exec(p->st, tx, &c->id, err, "INSERT INTO connectors "
 		    "(name, url, enabled, auth, max_conns, created) VALUES "
-		    "(?, ?, ?, ?, ?, ?)", "ssisii", c->name, c->url,
+		    "(?, ?, ?, ?, ?, ?) RETURNING id", "ssisii", c->name, c->url,
 		    (int64_t)c->enabled, c->auth, (int64_t)c->max,
 		    (int64_t)sp_now());
 	else
-		r = store_exec(p->st, NULL, err, "UPDATE connectors SET url = ?, "
+		r = store_exec(p->st, tx, NULL, err, "UPDATE connectors SET url = ?, "
 		    "enabled = ?, auth = ?, max_conns = ? WHERE id = ?", "sisii",
 		    c->url, (int64_t)c->enabled, c->auth, (int64_t)c->max,
 		    c->id);
 	if (r >= 0)
-		r = audit(p, insert ? "connector.add" : "connector.edit", actor,
+		r = audit(p, tx, insert ? "connector.add" : "connector.edit", actor,
 		    json_pack("{s:s,s:s,s:s,s:b,s:i}", "connector", c->name,
 		    "url", c->url, "auth", c->auth, "enabled", c->enabled,
 		    "max", c->max), err);
 	if (r != 0) {
-		store_rollback(p->st);
+		store_txn_rollback(tx);
 		if (r == SP_ERR_EXISTS)
 			sp_err_set(err, r, "connector \"%s\" already exists",
 			    c->name);
 		return r;
 	}
-	return store_commit(p->st, err);
+	return store_txn_commit(tx, err);
 }
 
 static int
@@ -814,21 +815,22 @@ int
 peer_connector_delete(struct peer *p, const char *name, const char *actor,
     struct sp_err *err)
 {
+	struct store_txn	*tx = NULL;
 	struct connector	*c;
 	int			 r;
 
 	if ((c = find(p, name)) == NULL)
 		return sp_err_set(err, SP_ERR_NOTFOUND, "no connector named "
 		    "\"%.64s\"", name ? name : "");
-	if ((r = store_begin(p->st, err)) != 0)
+	if ((r = store_txn_begin(p->st, &tx, err)) != 0)
 		return r;
-	if ((r = store_exec(p->st, NULL, err, "DELETE FROM connectors WHERE "
-	    "id = ?", "i", c->id)) < 0 || (r = audit(p, "connector.delete",
+	if ((r = store_exec(p->st, tx, NULL, err, "DELETE FROM connectors WHERE "
+	    "id = ?", "i", c->id)) < 0 || (r = audit(p, tx, "connector.delete",
 	    actor, json_pack("{s:s}", "connector", c->name), err)) != 0) {
-		store_rollback(p->st);
+		store_txn_rollback(tx);
 		return r;
 	}
-	if ((r = store_commit(p->st, err)) != 0)
+	if ((r = store_txn_commit(tx, err)) != 0)
 		return r;
 	TAILQ_REMOVE(&p->connectors, c, e);
 	c->deleted = true;

@@ -51,19 +51,20 @@ jstr(const char *s)
  * the "incoming_dropped" setting.
  */
 static int
-incoming_prune(struct store *st, int64_t max, struct sp_err *err)
+incoming_prune(struct store *st, struct store_txn *tx, int64_t max,
+    struct sp_err *err)
 {
 	char	num[24];
 	int	n, r;
 
-	n = store_exec(st, NULL, err, "DELETE FROM incoming WHERE id IN "
+	n = store_exec(st, tx, NULL, err, "DELETE FROM incoming WHERE id IN "
 	    "(SELECT id FROM incoming ORDER BY last_seen, id LIMIT "
 	    "(SELECT CASE WHEN count(*) > ? THEN count(*) - ? ELSE 0 END "
 	    "FROM incoming))", "ii", max, max);
 	if (n <= 0)
 		return n;
 	snprintf(num, sizeof(num), "%d", n);
-	if ((r = store_exec(st, NULL, err, "INSERT INTO settings (key, "
+	if ((r = store_exec(st, tx, NULL, err, "INSERT INTO settings (key, "
 	    "value) VALUES ('authz.incoming_dropped', ?) ON CONFLICT (key) DO "
 	    "UPDATE SET value = CAST(CAST(settings.value AS BIGINT) + "
 	    "CAST(excluded.value AS BIGINT) AS TEXT)", "s", num)) < 0)
@@ -81,8 +82,8 @@ authz_set_incoming_max(struct authz *a, int64_t max)
 }
 
 int
-authz_incoming_record(struct authz *a, X509 *cert, const char *address,
-    const char *role, struct sp_err *err)
+authz_incoming_record(struct authz *a, struct store_txn *tx, X509 *cert,
+    const char *address, const char *role, struct sp_err *err)
 {
 	struct store	*st = authz_store(a);
 	char		*subject = NULL, *issuer = NULL;
@@ -111,19 +112,19 @@ authz_incoming_record(struct authz *a, X509 *cert, const char *address,
 		goto out;
 	}
 	/* One statement: this runs for every verified peer handshake. */
-	r = store_exec(st, NULL, err, "INSERT INTO incoming (fingerprint, "
+	r = store_exec(st, tx, NULL, err, "INSERT INTO incoming (fingerprint, "
 	    "subject, issuer, serial, address, first_seen, last_seen, count, "
 	    "role) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?) "
 	    "ON CONFLICT (fingerprint) DO UPDATE SET "
 	    "address = excluded.address, last_seen = excluded.last_seen, "
-	    "count = count + 1, role = excluded.role", "sssssiis", fp, subject,
-	    issuer, serial, address, now, now, role);
+	    "count = incoming.count + 1, role = excluded.role", "sssssiis",
+	    fp, subject, issuer, serial, address, now, now, role);
 	if (r > 0)
 		r = 0;
 	/* Any holder of a trusted certificate adds a row: keep it bounded. */
 	if (r == 0 && atomic_fetch_add(&nrecorded, 1) %
 	    INCOMING_PRUNE_EVERY == 0)
-		r = incoming_prune(st, atomic_load(&incoming_max), err);
+		r = incoming_prune(st, tx, atomic_load(&incoming_max), err);
  out:
 	free(subject);
 	free(issuer);
@@ -170,7 +171,7 @@ authz_incoming_list(struct authz *a)
 
 	if ((la.arr = json_array()) == NULL)
 		return NULL;
-	if (store_select(authz_store(a), incoming_row, &la, NULL, "SELECT id, "
+	if (store_select(authz_store(a), NULL, incoming_row, &la, NULL, "SELECT id, "
 	    "subject, issuer, serial, fingerprint, address, first_seen, "
 	    "last_seen, count, role FROM incoming ORDER BY last_seen DESC, "
 	    "id DESC LIMIT ?", "i", (int64_t)AUTHZ_INCOMING_LIST_MAX) != 0) {
@@ -203,13 +204,13 @@ incoming_get(const struct store_row *row, void *arg)
 }
 
 static int
-grant_certid(void *arg, struct store *st, struct authz_certid *out,
-    struct sp_err *err)
+grant_certid(void *arg, struct store *st, struct store_txn *tx,
+    struct authz_certid *out, struct sp_err *err)
 {
 	struct incoming_grant	*ig = arg;
 	int			 r;
 
-	if ((r = store_select(st, incoming_get, ig, err, "SELECT subject, "
+	if ((r = store_select(st, tx, incoming_get, ig, err, "SELECT subject, "
 	    "issuer, serial, fingerprint FROM incoming WHERE id = ?", "i",
 	    ig->id)) != 0)
 		return r;
@@ -237,13 +238,13 @@ grant_certid_free(void *arg, struct authz_certid *ci)
 }
 
 static int
-grant_done(void *arg, struct store *st, const char *role, json_t *details,
-    struct sp_err *err)
+grant_done(void *arg, struct store *st, struct store_txn *tx,
+    const char *role, json_t *details, struct sp_err *err)
 {
 	struct incoming_grant	*ig = arg;
 	int			 r;
 
-	if ((r = store_exec(st, NULL, err, "UPDATE incoming SET role = ? "
+	if ((r = store_exec(st, tx, NULL, err, "UPDATE incoming SET role = ? "
 	    "WHERE id = ?", "si", role, ig->id)) < 0)
 		return r;
 	json_object_set_new(details, "id", json_integer(ig->id));

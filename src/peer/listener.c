@@ -976,19 +976,20 @@ struct rec_job {
 static void
 rec_job_write(void *arg)
 {
+	struct store_txn	*tx = NULL;
 	struct rec_job	*j = arg;
 	struct sp_err	 err = { 0 };
 	size_t		 i;
 
-	if (store_begin(j->st, &err) != 0)
+	if (store_txn_begin(j->st, &tx, &err) != 0)
 		goto out;
 	for (i = 0; i < j->n; i++)
-		if (authz_incoming_record(j->az, j->recs[i].cert,
+		if (authz_incoming_record(j->az, tx, j->recs[i].cert,
 		    j->recs[i].address, j->recs[i].role, &err) != 0)
 			break;
 	if (i < j->n)
-		store_rollback(j->st);
-	else if (store_commit(j->st, &err) != 0)
+		store_txn_rollback(tx);
+	else if (store_txn_commit(tx, &err) != 0)
 		sp_err_set(&err, SP_ERR_DB, "commit failed");
  out:
 	if (err.msg[0] != '\0')

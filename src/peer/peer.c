@@ -25,6 +25,7 @@ int
 peer_setting_put(struct peer *p, const char *key, const char *value,
     const char *actor, struct sp_err *err)
 {
+	struct store_txn	*tx = NULL;
 	json_t	*d;
 	char	*det = NULL;
 	int	 r;
@@ -36,17 +37,17 @@ peer_setting_put(struct peer *p, const char *key, const char *value,
 		    "build the audit record", key);
 	}
 	json_decref(d);
-	if ((r = store_begin(p->st, err)) != 0)
+	if ((r = store_txn_begin(p->st, &tx, err)) != 0)
 		goto out;
-	if ((r = store_exec(p->st, NULL, err, "INSERT INTO settings (key, "
+	if ((r = store_exec(p->st, tx, NULL, err, "INSERT INTO settings (key, "
 	    "value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = "
 	    "excluded.value", "ss", key, value)) < 0 ||
-	    (r = store_audit_append(p->st, "peer.setting", actor, det,
+	    (r = store_audit_append(p->st, tx, "peer.setting", actor, det,
 	    err)) != 0) {
-		store_rollback(p->st);
+		store_txn_rollback(tx);
 		goto out;
 	}
-	r = store_commit(p->st, err);
+	r = store_txn_commit(tx, err);
  out:
 	free(det);
 	return r;
@@ -88,7 +89,7 @@ peer_new(struct event_base *base, struct pool *pool, struct store *st,
 	/* Incoming is off until an operator turns it on; outgoing is on. */
 	p->incoming_enabled = false;
 	p->outgoing_enabled = true;
-	if ((r = store_select(st, setting_row, p, err, "SELECT key, value "
+	if ((r = store_select(st, NULL, setting_row, p, err, "SELECT key, value "
 	    "FROM settings WHERE key LIKE 'peer.%'", "")) != 0 ||
 	    (r = connectors_load(p, err)) != 0)
 		goto fail;

@@ -257,10 +257,11 @@ int	peer_ping_decode(const json_t *body, const char **nonce,
  * none, as authz_check() reported it). The table is capped: beyond
  * AUTHZ_INCOMING_MAX rows the least recently seen are deleted (checked
  * every few records), logged with the count, which the settings row
- * "authz.incoming_dropped" accumulates.
+ * "authz.incoming_dropped" accumulates. In tx (NULL: its own statements).
  */
-int	authz_incoming_record(struct authz *a, X509 *cert, const char *address,
-	    const char *role, struct sp_err *err) SP_WUR;
+int	authz_incoming_record(struct authz *a, struct store_txn *tx,
+	    X509 *cert, const char *address, const char *role,
+	    struct sp_err *err) SP_WUR;
 /* The row cap (AUTHZ_INCOMING_MAX if max <= 0), for the whole process. */
 void	authz_set_incoming_max(struct authz *a, int64_t max);
 

@@ -523,7 +523,7 @@ test_generation(void **state)
 	assert_int_equal(authz_role_create(fx->a, "g", "t", &err),
 	    SP_ERR_EXISTS);
 	allowed(fx->a, x, "/x");
-	ok(authz_incoming_record(fx->a, x, "127.0.0.1:1", "g", &err), &err);
+	ok(authz_incoming_record(fx->a, NULL, x, "127.0.0.1:1", "g", &err), &err);
 	assert_true(authz_generation(fx->a) == g);
 	ok(authz_rule_remove(fx->a, "g", "/x", "t", &err), &err);
 	assert_true(authz_generation(fx->a) > g);
@@ -603,13 +603,13 @@ test_store_garbage(void **state)
 	char		 fp[65];
 
 	fingerprint(x, fp);
-	assert_int_equal(store_exec(fx->st, &id, &err, "INSERT INTO roles "
-	    "(name, created) VALUES ('j', 0)", ""), 1);
-	assert_int_equal(store_exec(fx->st, NULL, &err, "INSERT INTO "
+	assert_int_equal(store_exec(fx->st, NULL, &id, &err, "INSERT INTO roles "
+	    "(name, created) VALUES ('j', 0) RETURNING id", ""), 1);
+	assert_int_equal(store_exec(fx->st, NULL, NULL, &err, "INSERT INTO "
 	    "role_members VALUES (?, 'dn', 'not a dn', ''), "
 	    "(?, 'serial', '0d01', 'garbage'), (?, 'email', ?, ''), "
 	    "(?, 'cn', 'junk', '')", "iiisi", id, id, id, fp, id), 4);
-	assert_int_equal(store_exec(fx->st, NULL, &err, "INSERT INTO "
+	assert_int_equal(store_exec(fx->st, NULL, NULL, &err, "INSERT INTO "
 	    "role_rules VALUES (?, '/ok', 1, 0), (?, '/ca/../x', 1, 1)",
 	    "ii", id, id), 2);
 	authz_free(fx->a);
@@ -656,13 +656,13 @@ test_incoming_record_list(void **state)
 	char		 fp[65];
 
 	sp_time_set_fake(1700000000);
-	ok(authz_incoming_record(fx->a, c1, "192.0.2.1:50000", NULL, &err),
+	ok(authz_incoming_record(fx->a, NULL, c1, "192.0.2.1:50000", NULL, &err),
 	    &err);
 	sp_time_set_fake(1700000100);
-	ok(authz_incoming_record(fx->a, c1, "192.0.2.1:50001", "", &err),
+	ok(authz_incoming_record(fx->a, NULL, c1, "192.0.2.1:50001", "", &err),
 	    &err);
 	sp_time_set_fake(1700000050);
-	ok(authz_incoming_record(fx->a, c2, "192.0.2.2:40000", NULL, &err),
+	ok(authz_incoming_record(fx->a, NULL, c2, "192.0.2.2:40000", NULL, &err),
 	    &err);
 	list = authz_incoming_list(fx->a);
 	assert_non_null(list);
@@ -699,10 +699,10 @@ test_incoming_record_list(void **state)
 
 		memset(addr, 'a', sizeof(addr) - 1);
 		addr[sizeof(addr) - 1] = '\0';
-		assert_int_equal(authz_incoming_record(fx->a, c1, addr, NULL,
+		assert_int_equal(authz_incoming_record(fx->a, NULL, c1, addr, NULL,
 		    &err), SP_ERR_INVALID);
 		sp_err_clear(&err);
-		assert_int_equal(authz_incoming_record(fx->a, NULL, "x", NULL,
+		assert_int_equal(authz_incoming_record(fx->a, NULL, NULL, "x", NULL,
 		    &err), SP_ERR_INVALID);
 	}
 	X509_free(c1);
@@ -735,7 +735,7 @@ test_incoming_capped(void **state)
 		snprintf(serial, sizeof(serial), "%04x", 0x1000 + i);
 		x = mkcert(ISSUER1, "CN=flood,O=Example", serial);
 		sp_time_set_fake(1700000000 + i);
-		ok(authz_incoming_record(fx->a, x, "192.0.2.9:1", NULL, &err),
+		ok(authz_incoming_record(fx->a, NULL, x, "192.0.2.9:1", NULL, &err),
 		    &err);
 		X509_free(x);
 	}
@@ -748,7 +748,7 @@ test_incoming_capped(void **state)
 	assert_string_equal(json_string_value(json_object_get(
 	    json_array_get(list, 0), "serial")), "1063");
 	json_decref(list);
-	ok(store_select(fx->st, setting_row, dropped, &err, "SELECT value "
+	ok(store_select(fx->st, NULL, setting_row, dropped, &err, "SELECT value "
 	    "FROM settings WHERE key = 'authz.incoming_dropped'", ""), &err);
 	assert_true(atoi(dropped) >= 100 - 20 - 15);
 	authz_set_incoming_max(fx->a, 0);
@@ -770,10 +770,10 @@ test_incoming_authorize(void **state)
 	int64_t		 id1, id2, id3, id4;
 	char		 role[65];
 
-	ok(authz_incoming_record(fx->a, c1, "192.0.2.1:1", NULL, &err), &err);
-	ok(authz_incoming_record(fx->a, c2, "192.0.2.2:1", NULL, &err), &err);
-	ok(authz_incoming_record(fx->a, c3, "192.0.2.3:1", NULL, &err), &err);
-	ok(authz_incoming_record(fx->a, c4, "192.0.2.4:1", NULL, &err), &err);
+	ok(authz_incoming_record(fx->a, NULL, c1, "192.0.2.1:1", NULL, &err), &err);
+	ok(authz_incoming_record(fx->a, NULL, c2, "192.0.2.2:1", NULL, &err), &err);
+	ok(authz_incoming_record(fx->a, NULL, c3, "192.0.2.3:1", NULL, &err), &err);
+	ok(authz_incoming_record(fx->a, NULL, c4, "192.0.2.4:1", NULL, &err), &err);
 	list = authz_incoming_list(fx->a);
 	id1 = json_integer_value(json_object_get(incoming_find(list,
 	    "CN=va1,O=Example"), "id"));
@@ -906,7 +906,7 @@ test_presets(void **state)
 		snprintf(subj, sizeof(subj), "CN=preset-%s", want[i].preset);
 		snprintf(serial, sizeof(serial), "%zx", 0x100 + i);
 		x = mkcert(ISSUER1, subj, serial);
-		ok(authz_incoming_record(fx->a, x, "a", NULL, &err), &err);
+		ok(authz_incoming_record(fx->a, NULL, x, "a", NULL, &err), &err);
 		list = authz_incoming_list(fx->a);
 		id = json_integer_value(json_object_get(incoming_find(list,
 		    subj), "id"));
@@ -1058,7 +1058,7 @@ test_audit(void **state)
 	    &err);
 	rule(fx->a, "a", "/x", false, true);
 	ok(authz_rule_remove(fx->a, "a", "/x", "t", &err), &err);
-	ok(authz_incoming_record(fx->a, x, "a", NULL, &err), &err);
+	ok(authz_incoming_record(fx->a, NULL, x, "a", NULL, &err), &err);
 	list = authz_incoming_list(fx->a);
 	ok(authz_incoming_authorize(fx->a, json_integer_value(json_object_get(
 	    json_array_get(list, 0), "id")), NULL, NULL, "a", NULL, "t", &out,
@@ -1069,12 +1069,12 @@ test_audit(void **state)
 	/* A refused change writes no row. */
 	assert_int_equal(authz_role_delete(fx->a, "a", "t", &err),
 	    SP_ERR_NOTFOUND);
-	ok(store_audit_foreach(fx->st, 100, audit_row, &ev), &err);
+	ok(store_audit_foreach(fx->st, NULL, 100, audit_row, &ev), &err);
 	/* Newest first. */
 	assert_string_equal(ev.buf, "role.delete incoming.authorize "
 	    "role.rule_remove role.rule_set role.member_remove "
 	    "role.member_add role.create ");
-	ok(store_audit_verify(fx->st, &rep, &err), &err);
+	ok(store_audit_verify(fx->st, NULL, &rep, &err), &err);
 	assert_int_equal(rep.rows, 7);
 	X509_free(x);
 }
@@ -1174,7 +1174,7 @@ test_admin_commands(void **state)
 	refused(fx->a, x, "/peerincoming", "no role");
 
 	/* Incoming: the id comes as a string of digits from the CLI. */
-	ok(authz_incoming_record(fx->a, x, "192.0.2.9:1", NULL, &err), &err);
+	ok(authz_incoming_record(fx->a, NULL, x, "192.0.2.9:1", NULL, &err), &err);
 	res = admin(fx, "peer.incoming.list", "{}");
 	snprintf(args, sizeof(args), "{\"id\": \"%lld\", \"role\": \"r1\", "
 	    "\"match\": \"dn\"}", (long long)json_integer_value(
@@ -1447,7 +1447,7 @@ test_check2_audit(void **state)
 	    SP_ERR_DENIED);
 	ok(authz_decision_audit(fx->a, "ra.enroll", "ra:ra.example", &d,
 	    &err), &err);
-	ok(store_audit_foreach(fx->st, 1, last_row, &lr), &err);
+	ok(store_audit_foreach(fx->st, NULL, 1, last_row, &lr), &err);
 	assert_string_equal(lr.event, "ra.enroll");
 	assert_non_null(lr.details);
 	assert_false(json_is_true(json_object_get(lr.details, "allowed")));

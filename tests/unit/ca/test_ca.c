@@ -1316,7 +1316,7 @@ test_reopen_keeps_state(void **state)
 	sc.profile = "TLS_SERVER";
 	sc.der = (const unsigned char *)"tbs";
 	sc.derlen = 3;
-	OK(store_cert_reserve(fx->st, &sc, &rowid, &err_));
+	OK(store_cert_reserve(fx->st, NULL, &sc, &rowid, &err_));
 	assert_int_equal(cert_count(fx->svc, "Sub", "reserved"), 1);
 
 	svc_close(fx);

@@ -334,7 +334,7 @@ audit_has_cb(const struct store_audit_row *a, void *arg)
 static bool
 audit_has(struct fixture *fx, const char *event)
 {
-	return store_audit_foreach(fx->st, 20, audit_has_cb,
+	return store_audit_foreach(fx->st, NULL, 20, audit_has_cb,
 	    (void *)(uintptr_t)event) == 1;
 }
 

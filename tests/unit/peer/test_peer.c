@@ -135,10 +135,10 @@ put_and_check(struct fixture *fx, const char *key, const char *value)
 
 	assert_int_equal(peer_setting_put(fx->p, key, value, "tester", &err),
 	    0);
-	assert_int_equal(store_select(fx->st, value_row, got, &err,
+	assert_int_equal(store_select(fx->st, NULL, value_row, got, &err,
 	    "SELECT value FROM settings WHERE key = ?", "s", key), 0);
 	assert_string_equal(got, value);
-	assert_int_equal(store_audit_foreach(fx->st, 1, newest_audit, &d), 0);
+	assert_int_equal(store_audit_foreach(fx->st, NULL, 1, newest_audit, &d), 0);
 	assert_non_null(d);		/* the details are valid JSON */
 	assert_string_equal(json_string_value(json_object_get(d, "key")), key);
 	assert_string_equal(json_string_value(json_object_get(d, "value")),
@@ -185,10 +185,10 @@ test_setting_upsert(void **state)
 	put_and_check(fx, "peer.incoming_enabled", "1");
 	put_and_check(fx, "peer.incoming_enabled", "0");
 	put_and_check(fx, "peer.outgoing_enabled", "1");
-	assert_int_equal(store_select(fx->st, count_row, &n, &err,
+	assert_int_equal(store_select(fx->st, NULL, count_row, &n, &err,
 	    "SELECT key FROM settings WHERE key LIKE 'peer.%'", ""), 0);
 	assert_int_equal(n, 2);
-	assert_int_equal(store_audit_verify(fx->st, &rep, &err), 0);
+	assert_int_equal(store_audit_verify(fx->st, NULL, &rep, &err), 0);
 	assert_int_equal(rep.bad_seq, 0);
 }
 

@@ -89,6 +89,12 @@ reopen(struct fixture *fx)
 	assert_non_null(fx->st);
 }
 
+#define OK_OPEN(x) do {						\
+	if ((x) != 0)							\
+		print_error("%s: %s\n", #x, err.msg);			\
+	assert_non_null(st);						\
+} while (0)
+
 /* Runs SQL on the database file with a separate sqlite3 connection. */
 static void
 raw_sql(const struct fixture *fx, const char *sql)
@@ -140,7 +146,7 @@ add_ca(struct store *st, const char *name, int64_t issuer)
 	ca.certlen = sizeof(cert);
 	ca.crl_period = 3600;
 	ca.next_crl = 1000;
-	if (store_ca_insert(st, &ca, &id, &err) != 0)
+	if (store_ca_insert(st, NULL, &ca, &id, &err) != 0)
 		print_error("store_ca_insert: %s\n", err.msg);
 	assert_true(id > 0);
 	return id;
@@ -148,8 +154,8 @@ add_ca(struct store *st, const char *name, int64_t issuer)
 
 /* Reserves a certificate with a fixed TBS; returns the row id. */
 static int
-reserve(struct store *st, int64_t ca_id, const char *serial, int64_t *id,
-    struct sp_err *err)
+reserve(struct store *st, struct store_txn *tx, int64_t ca_id,
+    const char *serial, int64_t *id, struct sp_err *err)
 {
 	static const unsigned char	tbs[] = "TBS";
 	struct store_cert		c = { 0 };
@@ -162,16 +168,17 @@ reserve(struct store *st, int64_t ca_id, const char *serial, int64_t *id,
 	c.not_after = 200;
 	c.der = tbs;
 	c.derlen = 3;
-	return store_cert_reserve(st, &c, id, err);
+	return store_cert_reserve(st, tx, &c, id, err);
 }
 
 static int64_t
-reserve_ok(struct store *st, int64_t ca_id, const char *serial)
+reserve_ok(struct store *st, struct store_txn *tx, int64_t ca_id,
+    const char *serial)
 {
 	struct sp_err	err = { 0 };
 	int64_t		id = 0;
 
-	if (reserve(st, ca_id, serial, &id, &err) != 0)
+	if (reserve(st, tx, ca_id, serial, &id, &err) != 0)
 		print_error("reserve %s: %s\n", serial, err.msg);
 	assert_true(id > 0);
 	return id;
@@ -184,15 +191,22 @@ test_open_schema(void **state)
 {
 	struct fixture	*fx = *state;
 
-	assert_int_equal(store_schema_version(fx->st), STORE_SCHEMA_VERSION);
+	assert_int_equal(store_schema_version(fx->st), STORE_USER_VERSION);
 	assert_int_equal(raw_int(fx, "PRAGMA user_version"),
-	    STORE_SCHEMA_VERSION);
+	    STORE_USER_VERSION);
+	/* Every module of the binary is recorded at its last version. */
+	for (size_t i = 0; store_schemas[i] != NULL; i++)
+		assert_int_equal(store_module_version(fx->st,
+		    store_schemas[i]->module), (int)store_schemas[i]->count);
+	assert_int_equal(store_module_version(fx->st, "nosuch"), 0);
+	assert_int_equal(raw_int(fx, "SELECT count(*) FROM schema_versions"),
+	    6);
 	/* The audit head starts empty. */
 	assert_int_equal(raw_int(fx, "SELECT count(*) FROM meta WHERE "
 	    "key = 'audit_head' AND value = '0:'"), 1);
 	/* Re-opening an up-to-date database migrates nothing. */
 	reopen(fx);
-	assert_int_equal(store_schema_version(fx->st), STORE_SCHEMA_VERSION);
+	assert_int_equal(store_schema_version(fx->st), STORE_USER_VERSION);
 	assert_int_equal(raw_int(fx, "SELECT count(*) FROM meta WHERE "
 	    "key = 'audit_head'"), 1);
 }
@@ -207,16 +221,201 @@ test_open_newer_refused(void **state)
 
 	store_close(fx->st);
 	fx->st = NULL;
-	raw_sql(fx, "PRAGMA user_version = 99");
+	raw_sql(fx, "PRAGMA user_version = 101");
 	assert_int_equal(store_open(fx->path, &st, &err), SP_ERR_DB);
 	assert_null(st);
 	assert_non_null(strstr(err.msg, "newer"));
+	/* Too old to convert. */
+	sp_err_clear(&err);
+	raw_sql(fx, "PRAGMA user_version = 2");
+	assert_int_equal(store_open(fx->path, &st, &err), SP_ERR_DB);
+	assert_null(st);
+	assert_non_null(strstr(err.msg, "too old"));
 	/* Put it back so that teardown has a store to close. */
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
-	    STORE_SCHEMA_VERSION);
+	    STORE_USER_VERSION);
 	raw_sql(fx, sql);
 	reopen(fx);
-	assert_int_equal(store_schema_version(fx->st), STORE_SCHEMA_VERSION);
+	assert_int_equal(store_schema_version(fx->st), STORE_USER_VERSION);
+}
+
+/* --- per-module migrations ------------------------------------------------ */
+
+static const char *const mod_a_v1[] = {
+	"CREATE TABLE a1 (x INTEGER NOT NULL);"
+	"INSERT INTO a1 VALUES (1);",
+	"ALTER TABLE a1 ADD COLUMN y INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE a1 SET y = x + 1;",
+	/* Runs only after the two above: it needs column y. */
+	"CREATE TABLE a2 AS SELECT y AS z FROM a1;",
+};
+static const char *const mod_b_v1[] = {
+	"CREATE TABLE b1 (k TEXT PRIMARY KEY);",
+	"THIS IS NOT SQL;",
+};
+
+static void
+test_module_migrations_in_order(void **state)
+{
+	struct fixture			*fx = *state;
+	struct store_schema		 a = { "mod_a", mod_a_v1, 1, 0 };
+	struct store_schema		 b = { "mod_b", mod_b_v1, 1, 0 };
+	const struct store_schema	*list[10];
+	struct store			*st = NULL;
+	struct sp_err			 err = { 0 };
+	size_t				 n = 0;
+
+	for (; store_schemas[n] != NULL; n++)
+		list[n] = store_schemas[n];
+	list[n] = &a;
+	list[n + 1] = &b;
+	list[n + 2] = NULL;
+	store_close(fx->st);
+	fx->st = NULL;
+	/* Version 1 of each. */
+	OK_OPEN(store_open_schemas(fx->path, list, &st, &err));
+	assert_int_equal(store_module_version(st, "mod_a"), 1);
+	assert_int_equal(store_module_version(st, "mod_b"), 1);
+	store_close(st);
+	/* A later binary: a has two more, applied in order. */
+	a.count = 3;
+	OK_OPEN(store_open_schemas(fx->path, list, &st, &err));
+	assert_int_equal(store_module_version(st, "mod_a"), 3);
+	store_close(st);
+	assert_int_equal(raw_int(fx, "SELECT z FROM a2"), 2);
+	/* A failing migration leaves its module where it was, and rolls
+	 * back its own transaction. */
+	b.count = 2;
+	assert_int_equal(store_open_schemas(fx->path, list, &st, &err),
+	    SP_ERR_DB);
+	assert_null(st);
+	assert_int_equal(raw_int(fx, "SELECT version FROM schema_versions "
+	    "WHERE module = 'mod_b'"), 1);
+	/* The database knows a newer mod_a than this "binary": refused,
+	 * before anything else runs. */
+	b.count = 1;
+	a.count = 2;
+	raw_sql(fx, "DELETE FROM schema_versions WHERE module = 'ca'");
+	sp_err_clear(&err);
+	assert_int_equal(store_open_schemas(fx->path, list, &st, &err),
+	    SP_ERR_DB);
+	assert_null(st);
+	assert_non_null(strstr(err.msg, "mod_a"));
+	assert_non_null(strstr(err.msg, "newer"));
+	assert_int_equal(raw_int(fx, "SELECT count(*) FROM schema_versions "
+	    "WHERE module = 'ca'"), 0);
+	raw_sql(fx, "INSERT INTO schema_versions VALUES ('ca', 1)");
+	/* A module the binary does not know is left alone. */
+	a.count = 3;
+	list[n + 1] = NULL;
+	OK_OPEN(store_open_schemas(fx->path, list, &st, &err));
+	store_close(st);
+	assert_int_equal(raw_int(fx, "SELECT version FROM schema_versions "
+	    "WHERE module = 'mod_b'"), 1);
+	/* The same module twice is a programming error. */
+	list[n + 1] = &a;
+	list[n + 2] = NULL;
+	assert_int_equal(store_open_schemas(fx->path, list, &st, &err),
+	    SP_ERR_INTERNAL);
+	reopen(fx);
+}
+
+/*
+ * The schema as the single-migration-list store (user_version 3) made it,
+ * verbatim from the last release that had it.
+ */
+static const char legacy_v3[] =
+	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	"CREATE TABLE tokens (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+	"  verifier TEXT NOT NULL, created INTEGER NOT NULL);"
+	"CREATE TABLE token_keys (token_id INTEGER NOT NULL REFERENCES tokens,"
+	"  alias TEXT NOT NULL, alg INTEGER NOT NULL, wrapped BLOB NOT NULL,"
+	"  spki BLOB NOT NULL, created INTEGER NOT NULL,"
+	"  PRIMARY KEY (token_id, alias));"
+	"CREATE TABLE cas (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+	"  subject TEXT NOT NULL, token TEXT NOT NULL, key_alias TEXT NOT NULL,"
+	"  issuer_id INTEGER REFERENCES cas, cert BLOB NOT NULL,"
+	"  crl_period INTEGER NOT NULL, crl_number INTEGER NOT NULL,"
+	"  next_crl INTEGER NOT NULL, created INTEGER NOT NULL);"
+	"CREATE TABLE profiles (name TEXT PRIMARY KEY, json TEXT NOT NULL,"
+	"  builtin INTEGER NOT NULL);"
+	"CREATE TABLE certs (id INTEGER PRIMARY KEY,"
+	"  ca_id INTEGER NOT NULL REFERENCES cas, serial TEXT NOT NULL,"
+	"  status INTEGER NOT NULL, subject TEXT NOT NULL, profile TEXT NOT NULL,"
+	"  not_before INTEGER NOT NULL, not_after INTEGER NOT NULL,"
+	"  revoked_at INTEGER NOT NULL DEFAULT 0,"
+	"  reason INTEGER NOT NULL DEFAULT -1,"
+	"  fingerprint TEXT NOT NULL DEFAULT '', der BLOB NOT NULL,"
+	"  created INTEGER NOT NULL, UNIQUE (ca_id, serial));"
+	"CREATE INDEX certs_status ON certs (ca_id, status);"
+	"CREATE TABLE crls (ca_id INTEGER NOT NULL REFERENCES cas,"
+	"  number INTEGER NOT NULL, this_update INTEGER NOT NULL,"
+	"  next_update INTEGER NOT NULL, der BLOB NOT NULL,"
+	"  PRIMARY KEY (ca_id, number));"
+	"CREATE TABLE audit (seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL,"
+	"  event TEXT NOT NULL, actor TEXT NOT NULL, details TEXT NOT NULL,"
+	"  prev TEXT NOT NULL, hash TEXT NOT NULL);"
+	"INSERT INTO meta VALUES ('audit_head', '0:');"
+	"CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	"CREATE TABLE keybindings (id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL UNIQUE, type TEXT NOT NULL, token TEXT NOT NULL,"
+	"  key_alias TEXT NOT NULL, cert BLOB, chain BLOB,"
+	"  created INTEGER NOT NULL);"
+	"CREATE TABLE trust (fingerprint TEXT PRIMARY KEY, subject TEXT NOT NULL,"
+	"  cert BLOB NOT NULL, added INTEGER NOT NULL);"
+	"CREATE TABLE roles (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+	"  created INTEGER NOT NULL);"
+	"CREATE TABLE role_members (role_id INTEGER NOT NULL REFERENCES roles"
+	"  ON DELETE CASCADE, match TEXT NOT NULL, value TEXT NOT NULL,"
+	"  issuer TEXT NOT NULL DEFAULT '',"
+	"  PRIMARY KEY (role_id, match, value, issuer));"
+	"CREATE TABLE role_rules (role_id INTEGER NOT NULL REFERENCES roles"
+	"  ON DELETE CASCADE, path TEXT NOT NULL, allow INTEGER NOT NULL,"
+	"  recursive INTEGER NOT NULL, PRIMARY KEY (role_id, path));"
+	"CREATE TABLE incoming (id INTEGER PRIMARY KEY,"
+	"  fingerprint TEXT NOT NULL UNIQUE, subject TEXT NOT NULL,"
+	"  issuer TEXT NOT NULL, serial TEXT NOT NULL, address TEXT NOT NULL,"
+	"  first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,"
+	"  count INTEGER NOT NULL, role TEXT NOT NULL DEFAULT '');"
+	"CREATE TABLE connectors (id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL UNIQUE, url TEXT NOT NULL,"
+	"  enabled INTEGER NOT NULL, auth TEXT NOT NULL,"
+	"  max_conns INTEGER NOT NULL, created INTEGER NOT NULL);"
+	"CREATE TABLE trust_crls (issuer TEXT PRIMARY KEY,"
+	"  number INTEGER NOT NULL, this_update INTEGER NOT NULL,"
+	"  next_update INTEGER NOT NULL, der BLOB NOT NULL,"
+	"  added INTEGER NOT NULL);"
+	"PRAGMA user_version = 3;";
+
+static void
+test_open_legacy_v3(void **state)
+{
+	struct fixture	*fx = *state;
+	struct sp_err	 err = { 0 };
+	int64_t		 id = 0;
+
+	store_close(fx->st);
+	fx->st = NULL;
+	assert_int_equal(remove(fx->path), 0);
+	raw_sql(fx, legacy_v3);
+	raw_sql(fx, "INSERT INTO tokens VALUES (7, 'old', 'v', 1);"
+	    "INSERT INTO settings VALUES ('k', 'v');");
+	reopen(fx);
+	assert_int_equal(raw_int(fx, "PRAGMA user_version"),
+	    STORE_USER_VERSION);
+	for (size_t i = 0; store_schemas[i] != NULL; i++)
+		assert_int_equal(store_module_version(fx->st,
+		    store_schemas[i]->module), store_schemas[i]->legacy);
+	/* The rows are the old ones, and the tables work. */
+	assert_int_equal(raw_int(fx, "SELECT id FROM tokens WHERE "
+	    "name = 'old'"), 7);
+	assert_int_equal(store_token_insert(fx->st, NULL, "new", "v", &id, &err), 0);
+	assert_int_equal(id, 8);
+	assert_int_equal(store_audit_append(fx->st, NULL, "e", "a", "{}", &err), 0);
+	/* A second open converts nothing. */
+	reopen(fx);
+	assert_int_equal(raw_int(fx, "SELECT count(*) FROM schema_versions"),
+	    6);
 }
 
 static void
@@ -275,28 +474,28 @@ test_reopen_keeps_data(void **state)
 	int64_t			 tid, ca;
 	int			 n;
 
-	assert_int_equal(store_token_insert(fx->st, "t1", "v1", &tid, &err),
+	assert_int_equal(store_token_insert(fx->st, NULL, "t1", "v1", &tid, &err),
 	    0);
 	ca = add_ca(fx->st, "root", 0);
-	reserve_ok(fx->st, ca, "0a");
-	assert_int_equal(store_profile_put(fx->st, &p, &err), 0);
-	assert_int_equal(store_audit_append(fx->st, "e", "a", "{}", &err), 0);
+	reserve_ok(fx->st, NULL, ca, "0a");
+	assert_int_equal(store_profile_put(fx->st, NULL, &p, &err), 0);
+	assert_int_equal(store_audit_append(fx->st, NULL, "e", "a", "{}", &err), 0);
 	reopen(fx);
 
 	n = 0;
-	assert_int_equal(store_token_foreach(fx->st, count_tok, &n), 0);
+	assert_int_equal(store_token_foreach(fx->st, NULL, count_tok, &n), 0);
 	assert_int_equal(n, 1);
 	n = 0;
-	assert_int_equal(store_ca_foreach(fx->st, count_ca, &n), 0);
+	assert_int_equal(store_ca_foreach(fx->st, NULL, count_ca, &n), 0);
 	assert_int_equal(n, 1);
 	n = 0;
-	assert_int_equal(store_profile_foreach(fx->st, count_prof, &n), 0);
+	assert_int_equal(store_profile_foreach(fx->st, NULL, count_prof, &n), 0);
 	assert_int_equal(n, 1);
 	n = 0;
-	assert_int_equal(store_cert_foreach(fx->st,
+	assert_int_equal(store_cert_foreach(fx->st, NULL,
 	    &(struct store_cert_filter){ 0, -1, 0 }, count_cert, &n), 0);
 	assert_int_equal(n, 1);
-	assert_int_equal(store_audit_verify(fx->st, &rep, &err), 0);
+	assert_int_equal(store_audit_verify(fx->st, NULL, &rep, &err), 0);
 	assert_int_equal(rep.rows, 1);
 }
 
@@ -339,14 +538,14 @@ test_tokens(void **state)
 	int64_t		 a = 0, b = 0, c = 0;
 	int		 calls = 0;
 
-	assert_int_equal(store_token_insert(fx->st, "zeta", "vz", &a, &err),
+	assert_int_equal(store_token_insert(fx->st, NULL, "zeta", "vz", &a, &err),
 	    0);
-	assert_int_equal(store_token_insert(fx->st, "alpha", "va", &b, &err),
+	assert_int_equal(store_token_insert(fx->st, NULL, "alpha", "va", &b, &err),
 	    0);
 	assert_true(a > 0 && b > 0 && a != b);
 
 	/* Listed by name. */
-	assert_int_equal(store_token_foreach(fx->st, tok_cb, &seen), 0);
+	assert_int_equal(store_token_foreach(fx->st, NULL, tok_cb, &seen), 0);
 	assert_int_equal(seen.n, 2);
 	assert_string_equal(seen.names[0], "alpha");
 	assert_string_equal(seen.verifiers[0], "va");
@@ -355,13 +554,13 @@ test_tokens(void **state)
 	assert_true(seen.ids[1] == a);
 
 	/* A duplicate name. */
-	assert_int_equal(store_token_insert(fx->st, "zeta", "other", &c, &err),
+	assert_int_equal(store_token_insert(fx->st, NULL, "zeta", "other", &c, &err),
 	    SP_ERR_EXISTS);
 	assert_int_equal(err.code, SP_ERR_EXISTS);
 	assert_true(c == 0);
 
 	/* A callback's non-zero return stops the walk and is returned. */
-	assert_int_equal(store_token_foreach(fx->st, stop_cb, &calls), 7);
+	assert_int_equal(store_token_foreach(fx->st, NULL, stop_cb, &calls), 7);
 	assert_int_equal(calls, 1);
 }
 
@@ -400,8 +599,8 @@ test_token_keys(void **state)
 	struct store_token_key	 k = { 0 };
 	int64_t			 t1, t2;
 
-	assert_int_equal(store_token_insert(fx->st, "t1", "v", &t1, &err), 0);
-	assert_int_equal(store_token_insert(fx->st, "t2", "v", &t2, &err), 0);
+	assert_int_equal(store_token_insert(fx->st, NULL, "t1", "v", &t1, &err), 0);
+	assert_int_equal(store_token_insert(fx->st, NULL, "t2", "v", &t2, &err), 0);
 	k.token_id = t1;
 	k.alias = "k1";
 	k.alg = 3;
@@ -409,20 +608,20 @@ test_token_keys(void **state)
 	k.wlen = 4;
 	k.spki = (const unsigned char *)"SPKI";
 	k.spkilen = 4;
-	assert_int_equal(store_token_key_insert(fx->st, &k, &err), 0);
+	assert_int_equal(store_token_key_insert(fx->st, NULL, &k, &err), 0);
 	/* The same alias in another token is fine... */
 	k.token_id = t2;
-	assert_int_equal(store_token_key_insert(fx->st, &k, &err), 0);
+	assert_int_equal(store_token_key_insert(fx->st, NULL, &k, &err), 0);
 	/* ...but not twice in one token. */
-	assert_int_equal(store_token_key_insert(fx->st, &k, &err),
+	assert_int_equal(store_token_key_insert(fx->st, NULL, &k, &err),
 	    SP_ERR_EXISTS);
 	/* A key for a token that does not exist violates the schema. */
 	sp_err_clear(&err);
 	k.token_id = t2 + 100;
 	k.alias = "k9";
-	assert_int_equal(store_token_key_insert(fx->st, &k, &err), SP_ERR_DB);
+	assert_int_equal(store_token_key_insert(fx->st, NULL, &k, &err), SP_ERR_DB);
 
-	assert_int_equal(store_token_key_foreach(fx->st, key_cb, &seen), 0);
+	assert_int_equal(store_token_key_foreach(fx->st, NULL, key_cb, &seen), 0);
 	assert_int_equal(seen.n, 2);
 	assert_true(seen.token[0] == t1);
 	assert_string_equal(seen.alias[0], "k1");
@@ -432,12 +631,12 @@ test_token_keys(void **state)
 	assert_true(seen.token[1] == t2);
 
 	/* Delete, and delete what is not there. */
-	assert_int_equal(store_token_key_delete(fx->st, t1, "k1", &err), 0);
+	assert_int_equal(store_token_key_delete(fx->st, NULL, t1, "k1", &err), 0);
 	sp_err_clear(&err);
-	assert_int_equal(store_token_key_delete(fx->st, t1, "k1", &err),
+	assert_int_equal(store_token_key_delete(fx->st, NULL, t1, "k1", &err),
 	    SP_ERR_NOTFOUND);
 	memset(&seen, 0, sizeof(seen));
-	assert_int_equal(store_token_key_foreach(fx->st, key_cb, &seen), 0);
+	assert_int_equal(store_token_key_foreach(fx->st, NULL, key_cb, &seen), 0);
 	assert_int_equal(seen.n, 1);
 	assert_true(seen.token[0] == t2);
 }
@@ -479,7 +678,7 @@ test_cas(void **state)
 
 	root = add_ca(fx->st, "root", 0);
 	sub = add_ca(fx->st, "sub", root);
-	assert_int_equal(store_ca_foreach(fx->st, ca_cb, &seen), 0);
+	assert_int_equal(store_ca_foreach(fx->st, NULL, ca_cb, &seen), 0);
 	assert_int_equal(seen.n, 2);
 	assert_string_equal(seen.name[0], "root");
 	assert_true(seen.issuer[0] == 0);
@@ -489,18 +688,18 @@ test_cas(void **state)
 	assert_int_equal(seen.certlen[0], 2);
 
 	/* CRL numbers count up per CA and the due time moves. */
-	assert_int_equal(store_ca_next_crl(fx->st, root, 5000, &num, &err), 0);
+	assert_int_equal(store_ca_next_crl(fx->st, NULL, root, 5000, &num, &err), 0);
 	assert_true(num == 1);
-	assert_int_equal(store_ca_next_crl(fx->st, root, 6000, &num, &err), 0);
+	assert_int_equal(store_ca_next_crl(fx->st, NULL, root, 6000, &num, &err), 0);
 	assert_true(num == 2);
-	assert_int_equal(store_ca_next_crl(fx->st, sub, 7000, &num, &err), 0);
+	assert_int_equal(store_ca_next_crl(fx->st, NULL, sub, 7000, &num, &err), 0);
 	assert_true(num == 1);
 	memset(&seen, 0, sizeof(seen));
-	assert_int_equal(store_ca_foreach(fx->st, ca_cb, &seen), 0);
+	assert_int_equal(store_ca_foreach(fx->st, NULL, ca_cb, &seen), 0);
 	assert_true(seen.crl_number[0] == 2 && seen.next_crl[0] == 6000);
 	assert_true(seen.crl_number[1] == 1 && seen.next_crl[1] == 7000);
 	sp_err_clear(&err);
-	assert_int_equal(store_ca_next_crl(fx->st, sub + 50, 1, &num, &err),
+	assert_int_equal(store_ca_next_crl(fx->st, NULL, sub + 50, 1, &num, &err),
 	    SP_ERR_NOTFOUND);
 
 	/* Names are unique. */
@@ -509,7 +708,7 @@ test_cas(void **state)
 	dup.cert = (const unsigned char *)"x";
 	dup.certlen = 1;
 	sp_err_clear(&err);
-	assert_int_equal(store_ca_insert(fx->st, &dup, &id, &err),
+	assert_int_equal(store_ca_insert(fx->st, NULL, &dup, &id, &err),
 	    SP_ERR_EXISTS);
 }
 
@@ -542,12 +741,12 @@ test_profiles(void **state)
 	struct store_profile	 a = { "B", "{\"a\":1}", true };
 	struct store_profile	 b = { "A", "{}", false };
 
-	assert_int_equal(store_profile_put(fx->st, &a, &err), 0);
-	assert_int_equal(store_profile_put(fx->st, &b, &err), 0);
+	assert_int_equal(store_profile_put(fx->st, NULL, &a, &err), 0);
+	assert_int_equal(store_profile_put(fx->st, NULL, &b, &err), 0);
 	/* Putting again replaces. */
 	a.json = "{\"a\":2}";
-	assert_int_equal(store_profile_put(fx->st, &a, &err), 0);
-	assert_int_equal(store_profile_foreach(fx->st, prof_cb, &seen), 0);
+	assert_int_equal(store_profile_put(fx->st, NULL, &a, &err), 0);
+	assert_int_equal(store_profile_foreach(fx->st, NULL, prof_cb, &seen), 0);
 	assert_int_equal(seen.n, 2);
 	assert_string_equal(seen.name[0], "A");
 	assert_false(seen.builtin[0]);
@@ -605,7 +804,7 @@ get_cert(struct store *st, int64_t ca, const char *serial,
 	struct sp_err	err = { 0 };
 
 	memset(s, 0, sizeof(*s));
-	if (store_cert_get(st, ca, serial, cert_cb, s, &err) != 0)
+	if (store_cert_get(st, NULL, ca, serial, cert_cb, s, &err) != 0)
 		print_error("store_cert_get %s: %s\n", serial, err.msg);
 	assert_int_equal(s->n, 1);
 }
@@ -620,7 +819,7 @@ test_cert_lifecycle(void **state)
 	int64_t			 ca, id, id2;
 
 	ca = add_ca(fx->st, "root", 0);
-	id = reserve_ok(fx->st, ca, "0102ab");
+	id = reserve_ok(fx->st, NULL, ca, "0102ab");
 
 	/* Reserved: the TBS, no fingerprint, not revoked. */
 	get_cert(fx->st, ca, "0102ab", &s);
@@ -635,7 +834,7 @@ test_cert_lifecycle(void **state)
 	assert_true(s.nb[0] == 100 && s.na[0] == 200);
 
 	/* Issued: the certificate replaces the TBS. */
-	assert_int_equal(store_cert_issued(fx->st, id, der, sizeof(der), "fp1",
+	assert_int_equal(store_cert_issued(fx->st, NULL, id, der, sizeof(der), "fp1",
 	    &err), 0);
 	get_cert(fx->st, ca, "0102ab", &s);
 	assert_int_equal(s.status[0], CERT_ACTIVE);
@@ -645,47 +844,47 @@ test_cert_lifecycle(void **state)
 
 	/* Only a reserved row can be issued or failed. */
 	sp_err_clear(&err);
-	assert_int_equal(store_cert_issued(fx->st, id, der, sizeof(der), "fp2",
+	assert_int_equal(store_cert_issued(fx->st, NULL, id, der, sizeof(der), "fp2",
 	    &err), SP_ERR_NOTFOUND);
 	sp_err_clear(&err);
-	assert_int_equal(store_cert_failed(fx->st, id, &err), SP_ERR_NOTFOUND);
+	assert_int_equal(store_cert_failed(fx->st, NULL, id, &err), SP_ERR_NOTFOUND);
 	get_cert(fx->st, ca, "0102ab", &s);
 	assert_int_equal(s.status[0], CERT_ACTIVE);
 	assert_string_equal(s.fp[0], "fp1");
 
 	/* Revoke, then lift. */
-	assert_int_equal(store_cert_set_status(fx->st, id, CERT_REVOKED, 5000,
+	assert_int_equal(store_cert_set_status(fx->st, NULL, id, CERT_REVOKED, 5000,
 	    1, &err), 0);
 	get_cert(fx->st, ca, "0102ab", &s);
 	assert_int_equal(s.status[0], CERT_REVOKED);
 	assert_true(s.revoked_at[0] == 5000);
 	assert_int_equal(s.reason[0], 1);
-	assert_int_equal(store_cert_set_status(fx->st, id, CERT_ACTIVE, 0, -1,
+	assert_int_equal(store_cert_set_status(fx->st, NULL, id, CERT_ACTIVE, 0, -1,
 	    &err), 0);
 	get_cert(fx->st, ca, "0102ab", &s);
 	assert_int_equal(s.status[0], CERT_ACTIVE);
 	assert_int_equal(s.reason[0], -1);
 	sp_err_clear(&err);
-	assert_int_equal(store_cert_set_status(fx->st, id + 100, CERT_REVOKED,
+	assert_int_equal(store_cert_set_status(fx->st, NULL, id + 100, CERT_REVOKED,
 	    1, 1, &err), SP_ERR_NOTFOUND);
 
 	/* A reserved row that failed. */
-	id2 = reserve_ok(fx->st, ca, "0103");
-	assert_int_equal(store_cert_failed(fx->st, id2, &err), 0);
+	id2 = reserve_ok(fx->st, NULL, ca, "0103");
+	assert_int_equal(store_cert_failed(fx->st, NULL, id2, &err), 0);
 	get_cert(fx->st, ca, "0103", &s);
 	assert_int_equal(s.status[0], CERT_FAILED);
 	sp_err_clear(&err);
-	assert_int_equal(store_cert_issued(fx->st, id2, der, sizeof(der),
+	assert_int_equal(store_cert_issued(fx->st, NULL, id2, der, sizeof(der),
 	    "fp", &err), SP_ERR_NOTFOUND);
 
 	/* Unknown serial, and the right serial on the wrong CA. */
 	sp_err_clear(&err);
 	memset(&s, 0, sizeof(s));
-	assert_int_equal(store_cert_get(fx->st, ca, "ffff", cert_cb, &s, &err),
+	assert_int_equal(store_cert_get(fx->st, NULL, ca, "ffff", cert_cb, &s, &err),
 	    SP_ERR_NOTFOUND);
 	assert_int_equal(s.n, 0);
 	assert_non_null(strstr(err.msg, "ffff"));
-	assert_int_equal(store_cert_get(fx->st, ca + 1, "0102ab", cert_cb, &s,
+	assert_int_equal(store_cert_get(fx->st, NULL, ca + 1, "0102ab", cert_cb, &s,
 	    NULL), SP_ERR_NOTFOUND);
 
 	assert_string_equal(cert_status_name(CERT_RESERVED), "reserved");
@@ -706,17 +905,17 @@ test_cert_duplicate_serial(void **state)
 
 	a = add_ca(fx->st, "a", 0);
 	b = add_ca(fx->st, "b", 0);
-	reserve_ok(fx->st, a, "77");
-	assert_int_equal(reserve(fx->st, a, "77", &id, &err), SP_ERR_EXISTS);
+	reserve_ok(fx->st, NULL, a, "77");
+	assert_int_equal(reserve(fx->st, NULL, a, "77", &id, &err), SP_ERR_EXISTS);
 	assert_int_equal(err.code, SP_ERR_EXISTS);
 	assert_true(id == 0);
 	/* The same serial under another CA is a different certificate. */
-	reserve_ok(fx->st, b, "77");
+	reserve_ok(fx->st, NULL, b, "77");
 	get_cert(fx->st, b, "77", &s);
 	assert_true(s.ca[0] == b);
 	/* A CA that does not exist. */
 	sp_err_clear(&err);
-	assert_int_equal(reserve(fx->st, b + 10, "78", &id, &err), SP_ERR_DB);
+	assert_int_equal(reserve(fx->st, NULL, b + 10, "78", &id, &err), SP_ERR_DB);
 }
 
 static void
@@ -734,57 +933,57 @@ test_cert_foreach_filters(void **state)
 	b = add_ca(fx->st, "b", 0);
 	/* a: 01 active, 02 revoked, 03 reserved; b: 04 active, 05 failed. */
 	for (int i = 0; i < 5; i++)
-		ids[i] = reserve_ok(fx->st, i < 3 ? a : b, serials[i]);
-	assert_int_equal(store_cert_issued(fx->st, ids[0],
+		ids[i] = reserve_ok(fx->st, NULL, i < 3 ? a : b, serials[i]);
+	assert_int_equal(store_cert_issued(fx->st, NULL, ids[0],
 	    (const unsigned char *)"c", 1, "f", &err), 0);
-	assert_int_equal(store_cert_issued(fx->st, ids[1],
+	assert_int_equal(store_cert_issued(fx->st, NULL, ids[1],
 	    (const unsigned char *)"c", 1, "f", &err), 0);
-	assert_int_equal(store_cert_set_status(fx->st, ids[1], CERT_REVOKED,
+	assert_int_equal(store_cert_set_status(fx->st, NULL, ids[1], CERT_REVOKED,
 	    10, 4, &err), 0);
-	assert_int_equal(store_cert_issued(fx->st, ids[3],
+	assert_int_equal(store_cert_issued(fx->st, NULL, ids[3],
 	    (const unsigned char *)"c", 1, "f", &err), 0);
-	assert_int_equal(store_cert_failed(fx->st, ids[4], &err), 0);
+	assert_int_equal(store_cert_failed(fx->st, NULL, ids[4], &err), 0);
 
 	f = (struct store_cert_filter){ 0, -1, 0 };
 	memset(&s, 0, sizeof(s));
-	assert_int_equal(store_cert_foreach(fx->st, &f, cert_cb, &s), 0);
+	assert_int_equal(store_cert_foreach(fx->st, NULL, &f, cert_cb, &s), 0);
 	assert_int_equal(s.n, 5);
 	for (int i = 0; i < 5; i++)	/* in id order */
 		assert_string_equal(s.serial[i], serials[i]);
 
 	f = (struct store_cert_filter){ a, -1, 0 };
 	memset(&s, 0, sizeof(s));
-	assert_int_equal(store_cert_foreach(fx->st, &f, cert_cb, &s), 0);
+	assert_int_equal(store_cert_foreach(fx->st, NULL, &f, cert_cb, &s), 0);
 	assert_int_equal(s.n, 3);
 
 	f = (struct store_cert_filter){ 0, CERT_ACTIVE, 0 };
 	memset(&s, 0, sizeof(s));
-	assert_int_equal(store_cert_foreach(fx->st, &f, cert_cb, &s), 0);
+	assert_int_equal(store_cert_foreach(fx->st, NULL, &f, cert_cb, &s), 0);
 	assert_int_equal(s.n, 2);
 	assert_string_equal(s.serial[0], "01");
 	assert_string_equal(s.serial[1], "04");
 
 	f = (struct store_cert_filter){ a, CERT_REVOKED, 0 };
 	memset(&s, 0, sizeof(s));
-	assert_int_equal(store_cert_foreach(fx->st, &f, cert_cb, &s), 0);
+	assert_int_equal(store_cert_foreach(fx->st, NULL, &f, cert_cb, &s), 0);
 	assert_int_equal(s.n, 1);
 	assert_string_equal(s.serial[0], "02");
 	assert_int_equal(s.reason[0], 4);
 
 	f = (struct store_cert_filter){ b, CERT_REVOKED, 0 };
 	memset(&s, 0, sizeof(s));
-	assert_int_equal(store_cert_foreach(fx->st, &f, cert_cb, &s), 0);
+	assert_int_equal(store_cert_foreach(fx->st, NULL, &f, cert_cb, &s), 0);
 	assert_int_equal(s.n, 0);
 
 	f = (struct store_cert_filter){ b, CERT_FAILED, 0 };
 	memset(&s, 0, sizeof(s));
-	assert_int_equal(store_cert_foreach(fx->st, &f, cert_cb, &s), 0);
+	assert_int_equal(store_cert_foreach(fx->st, NULL, &f, cert_cb, &s), 0);
 	assert_int_equal(s.n, 1);
 	assert_string_equal(s.serial[0], "05");
 
 	f = (struct store_cert_filter){ 0, -1, 2 };
 	memset(&s, 0, sizeof(s));
-	assert_int_equal(store_cert_foreach(fx->st, &f, cert_cb, &s), 0);
+	assert_int_equal(store_cert_foreach(fx->st, NULL, &f, cert_cb, &s), 0);
 	assert_int_equal(s.n, 2);
 	assert_string_equal(s.serial[0], "01");
 	assert_string_equal(s.serial[1], "02");
@@ -800,26 +999,26 @@ test_cert_abandon_reserved(void **state)
 	int64_t				 ca, a;
 
 	ca = add_ca(fx->st, "root", 0);
-	assert_int_equal(store_cert_abandon_reserved(fx->st, &err), 0);
-	a = reserve_ok(fx->st, ca, "01");
-	reserve_ok(fx->st, ca, "02");
-	reserve_ok(fx->st, ca, "03");
-	assert_int_equal(store_cert_issued(fx->st, a,
+	assert_int_equal(store_cert_abandon_reserved(fx->st, NULL, &err), 0);
+	a = reserve_ok(fx->st, NULL, ca, "01");
+	reserve_ok(fx->st, NULL, ca, "02");
+	reserve_ok(fx->st, NULL, ca, "03");
+	assert_int_equal(store_cert_issued(fx->st, NULL, a,
 	    (const unsigned char *)"c", 1, "f", &err), 0);
 	/* Two rows were still reserved. */
-	assert_int_equal(store_cert_abandon_reserved(fx->st, &err), 2);
+	assert_int_equal(store_cert_abandon_reserved(fx->st, NULL, &err), 2);
 	memset(&s, 0, sizeof(s));
-	assert_int_equal(store_cert_foreach(fx->st, &f, cert_cb, &s), 0);
+	assert_int_equal(store_cert_foreach(fx->st, NULL, &f, cert_cb, &s), 0);
 	assert_int_equal(s.n, 2);
 	assert_string_equal(s.serial[0], "02");
 	assert_string_equal(s.serial[1], "03");
 	get_cert(fx->st, ca, "01", &s);
 	assert_int_equal(s.status[0], CERT_ACTIVE);
 	/* Nothing left to abandon. */
-	assert_int_equal(store_cert_abandon_reserved(fx->st, &err), 0);
+	assert_int_equal(store_cert_abandon_reserved(fx->st, NULL, &err), 0);
 	f.status = CERT_RESERVED;
 	memset(&s, 0, sizeof(s));
-	assert_int_equal(store_cert_foreach(fx->st, &f, cert_cb, &s), 0);
+	assert_int_equal(store_cert_foreach(fx->st, NULL, &f, cert_cb, &s), 0);
 	assert_int_equal(s.n, 0);
 }
 
@@ -836,28 +1035,28 @@ test_crl(void **state)
 
 	ca = add_ca(fx->st, "root", 0);
 	other = add_ca(fx->st, "other", 0);
-	assert_int_equal(store_crl_latest(fx->st, ca, &der, &len, &num, &err),
+	assert_int_equal(store_crl_latest(fx->st, NULL, ca, &der, &len, &num, &err),
 	    SP_ERR_NOTFOUND);
 	assert_null(der);
 	assert_int_equal(len, 0);
 
-	assert_int_equal(store_crl_insert(fx->st, ca, 1, 100, 200,
+	assert_int_equal(store_crl_insert(fx->st, NULL, ca, 1, 100, 200,
 	    (const unsigned char *)"one", 3, &err), 0);
-	assert_int_equal(store_crl_insert(fx->st, ca, 2, 150, 250,
+	assert_int_equal(store_crl_insert(fx->st, NULL, ca, 2, 150, 250,
 	    (const unsigned char *)"two!", 4, &err), 0);
-	assert_int_equal(store_crl_insert(fx->st, other, 1, 100, 200,
+	assert_int_equal(store_crl_insert(fx->st, NULL, other, 1, 100, 200,
 	    (const unsigned char *)"o", 1, &err), 0);
 	sp_err_clear(&err);
-	assert_int_equal(store_crl_insert(fx->st, ca, 2, 150, 250,
+	assert_int_equal(store_crl_insert(fx->st, NULL, ca, 2, 150, 250,
 	    (const unsigned char *)"dup", 3, &err), SP_ERR_EXISTS);
 
-	assert_int_equal(store_crl_latest(fx->st, ca, &der, &len, &num, &err),
+	assert_int_equal(store_crl_latest(fx->st, NULL, ca, &der, &len, &num, &err),
 	    0);
 	assert_true(num == 2);
 	assert_int_equal(len, 4);
 	assert_memory_equal(der, "two!", 4);
 	free(der);
-	assert_int_equal(store_crl_latest(fx->st, other, &der, &len, &num,
+	assert_int_equal(store_crl_latest(fx->st, NULL, other, &der, &len, &num,
 	    &err), 0);
 	assert_true(num == 1);
 	assert_int_equal(len, 1);
@@ -876,11 +1075,11 @@ test_crl_pruned(void **state)
 
 	ca = add_ca(fx->st, "root", 0);
 	other = add_ca(fx->st, "other", 0);
-	assert_int_equal(store_crl_insert(fx->st, other, 1, 100, 200,
+	assert_int_equal(store_crl_insert(fx->st, NULL, other, 1, 100, 200,
 	    (const unsigned char *)"o", 1, &err), 0);
 	store_set_crl_keep(fx->st, 3);
 	for (int64_t n = 1; n <= 10; n++)
-		assert_int_equal(store_crl_insert(fx->st, ca, n, 100 + n,
+		assert_int_equal(store_crl_insert(fx->st, NULL, ca, n, 100 + n,
 		    200 + n, (const unsigned char *)"crl", 3, &err), 0);
 	assert_int_equal(raw_int(fx, "SELECT count(*) FROM crls WHERE "
 	    "ca_id = (SELECT id FROM cas WHERE name = 'root')"), 3);
@@ -888,13 +1087,13 @@ test_crl_pruned(void **state)
 	    "ca_id = (SELECT id FROM cas WHERE name = 'root')"), 8);
 	assert_int_equal(raw_int(fx, "SELECT count(*) FROM crls WHERE "
 	    "ca_id = (SELECT id FROM cas WHERE name = 'other')"), 1);
-	assert_int_equal(store_crl_latest(fx->st, ca, &der, &len, &num, &err),
+	assert_int_equal(store_crl_latest(fx->st, NULL, ca, &der, &len, &num, &err),
 	    0);
 	assert_true(num == 10);
 	free(der);
 	/* The default keeps more. */
 	store_set_crl_keep(fx->st, 0);
-	assert_int_equal(store_crl_insert(fx->st, ca, 11, 111, 211,
+	assert_int_equal(store_crl_insert(fx->st, NULL, ca, 11, 111, 211,
 	    (const unsigned char *)"crl", 3, &err), 0);
 	assert_int_equal(raw_int(fx, "SELECT count(*) FROM crls WHERE "
 	    "ca_id = (SELECT id FROM cas WHERE name = 'root')"), 4);
@@ -909,51 +1108,52 @@ test_transaction_rollback(void **state)
 	struct sp_err			 err = { 0 };
 	struct store_cert_filter	 f = { 0, -1, 0 };
 	struct store_audit_report	 rep;
+	struct store_txn		*tx = NULL, *tx2 = NULL;
 	int64_t				 ca, tid = 0;
 	int				 n;
 
 	ca = add_ca(fx->st, "root", 0);
-	assert_int_equal(store_audit_append(fx->st, "before", "t", "{}", &err),
+	assert_int_equal(store_audit_append(fx->st, NULL, "before", "t", "{}", &err),
 	    0);
 
-	assert_int_equal(store_begin(fx->st, &err), 0);
+	assert_int_equal(store_txn_begin(fx->st, &tx, &err), 0);
 	/* No nesting. */
-	assert_int_equal(store_begin(fx->st, &err), SP_ERR_INTERNAL);
-	assert_int_equal(store_token_insert(fx->st, "tx", "v", &tid, &err), 0);
-	reserve_ok(fx->st, ca, "aa");
-	assert_int_equal(store_crl_insert(fx->st, ca, 1, 1, 2,
+	assert_int_equal(store_txn_begin(fx->st, &tx2, &err), SP_ERR_INTERNAL);
+	assert_int_equal(store_token_insert(fx->st, tx, "tx", "v", &tid, &err), 0);
+	reserve_ok(fx->st, tx, ca, "aa");
+	assert_int_equal(store_crl_insert(fx->st, tx, ca, 1, 1, 2,
 	    (const unsigned char *)"c", 1, &err), 0);
-	assert_int_equal(store_audit_append(fx->st, "inside", "t", "{}", &err),
+	assert_int_equal(store_audit_append(fx->st, tx, "inside", "t", "{}", &err),
 	    0);
-	store_rollback(fx->st);
-	/* A second rollback outside a transaction is a no-op. */
-	store_rollback(fx->st);
+	store_txn_rollback(tx);
+	/* A second rollback of the ended handle is a no-op. */
+	store_txn_rollback(tx);
 
 	n = 0;
-	assert_int_equal(store_token_foreach(fx->st, count_tok, &n), 0);
+	assert_int_equal(store_token_foreach(fx->st, NULL, count_tok, &n), 0);
 	assert_int_equal(n, 0);
 	n = 0;
-	assert_int_equal(store_cert_foreach(fx->st, &f, count_cert, &n), 0);
+	assert_int_equal(store_cert_foreach(fx->st, NULL, &f, count_cert, &n), 0);
 	assert_int_equal(n, 0);
 	assert_int_equal(raw_int(fx, "SELECT count(*) FROM crls"), 0);
 	/* The audit head went back too: the chain still verifies. */
-	assert_int_equal(store_audit_verify(fx->st, &rep, &err), 0);
+	assert_int_equal(store_audit_verify(fx->st, NULL, &rep, &err), 0);
 	assert_int_equal(rep.rows, 1);
-	assert_int_equal(store_audit_append(fx->st, "after", "t", "{}", &err),
+	assert_int_equal(store_audit_append(fx->st, NULL, "after", "t", "{}", &err),
 	    0);
-	assert_int_equal(store_audit_verify(fx->st, &rep, &err), 0);
+	assert_int_equal(store_audit_verify(fx->st, NULL, &rep, &err), 0);
 	assert_int_equal(rep.rows, 2);
 
 	/* And a committed transaction keeps everything. */
-	assert_int_equal(store_begin(fx->st, &err), 0);
-	assert_int_equal(store_token_insert(fx->st, "tx", "v", &tid, &err), 0);
-	assert_int_equal(store_audit_append(fx->st, "in", "t", "{}", &err), 0);
-	assert_int_equal(store_commit(fx->st, &err), 0);
+	assert_int_equal(store_txn_begin(fx->st, &tx, &err), 0);
+	assert_int_equal(store_token_insert(fx->st, tx, "tx", "v", &tid, &err), 0);
+	assert_int_equal(store_audit_append(fx->st, tx, "in", "t", "{}", &err), 0);
+	assert_int_equal(store_txn_commit(tx, &err), 0);
 	reopen(fx);
 	n = 0;
-	assert_int_equal(store_token_foreach(fx->st, count_tok, &n), 0);
+	assert_int_equal(store_token_foreach(fx->st, NULL, count_tok, &n), 0);
 	assert_int_equal(n, 1);
-	assert_int_equal(store_audit_verify(fx->st, &rep, &err), 0);
+	assert_int_equal(store_audit_verify(fx->st, NULL, &rep, &err), 0);
 	assert_int_equal(rep.rows, 3);
 }
 
@@ -967,7 +1167,7 @@ append_n(struct store *st, int n)
 
 	for (int i = 1; i <= n; i++) {
 		snprintf(d, sizeof(d), "{\"i\":%d}", i);
-		if (store_audit_append(st, "test.event", "tester", d,
+		if (store_audit_append(st, NULL, "test.event", "tester", d,
 		    &err) != 0)
 			print_error("audit append: %s\n", err.msg);
 		assert_int_equal(err.code, 0);
@@ -1006,12 +1206,12 @@ test_audit_intact(void **state)
 	sqlite3_stmt			*q = NULL;
 
 	/* An empty log verifies. */
-	assert_int_equal(store_audit_verify(fx->st, &rep, &err), 0);
+	assert_int_equal(store_audit_verify(fx->st, NULL, &rep, &err), 0);
 	assert_int_equal(rep.rows, 0);
 	assert_int_equal(rep.bad_seq, 0);
 
 	append_n(fx->st, 5);
-	assert_int_equal(store_audit_verify(fx->st, &rep, &err), 0);
+	assert_int_equal(store_audit_verify(fx->st, NULL, &rep, &err), 0);
 	assert_int_equal(rep.rows, 5);
 	assert_int_equal(rep.bad_seq, 0);
 	assert_int_equal(strlen(rep.head), 64);
@@ -1028,12 +1228,12 @@ test_audit_intact(void **state)
 	    "JOIN audit b ON b.seq = a.seq + 1 WHERE b.prev = a.hash"), 4);
 
 	/* Newest first, limited. */
-	assert_int_equal(store_audit_foreach(fx->st, 3, audit_cb, &s), 0);
+	assert_int_equal(store_audit_foreach(fx->st, NULL, 3, audit_cb, &s), 0);
 	assert_int_equal(s.n, 3);
 	assert_true(s.seq[0] == 5 && s.seq[1] == 4 && s.seq[2] == 3);
 	assert_string_equal(s.details[0], "{\"i\":5}");
 	memset(&s, 0, sizeof(s));
-	assert_int_equal(store_audit_foreach(fx->st, 0, audit_cb, &s), 0);
+	assert_int_equal(store_audit_foreach(fx->st, NULL, 0, audit_cb, &s), 0);
 	assert_int_equal(s.n, 5);
 }
 
@@ -1049,7 +1249,7 @@ test_audit_tamper_update(void **state)
 	fx->st = NULL;
 	raw_sql(fx, "UPDATE audit SET details = '{\"i\":99}' WHERE seq = 2");
 	reopen(fx);
-	assert_int_equal(store_audit_verify(fx->st, &rep, &err),
+	assert_int_equal(store_audit_verify(fx->st, NULL, &rep, &err),
 	    SP_ERR_POLICY);
 	assert_int_equal(rep.bad_seq, 2);
 	assert_int_equal(rep.rows, 1);
@@ -1081,7 +1281,7 @@ test_audit_tamper_fields(void **state)
 		raw_sql(fx, sql[i]);
 		reopen(fx);
 		sp_err_clear(&err);
-		assert_int_equal(store_audit_verify(fx->st, &rep, &err),
+		assert_int_equal(store_audit_verify(fx->st, NULL, &rep, &err),
 		    SP_ERR_POLICY);
 		assert_int_equal(rep.bad_seq, 3);
 		store_close(fx->st);
@@ -1090,7 +1290,7 @@ test_audit_tamper_fields(void **state)
 		    "FROM backup");
 	}
 	reopen(fx);
-	assert_int_equal(store_audit_verify(fx->st, &rep, &err), 0);
+	assert_int_equal(store_audit_verify(fx->st, NULL, &rep, &err), 0);
 	assert_int_equal(rep.rows, 4);
 }
 
@@ -1107,7 +1307,7 @@ test_audit_delete_last(void **state)
 	raw_sql(fx, "DELETE FROM audit WHERE seq = 4");
 	reopen(fx);
 	/* Every remaining row is fine; the head in meta gives it away. */
-	assert_int_equal(store_audit_verify(fx->st, &rep, &err),
+	assert_int_equal(store_audit_verify(fx->st, NULL, &rep, &err),
 	    SP_ERR_POLICY);
 	assert_int_equal(rep.rows, 3);
 	assert_int_equal(rep.bad_seq, 4);
@@ -1126,7 +1326,7 @@ test_audit_delete_middle(void **state)
 	fx->st = NULL;
 	raw_sql(fx, "DELETE FROM audit WHERE seq = 2");
 	reopen(fx);
-	assert_int_equal(store_audit_verify(fx->st, &rep, &err),
+	assert_int_equal(store_audit_verify(fx->st, NULL, &rep, &err),
 	    SP_ERR_POLICY);
 	assert_int_equal(rep.bad_seq, 2);
 	assert_non_null(strstr(err.msg, "missing"));
@@ -1137,7 +1337,7 @@ test_audit_delete_middle(void **state)
 	raw_sql(fx, "UPDATE audit SET seq = seq - 1 WHERE seq > 2");
 	reopen(fx);
 	sp_err_clear(&err);
-	assert_int_equal(store_audit_verify(fx->st, &rep, &err),
+	assert_int_equal(store_audit_verify(fx->st, NULL, &rep, &err),
 	    SP_ERR_POLICY);
 	assert_int_equal(rep.bad_seq, 2);
 }
@@ -1154,7 +1354,7 @@ test_audit_delete_all(void **state)
 	fx->st = NULL;
 	raw_sql(fx, "DELETE FROM audit");
 	reopen(fx);
-	assert_int_equal(store_audit_verify(fx->st, &rep, &err),
+	assert_int_equal(store_audit_verify(fx->st, NULL, &rep, &err),
 	    SP_ERR_POLICY);
 	assert_int_equal(rep.rows, 0);
 	assert_int_equal(rep.bad_seq, 1);
@@ -1174,7 +1374,7 @@ test_audit_inserted_row(void **state)
 	raw_sql(fx, "INSERT INTO audit SELECT 4, ts, event, actor, details, "
 	    "hash, hash FROM audit WHERE seq = 3");
 	reopen(fx);
-	assert_int_equal(store_audit_verify(fx->st, &rep, &err),
+	assert_int_equal(store_audit_verify(fx->st, NULL, &rep, &err),
 	    SP_ERR_POLICY);
 	assert_int_equal(rep.bad_seq, 4);
 }
@@ -1191,7 +1391,7 @@ append_thread(void *arg)
 	intptr_t	 bad = 0;
 
 	for (int i = 0; i < NPERTHREAD; i++)
-		if (store_audit_append(st, "test.event", "tester", "{}",
+		if (store_audit_append(st, NULL, "test.event", "tester", "{}",
 		    &err) != 0)
 			bad++;
 	return (void *)bad;
@@ -1213,7 +1413,7 @@ test_audit_threads(void **state)
 		assert_int_equal(pthread_join(th[i], &ret), 0);
 		assert_null(ret);
 	}
-	assert_int_equal(store_audit_verify(fx->st, &rep, &err), 0);
+	assert_int_equal(store_audit_verify(fx->st, NULL, &rep, &err), 0);
 	assert_int_equal(rep.rows, NTHREADS * NPERTHREAD);
 }
 
@@ -1258,32 +1458,33 @@ stop_row(const struct store_row *row, void *arg)
 static void
 test_generic_statements(void **state)
 {
+	struct store_txn	*tx = NULL;
 	struct fixture	*fx = *state;
 	struct sp_err	 err = { 0 };
 	struct kb_seen	 s = { 0 };
 	int64_t		 id = -1;
 	int		 calls = 0;
 
-	assert_int_equal(store_exec(fx->st, NULL, &err, "INSERT INTO settings "
+	assert_int_equal(store_exec(fx->st, NULL, NULL, &err, "INSERT INTO settings "
 	    "VALUES (?, ?)", "ss", "colour", "blue"), 1);
-	assert_int_equal(store_exec(fx->st, NULL, &err, "INSERT INTO settings "
+	assert_int_equal(store_exec(fx->st, NULL, NULL, &err, "INSERT INTO settings "
 	    "VALUES (?, ?)", "ss", "colour", "red"), SP_ERR_EXISTS);
 	assert_int_equal(err.code, SP_ERR_EXISTS);
 	sp_err_clear(&err);
 	/* Changed-row counts. */
-	assert_int_equal(store_exec(fx->st, NULL, &err, "UPDATE settings SET "
+	assert_int_equal(store_exec(fx->st, NULL, NULL, &err, "UPDATE settings SET "
 	    "value = ? WHERE key = ?", "ss", "green", "colour"), 1);
-	assert_int_equal(store_exec(fx->st, NULL, &err, "UPDATE settings SET "
+	assert_int_equal(store_exec(fx->st, NULL, NULL, &err, "UPDATE settings SET "
 	    "value = ? WHERE key = ?", "ss", "green", "size"), 0);
 
 	/* Every binding type, NULL included, and the row id. */
-	assert_int_equal(store_exec(fx->st, &id, &err, "INSERT INTO "
+	assert_int_equal(store_exec(fx->st, NULL, &id, &err, "INSERT INTO "
 	    "keybindings (name, type, token, key_alias, cert, chain, created) "
-	    "VALUES (?, ?, ?, ?, ?, ?, ?)", "ssssbsi", "kb1", "tls", "tok",
+	    "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id", "ssssbsi", "kb1", "tls", "tok",
 	    "k", (const void *)"\x00\x01\x02", (size_t)3, (const char *)NULL,
 	    (int64_t)1234567890123LL), 1);
 	assert_true(id > 0);
-	assert_int_equal(store_select(fx->st, kb_cb, &s, &err, "SELECT id, "
+	assert_int_equal(store_select(fx->st, NULL, kb_cb, &s, &err, "SELECT id, "
 	    "name, cert, chain, created FROM keybindings WHERE name = ?", "s",
 	    "kb1"), 0);
 	assert_int_equal(s.n, 1);
@@ -1295,25 +1496,25 @@ test_generic_statements(void **state)
 
 	/* No rows, a callback that stops, bad SQL. */
 	memset(&s, 0, sizeof(s));
-	assert_int_equal(store_select(fx->st, kb_cb, &s, &err, "SELECT id, "
+	assert_int_equal(store_select(fx->st, NULL, kb_cb, &s, &err, "SELECT id, "
 	    "name, cert, chain, created FROM keybindings WHERE name = ?", "s",
 	    "none"), 0);
 	assert_int_equal(s.n, 0);
-	assert_int_equal(store_select(fx->st, stop_row, &calls, &err,
+	assert_int_equal(store_select(fx->st, NULL, stop_row, &calls, &err,
 	    "SELECT key FROM settings UNION ALL SELECT name FROM keybindings",
 	    ""), 5);
 	assert_int_equal(calls, 1);
 	sp_err_clear(&err);
-	assert_int_equal(store_exec(fx->st, NULL, &err, "INSERT INTO nowhere "
+	assert_int_equal(store_exec(fx->st, NULL, NULL, &err, "INSERT INTO nowhere "
 	    "VALUES (1)", ""), SP_ERR_DB);
 	assert_int_equal(err.code, SP_ERR_DB);
 	assert_true(strlen(err.msg) > 0);
 
 	/* Inside a transaction that is rolled back. */
-	assert_int_equal(store_begin(fx->st, &err), 0);
-	assert_int_equal(store_exec(fx->st, NULL, &err, "DELETE FROM settings",
+	assert_int_equal(store_txn_begin(fx->st, &tx, &err), 0);
+	assert_int_equal(store_exec(fx->st, tx, NULL, &err, "DELETE FROM settings",
 	    ""), 1);
-	store_rollback(fx->st);
+	store_txn_rollback(tx);
 	assert_int_equal(raw_int(fx, "SELECT count(*) FROM settings"), 1);
 }
 
@@ -1322,6 +1523,7 @@ struct txn_holder {
 	pthread_mutex_t	 mtx;
 	pthread_cond_t	 cond;
 	int		 begun;
+	struct store_txn *tx;
 };
 
 /* Opens a transaction, inserts a row, waits a little, then rolls back. */
@@ -1332,23 +1534,23 @@ txn_holder_run(void *arg)
 	struct sp_err		 err = { 0 };
 	struct timespec		 ts = { 0, 200 * 1000 * 1000 };
 
-	if (store_begin(h->st, &err) != 0 || store_exec(h->st, NULL, &err,
-	    "INSERT INTO settings (key, value) VALUES ('txn-holder', '1')",
-	    "") != 1)
+	if (store_txn_begin(h->st, &h->tx, &err) != 0 || store_exec(h->st,
+	    h->tx, NULL, &err, "INSERT INTO settings (key, value) VALUES "
+	    "('txn-holder', '1')", "") != 1)
 		return (void *)1;
 	pthread_mutex_lock(&h->mtx);
 	h->begun = 1;
 	pthread_cond_signal(&h->cond);
 	pthread_mutex_unlock(&h->mtx);
 	nanosleep(&ts, NULL);	/* give a stray commit the chance to run */
-	store_rollback(h->st);
+	store_txn_rollback(h->tx);
 	return NULL;
 }
 
 /*
- * store_commit() without a transaction of this thread's is a caller bug:
- * it is refused, and it neither unlocks a mutex it does not hold nor
- * commits another thread's open transaction.
+ * store_txn_commit() without an open transaction of this thread's is a
+ * caller bug: it is refused, and it neither unlocks a mutex it does not
+ * hold nor commits another thread's open transaction.
  */
 static void
 test_commit_without_transaction(void **state)
@@ -1356,19 +1558,21 @@ test_commit_without_transaction(void **state)
 	struct fixture		*fx = *state;
 	struct sp_err		 err = { 0 };
 	struct txn_holder	 h = { .st = fx->st };
+	struct store_txn	*tx = NULL;
 	pthread_t		 t;
 	void			*rv = (void *)1;
 
-	assert_int_equal(store_commit(fx->st, &err), SP_ERR_INTERNAL);
-	assert_string_equal(err.msg, "commit without a transaction");
-	store_rollback(fx->st);		/* a no-op, as documented */
+	assert_int_equal(store_txn_commit(NULL, &err), SP_ERR_INTERNAL);
+	assert_string_equal(err.msg, "store: commit without an open "
+	    "transaction");
+	store_txn_rollback(NULL);	/* a no-op, as documented */
 
 	/* The store still works: a normal transaction commits. */
 	sp_err_clear(&err);
-	assert_int_equal(store_begin(fx->st, &err), 0);
-	assert_int_equal(store_exec(fx->st, NULL, &err, "INSERT INTO settings "
-	    "(key, value) VALUES ('after', '1')", ""), 1);
-	assert_int_equal(store_commit(fx->st, &err), 0);
+	assert_int_equal(store_txn_begin(fx->st, &tx, &err), 0);
+	assert_int_equal(store_exec(fx->st, tx, NULL, &err, "INSERT INTO "
+	    "settings (key, value) VALUES ('after', '1')", ""), 1);
+	assert_int_equal(store_txn_commit(tx, &err), 0);
 	assert_int_equal(raw_int(fx, "SELECT count(*) FROM settings WHERE "
 	    "key = 'after'"), 1);
 
@@ -1381,7 +1585,8 @@ test_commit_without_transaction(void **state)
 		pthread_cond_wait(&h.cond, &h.mtx);
 	pthread_mutex_unlock(&h.mtx);
 	sp_err_clear(&err);
-	assert_int_equal(store_commit(fx->st, &err), SP_ERR_INTERNAL);
+	assert_int_equal(store_txn_commit(h.tx, &err), SP_ERR_INTERNAL);
+	store_txn_rollback(h.tx);	/* not ours: ignored */
 	assert_int_equal(pthread_join(t, &rv), 0);
 	assert_null(rv);
 	pthread_cond_destroy(&h.cond);
@@ -1389,6 +1594,162 @@ test_commit_without_transaction(void **state)
 	/* The other thread's row was rolled back, not committed by us. */
 	assert_int_equal(raw_int(fx, "SELECT count(*) FROM settings WHERE "
 	    "key = 'txn-holder'"), 0);
+}
+
+/* --- readers and the writer ------------------------------------------------ */
+
+struct writer {
+	struct store	*st;
+	pthread_mutex_t	 mtx;
+	pthread_cond_t	 cond;
+	bool		 open;		/* its transaction is open, row written */
+	bool		 read_done;	/* the reader finished */
+	bool		 timed_out;	/* gave up waiting for the reader */
+	bool		 committed;
+	int		 rc;
+	struct store_txn *tx;
+};
+
+/*
+ * Opens a transaction, writes a row, and keeps the transaction open until
+ * the reader says it is done (or 10 s pass: then the reader was blocked).
+ */
+static void *
+writer_run(void *arg)
+{
+	struct writer	*w = arg;
+	struct sp_err	 err = { 0 };
+	struct timespec	 until;
+	int		 r;
+
+	if ((r = store_txn_begin(w->st, &w->tx, &err)) == 0 &&
+	    (r = store_exec(w->st, w->tx, NULL, &err, "INSERT INTO settings (key, "
+	    "value) VALUES ('writer', '1')", "")) == 1)
+		r = 0;
+	pthread_mutex_lock(&w->mtx);
+	w->rc = r;
+	w->open = true;
+	pthread_cond_broadcast(&w->cond);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	while (!w->read_done && !w->timed_out)
+		if (pthread_cond_timedwait(&w->cond, &w->mtx, &until) != 0)
+			w->timed_out = true;
+	pthread_mutex_unlock(&w->mtx);
+	if (r == 0)
+		w->rc = store_txn_commit(w->tx, &err);
+	pthread_mutex_lock(&w->mtx);
+	w->committed = true;
+	pthread_mutex_unlock(&w->mtx);
+	return NULL;
+}
+
+static int
+row_count_cb(const struct store_row *row, void *arg)
+{
+	*(int64_t *)arg = store_row_int(row, 0);
+	return 0;
+}
+
+static int
+ca_count_cb(const struct store_ca *ca, void *arg)
+{
+	(void)ca;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/*
+ * A reader is never blocked by a writer's open transaction: with the
+ * writer holding its transaction open until the reader says it is done,
+ * the reads complete (and see the last committed state, not the open
+ * transaction's row). Without a separate reader connection this would
+ * time out: the writer would wait for a reader that waits for it.
+ */
+static void
+test_reader_not_blocked_by_writer(void **state)
+{
+	struct fixture	*fx = *state;
+	struct sp_err	 err = { 0 };
+	struct writer	 w = { .st = fx->st };
+	struct timespec	 t0, t1;
+	pthread_t	 t;
+	int64_t		 n = -1;
+	int		 ncas = 0;
+	double		 ms;
+
+	pthread_mutex_init(&w.mtx, NULL);
+	pthread_cond_init(&w.cond, NULL);
+	assert_int_equal(pthread_create(&t, NULL, writer_run, &w), 0);
+	pthread_mutex_lock(&w.mtx);
+	while (!w.open)
+		pthread_cond_wait(&w.cond, &w.mtx);
+	pthread_mutex_unlock(&w.mtx);
+	assert_int_equal(w.rc, 0);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(store_select(fx->st, NULL, row_count_cb, &n, &err,
+	    "SELECT count(*) FROM settings WHERE key = 'writer'", ""), 0);
+	assert_int_equal(store_ca_foreach(fx->st, NULL, ca_count_cb, &ncas), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+
+	pthread_mutex_lock(&w.mtx);
+	/* Measured: the writer's transaction was still open. */
+	assert_false(w.committed);
+	assert_false(w.timed_out);
+	w.read_done = true;
+	pthread_cond_broadcast(&w.cond);
+	pthread_mutex_unlock(&w.mtx);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(w.rc, 0);
+	assert_false(w.timed_out);
+	ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	print_message("reads took %.2f ms with the writer's transaction open\n",
+	    ms);
+	/* The open transaction's row was not visible; once committed it is. */
+	assert_int_equal(n, 0);
+	assert_int_equal(store_select(fx->st, NULL, row_count_cb, &n, &err,
+	    "SELECT count(*) FROM settings WHERE key = 'writer'", ""), 0);
+	assert_int_equal(n, 1);
+	pthread_cond_destroy(&w.cond);
+	pthread_mutex_destroy(&w.mtx);
+}
+
+/*
+ * The writer lock is not recursive: a thread with an open transaction
+ * that writes outside it, or begins another, gets an error instead of a
+ * deadlock; a handle that is not open is refused.
+ */
+static void
+test_txn_misuse(void **state)
+{
+	struct fixture		*fx = *state;
+	struct sp_err		 err = { 0 };
+	struct store_txn	*tx = NULL, *tx2 = NULL;
+
+	assert_int_equal(store_txn_commit(NULL, &err), SP_ERR_INTERNAL);
+	store_txn_rollback(NULL);
+	sp_err_clear(&err);
+	assert_int_equal(store_txn_begin(fx->st, &tx, &err), 0);
+	assert_non_null(tx);
+	assert_int_equal(store_txn_begin(fx->st, &tx2, &err), SP_ERR_INTERNAL);
+	assert_null(tx2);
+	sp_err_clear(&err);
+	assert_int_equal(store_exec(fx->st, NULL, NULL, &err, "INSERT INTO settings "
+	    "(key, value) VALUES ('x', '1')", ""), SP_ERR_INTERNAL);
+	assert_non_null(strstr(err.msg, "transaction"));
+	sp_err_clear(&err);
+	assert_int_equal(store_txn_commit(tx, &err), 0);
+	/* Ended: the handle is refused. */
+	assert_int_equal(store_txn_commit(tx, &err), SP_ERR_INTERNAL);
+	store_txn_rollback(tx);
+	/* And the lazy variant commits, then durable commits follow. */
+	sp_err_clear(&err);
+	assert_int_equal(store_txn_begin_lazy(fx->st, &tx, &err), 0);
+	assert_int_equal(store_txn_commit(tx, &err), 0);
+	assert_int_equal(raw_int(fx, "SELECT count(*) FROM settings WHERE "
+	    "key = 'x'"), 0);
 }
 
 #define T(f)	cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -1399,6 +1760,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_open_schema),
 		T(test_open_newer_refused),
+		T(test_module_migrations_in_order),
+		T(test_open_legacy_v3),
 		T(test_open_bad_path),
 		T(test_reopen_keeps_data),
 		T(test_tokens),
@@ -1422,6 +1785,8 @@ main(void)
 		T(test_audit_inserted_row),
 		T(test_audit_threads),
 		T(test_generic_statements),
+		T(test_reader_not_blocked_by_writer),
+		T(test_txn_misuse),
 	};
 
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
