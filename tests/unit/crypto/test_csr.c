@@ -102,8 +102,8 @@ load_fixtures(void)
 		if (l < 5 || (strcmp(de->d_name + l - 4, ".der") != 0 &&
 		    strcmp(de->d_name + l - 4, ".pem") != 0))
 			continue;
-		if ((size_t)snprintf(path, sizeof(path), "%s/fixtures/csr/%.255s",
-		    dir, de->d_name) >= sizeof(path))
+		if ((size_t)snprintf(path, sizeof(path),
+		    "%s/fixtures/csr/%.255s", dir, de->d_name) >= sizeof(path))
 			fail();
 		assert_non_null(f = fopen(path, "rb"));
 		n = fread(buf, 1, sizeof(buf), f);
@@ -126,11 +126,11 @@ enum tweak {
 	TW_PARAMS_OID,		/* an OID as parameters */
 	TW_BITS_TRAILING,	/* two bytes after the key in the BIT STRING */
 	TW_CURVE_P384,		/* the P-256 point under the P-384 OID */
-	TW_TWO_EXTREQ,		/* Microsoft's (empty) before the standard one */
-	TW_MS_EXTREQ,		/* Microsoft's extension request OID only */
-	TW_EXTREQ_INTEGER,	/* an extensionRequest that is not a SEQUENCE */
-	TW_EXTREQ_EMPTY,	/* an extensionRequest with no value */
-	TW_CHALLENGE,		/* challengePassword beside the extensions */
+	TW_TWO_EXTREQ,		/* Microsoft's (empty), then ours */
+	TW_MS_EXTREQ,		/* Microsoft's extension request only */
+	TW_EXTREQ_INTEGER,	/* an extensionRequest, not a SEQUENCE */
+	TW_EXTREQ_EMPTY,	/* an extensionRequest without value */
+	TW_CHALLENGE,		/* challengePassword, then extensions */
 	TW_BMP_SUBJECT,		/* subject in BMPString, several RDNs */
 	TW__MAX
 };
@@ -622,7 +622,8 @@ test_bad_signature_trailing(void **state)
 static void
 test_garbage(void **state)
 {
-	static const char	 pem[] = "-----BEGIN CERTIFICATE REQUEST-----\n"
+	static const char	 pem[] =
+	    "-----BEGIN CERTIFICATE REQUEST-----\n"
 	    "AAAA\n-----END CERTIFICATE REQUEST-----\n";
 	unsigned char		 buf[512] = { 0 };
 	unsigned char		 seq[] = { 0x30, 0x82, 0xff, 0xff, 0x30 };
