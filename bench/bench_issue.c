@@ -49,6 +49,7 @@
 #define MAX_THREADS	2
 #define DEF_COUNT	4000
 #define DEF_NAIVE	200
+#define DEF_SINGLE	64	/* concurrent ca_issue_one() callers */
 #define QUICK_COUNT	256
 #define QUICK_NAIVE	20
 #define PROFILE		"TLS_SERVER"
@@ -102,6 +103,7 @@ struct bench {
 	int			 speed_secs;	/* (a) */
 	bool			 keep;
 	bool			 core_only;	/* no baselines: profiling */
+	int			 single;	/* ca_issue_one() callers, 0: skip */
 	int			 alg;		/* only this CA key, -1: all */
 	int			 threads;	/* only this many, 0: all */
 	char			 dir[128];
@@ -141,6 +143,7 @@ struct result {
 	struct sample	fast[MAX_THREADS];	/* (b') */
 	double		speed[MAX_THREADS];	/* (a) sign/s */
 	double		naive;			/* (c) certs/s */
+	double		single;			/* ca_issue_one() certs/s */
 };
 
 static double
@@ -500,6 +503,36 @@ core_worker(void *arg)
 	return NULL;
 }
 
+/* One request at a time through group commit (ca_issue_one()). */
+static void *
+single_worker(void *arg)
+{
+	struct job		*jb = arg;
+	struct ca_issue_req	 rq = { 0 };
+	struct ca_issue_res	 res;
+	char			 ca[32];
+
+	jb->rc = -1;
+	jb->rq = rq_wait();
+	snprintf(ca, sizeof(ca), "root-%s", calgs[jb->alg].tag);
+	rq.ca = ca;
+	rq.profile = PROFILE;
+	for (size_t i = jb->lo; i < jb->hi; i++) {
+		rq.csr = jb->b->csrs[i].der;
+		rq.csrlen = jb->b->csrs[i].len;
+		if (ca_issue_one(jb->b->svc, &rq, &res, ACTOR) != 0) {
+			fprintf(stderr, "bench_issue: CSR %zu: %s\n", i,
+			    res.err.msg);
+			OPENSSL_free(res.der);
+			return NULL;
+		}
+		OPENSSL_free(res.der);
+	}
+	jb->rq = jb->rq < 0 ? -1 : rq_wait() - jb->rq;
+	jb->rc = 0;
+	return NULL;
+}
+
 /* --- (b): the bare X509 API loop --------------------------------------- */
 
 /* The CSR's SubjectPublicKeyInfo, copied as src/crypto/x509.c does. */
@@ -719,10 +752,18 @@ static int
 run(struct bench *b, void *(*fn)(void *), enum calg alg, int nthr, size_t n,
     struct sample *sm)
 {
-	struct job	jobs[MAX_THREADS];
-	pthread_t	tid[MAX_THREADS];
-	double		t0, t1, c0, c1, rq = 0;
-	int		started = 0, ok = 1;
+	struct job	*jobs;
+	pthread_t	*tid;
+	double		 t0, t1, c0, c1, rq = 0;
+	int		 started = 0, ok = 1;
+
+	jobs = calloc((size_t)nthr, sizeof(*jobs));
+	tid = calloc((size_t)nthr, sizeof(*tid));
+	if (jobs == NULL || tid == NULL) {
+		free(jobs);
+		free(tid);
+		return -1;
+	}
 
 	for (int t = 0; t < nthr; t++) {
 		jobs[t].b = b;
@@ -753,6 +794,8 @@ run(struct bench *b, void *(*fn)(void *), enum calg alg, int nthr, size_t n,
 	sm->rq = rq < 0 ? -1 : rq * 1e6 / (double)n;
 	sm->blocked = nthr * (t1 - t0) * 1e6 / (double)n - sm->cpu -
 	    (rq < 0 ? 0 : sm->rq);
+	free(jobs);
+	free(tid);
 	return ok ? 0 : -1;
 }
 
@@ -1295,6 +1338,51 @@ measure(struct bench *b, enum calg alg, int nthr, struct result *res)
 	return 0;
 }
 
+/* ca_issue_one() from b->single threads at once: median of 3 runs. */
+static int
+measure_single(struct bench *b, enum calg alg, struct result *res)
+{
+	struct sample	sm[REPEATS], med;
+
+	fprintf(stderr, "%s, %d concurrent ca_issue_one(): %d runs...\n",
+	    calgs[alg].label, b->single, REPEATS);
+	for (int k = 0; k < REPEATS; k++) {
+		if (run(b, single_worker, alg, b->single, b->count,
+		    &sm[k]) != 0)
+			return -1;
+		fprintf(stderr, "  run %d: %.0f/s (per cert: %.0f us CPU)\n",
+		    k + 1, sm[k].rate, sm[k].cpu);
+	}
+	sample_median(sm, &med);
+	res->single = med.rate;
+	return 0;
+}
+
+static void
+report_single(const struct bench *b, const struct result res[CALG__MAX])
+{
+	if (b->single == 0)
+		return;
+	printf("\nSingle requests through group commit (ca_issue_one()), %d "
+	    "concurrent callers,\nagainst the batch rate (core, 64 per "
+	    "call) of the same run (medians):\n\n", b->single);
+	printf("%-9s %9s %12s %12s\n", "CA key", "single/s", "/ core 1 thr",
+	    "/ core 2 thr");
+	for (int al = 0; al < CALG__MAX; al++) {
+		const struct result	*r = &res[al];
+		char			 r1[32], r2[32];
+
+		if (r->single <= 0)
+			continue;
+		snprintf(r1, sizeof(r1), r->done[0] ? "%.0f%%" : "n/a",
+		    r->done[0] ? 100 * r->single / r->core[0].rate : 0);
+		snprintf(r2, sizeof(r2), r->done[1] ? "%.0f%%" : "n/a",
+		    r->done[1] ? 100 * r->single / r->core[1].rate : 0);
+		printf("%-9s %9.0f %12s %12s\n", calgs[al].label, r->single,
+		    r1, r2);
+	}
+}
+
 /* --- main ---------------------------------------------------------------- */
 
 static int
@@ -1335,7 +1423,7 @@ usage(void)
 	fprintf(stderr, "usage: bench_issue [--count N] [--naive N] "
 	    "[--quick] [--keep]\n"
 	    "\t\t   [--alg p256|rsa2048] [--threads 1|2] [--batch N] "
-	    "[--core-only]\n"
+	    "[--core-only]\n\t\t   [--single N]\n"
 	    "  --count N    certificates per core and (b) run (default %d)\n"
 	    "  --naive N    certificates for (c), openssl x509 -req "
 	    "(default %d, 0: skip)\n"
@@ -1346,8 +1434,11 @@ usage(void)
 	    "  --alg A      only the CA key A\n"
 	    "  --threads T  only T threads\n"
 	    "  --batch N    CSRs per ca_issue_batch() call (default %d)\n"
-	    "  --core-only  no baselines (for perf record)\n",
-	    DEF_COUNT, DEF_NAIVE, QUICK_COUNT, QUICK_NAIVE, DEF_BATCH);
+	    "  --core-only  no baselines (for perf record)\n"
+	    "  --single N   N concurrent ca_issue_one() callers (default %d, "
+	    "0: skip)\n",
+	    DEF_COUNT, DEF_NAIVE, QUICK_COUNT, QUICK_NAIVE, DEF_BATCH,
+	    DEF_SINGLE);
 	exit(2);
 }
 
@@ -1388,6 +1479,7 @@ main(int argc, char *argv[])
 	b.speed_secs = 3;
 	b.batch = DEF_BATCH;
 	b.alg = -1;
+	b.single = DEF_SINGLE;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--count") == 0) {
 			b.count = opt_num(argv[++i], MAX_THREADS, 10000000);
@@ -1403,6 +1495,8 @@ main(int argc, char *argv[])
 			b.batch = opt_num(argv[++i], 1, CA_BATCH_MAX);
 		else if (strcmp(argv[i], "--core-only") == 0)
 			b.core_only = true;
+		else if (strcmp(argv[i], "--single") == 0)
+			b.single = (int)opt_num(argv[++i], 0, 256);
 		else if (strcmp(argv[i], "--threads") == 0)
 			b.threads = (int)opt_num(argv[++i], 1, MAX_THREADS);
 		else if (strcmp(argv[i], "--alg") == 0) {
@@ -1456,6 +1550,9 @@ main(int argc, char *argv[])
 			if (measure(&b, a, t, &res[a]) != 0)
 				goto out;
 		}
+		res[a].single = -1;
+		if (b.single > 0 && measure_single(&b, a, &res[a]) != 0)
+			goto out;
 		if (b.core_only || b.naive == 0) {
 			res[a].naive = -1;
 			continue;
@@ -1467,6 +1564,7 @@ main(int argc, char *argv[])
 	report_header(&b);
 	report_rates(res);
 	report_times(res);
+	report_single(&b, res);
 	rc = 0;
  out:
 	bench_cleanup(&b);

@@ -711,62 +711,6 @@ sign_with(struct ca_service *svc, const char *token, const char *key,
 	return token_sign_init(tk->t, key, md, err);
 }
 
-/*
- * Signing contexts prepared once per batch and key, copied for each
- * certificate: EVP_DigestSignInit_ex() fetches the digest and signature
- * algorithms (provider store lookups, shared locks) every time, a copy
- * only takes references. Lives for one batch, under svc->lk, so a token
- * deactivated meanwhile is not used past the batch that began before.
- * The prototypes outlive their copies: OpenSSL 3.0's signature dupctx
- * leaves the copy's AlgorithmIdentifier pointing into the prototype.
- */
-#define SIGN_CACHE_MAX	4
-
-struct sign_cache {
-	const struct ca	*ca[SIGN_CACHE_MAX];
-	EVP_MD_CTX	*md[SIGN_CACHE_MAX];
-	size_t		 n;
-};
-
-static void
-sign_cache_cleanup(struct sign_cache *sc)
-{
-	for (size_t i = 0; i < sc->n; i++)
-		EVP_MD_CTX_free(sc->md[i]);
-	sc->n = 0;
-}
-
-static int
-sign_copy(struct ca_service *svc, struct sign_cache *sc, const struct ca *ca,
-    EVP_MD_CTX **md, struct sp_err *err)
-{
-	EVP_MD_CTX	*proto = NULL;
-	size_t		 i;
-	int		 r;
-
-	*md = NULL;
-	for (i = 0; i < sc->n && sc->ca[i] != ca; i++)
-		;
-	if (i == sc->n) {
-		if ((r = sign_with(svc, ca->token, ca->key, &proto, err)) != 0)
-			return r;
-		if (sc->n == SIGN_CACHE_MAX) {
-			*md = proto;	/* a batch for many CAs: no copy */
-			return 0;
-		}
-		sc->ca[i] = ca;
-		sc->md[i] = proto;
-		sc->n++;
-	}
-	if ((*md = EVP_MD_CTX_new()) == NULL ||
-	    !EVP_MD_CTX_copy_ex(*md, sc->md[i])) {
-		EVP_MD_CTX_free(*md);
-		*md = NULL;
-		return sp_err_ossl(err, SP_ERR_CRYPTO, "EVP_MD_CTX_copy_ex");
-	}
-	return 0;
-}
-
 static int
 cert_der(X509 *x, unsigned char **der, size_t *len, struct sp_err *err)
 {
@@ -1268,6 +1212,62 @@ ca_profile_edit(struct ca_service *svc, const char *name,
 }
 
 /* --- issuance ------------------------------------------------------------ */
+
+/*
+ * Signing contexts prepared once per batch and key, copied for each
+ * certificate: EVP_DigestSignInit_ex() fetches the digest and signature
+ * algorithms (provider store lookups, shared locks) every time, a copy
+ * only takes references. Lives for one batch, under svc->lk, so a token
+ * deactivated meanwhile is not used past the batch that began before.
+ * The prototypes outlive their copies: OpenSSL 3.0's signature dupctx
+ * leaves the copy's AlgorithmIdentifier pointing into the prototype.
+ */
+#define SIGN_CACHE_MAX	4
+
+struct sign_cache {
+	const struct ca	*ca[SIGN_CACHE_MAX];
+	EVP_MD_CTX	*md[SIGN_CACHE_MAX];
+	size_t		 n;
+};
+
+static void
+sign_cache_cleanup(struct sign_cache *sc)
+{
+	for (size_t i = 0; i < sc->n; i++)
+		EVP_MD_CTX_free(sc->md[i]);
+	sc->n = 0;
+}
+
+static int
+sign_copy(struct ca_service *svc, struct sign_cache *sc, const struct ca *ca,
+    EVP_MD_CTX **md, struct sp_err *err)
+{
+	EVP_MD_CTX	*proto = NULL;
+	size_t		 i;
+	int		 r;
+
+	*md = NULL;
+	for (i = 0; i < sc->n && sc->ca[i] != ca; i++)
+		;
+	if (i == sc->n) {
+		if ((r = sign_with(svc, ca->token, ca->key, &proto, err)) != 0)
+			return r;
+		if (sc->n == SIGN_CACHE_MAX) {
+			*md = proto;	/* a batch for many CAs: no copy */
+			return 0;
+		}
+		sc->ca[i] = ca;
+		sc->md[i] = proto;
+		sc->n++;
+	}
+	if ((*md = EVP_MD_CTX_new()) == NULL ||
+	    !EVP_MD_CTX_copy_ex(*md, sc->md[i])) {
+		EVP_MD_CTX_free(*md);
+		*md = NULL;
+		return sp_err_ossl(err, SP_ERR_CRYPTO, "EVP_MD_CTX_copy_ex");
+	}
+	return 0;
+}
 
 /* Per-request state between the two transactions of a batch. */
 struct pending {

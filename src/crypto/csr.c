@@ -51,7 +51,7 @@ typedef struct {
 
 /* CertificationRequestInfo, RFC 2986 4.1, shaped as OpenSSL's. */
 typedef struct {
-	ASN1_ENCODING			 enc;	/* the received bytes */
+	ASN1_ENCODING			 enc;	/* as received */
 	ASN1_INTEGER			*version;
 	X509_NAME			*subject;
 	SP_CSR_SPKI			*spki;
@@ -124,7 +124,7 @@ SP_RSA_PUB_free(SP_RSA_PUB *a)
 
 struct csr {
 	SP_CSR		*asn;		/* fast path */
-	X509_PUBKEY	*spki;		/* fast path: built, not decoded */
+	X509_PUBKEY	*spki;		/* fast path: no decode */
 	X509_REQ	*req;		/* ordinary path */
 	EVP_PKEY	*pkey;		/* fast path: ours; else req's */
 };
@@ -493,7 +493,8 @@ csr_get0_spki_der(const struct csr *c, const unsigned char **der,
 STACK_OF(X509_EXTENSION) *
 csr_get_extensions(const struct csr *c)
 {
-	static const int		 nids[] = { NID_ext_req, NID_ms_ext_req };
+	static const int		 nids[] = { NID_ext_req,
+					    NID_ms_ext_req };
 	const STACK_OF(X509_ATTRIBUTE)	*attrs;
 	ASN1_TYPE			*v = NULL;
 	const unsigned char		*p;

@@ -1,4 +1,7 @@
+#include <stdbool.h>
 #include <string.h>
+
+#include <pthread.h>
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -282,6 +285,33 @@ add_ocsp(X509 *x, const char *url)
 	return ok;
 }
 
+/*
+ * SHA-1 and SHA-256 fetched once: EVP_sha1() and EVP_sha256() make
+ * EVP_Digest() fetch the implementation from the provider store (a
+ * locked lookup) on every call, that is twice per certificate issued.
+ */
+static pthread_once_t	 md_once = PTHREAD_ONCE_INIT;
+static EVP_MD		*md_sha1, *md_sha256;
+
+static void
+md_init(void)
+{
+	md_sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
+	md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	ERR_clear_error();
+}
+
+static const EVP_MD *
+md_get(bool sha256)
+{
+	const EVP_MD	*md;
+
+	if (pthread_once(&md_once, md_init) == 0 &&
+	    (md = sha256 ? md_sha256 : md_sha1) != NULL)
+		return md;
+	return sha256 ? EVP_sha256() : EVP_sha1();
+}
+
 /* RFC 5280 4.2.1.2 method 1: SHA-1 of the subjectPublicKey bits. */
 static ASN1_OCTET_STRING *
 key_id(const X509_PUBKEY *spki)
@@ -292,7 +322,7 @@ key_id(const X509_PUBKEY *spki)
 	ASN1_OCTET_STRING	*oct;
 
 	if (!X509_PUBKEY_get0_param(NULL, &pk, &pklen, NULL, spki) ||
-	    !EVP_Digest(pk, (size_t)pklen, md, NULL, EVP_sha1(), NULL))
+	    !EVP_Digest(pk, (size_t)pklen, md, NULL, md_get(false), NULL))
 		return NULL;
 	if ((oct = ASN1_OCTET_STRING_new()) == NULL)
 		return NULL;
@@ -466,7 +496,7 @@ cert_fingerprint(const unsigned char *der, size_t len, char out[65])
 {
 	unsigned char	md[32];
 
-	if (!EVP_Digest(der, len, md, NULL, EVP_sha256(), NULL))
+	if (!EVP_Digest(der, len, md, NULL, md_get(true), NULL))
 		memset(md, 0, sizeof(md));
 	sp_hex_encode(md, sizeof(md), out);
 }

@@ -43,8 +43,8 @@ int	csr_get_sans(const X509_REQ *req, GENERAL_NAMES **out,
  * csr_get_extensions() output, NULL if the attribute did not decode:
  * no SAN). Takes exts and frees it.
  */
-int	csr_exts_get_sans(STACK_OF(X509_EXTENSION) *exts, GENERAL_NAMES **out,
-	    struct sp_err *err) SP_WUR;
+int	csr_exts_get_sans(STACK_OF(X509_EXTENSION) *exts,
+	    GENERAL_NAMES **out, struct sp_err *err) SP_WUR;
 
 /*
  * A decoded and verified CSR (csr.c), the form the CA core and the RA
