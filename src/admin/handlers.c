@@ -1,7 +1,9 @@
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "admin/args.h"
@@ -13,6 +15,13 @@
 #define MAX_SETS	64
 
 /* --- handlers ------------------------------------------------------------ */
+
+/* Wipes a PIN argument in place once used (it lives in the request). */
+static void
+pin_wipe(const char *pin)
+{
+	OPENSSL_cleanse((char *)(uintptr_t)pin, strlen(pin));
+}
 
 static int
 h_status(struct admin_ctx *ctx, json_t *args, const char *actor,
@@ -41,8 +50,11 @@ h_token_create(struct admin_ctx *ctx, json_t *args, const char *actor,
 	int		 r;
 
 	if ((r = admin_arg_str(args, "name", true, &name, err)) != 0 ||
-	    (r = admin_arg_str(args, "pin", true, &pin, err)) != 0 ||
-	    (r = ca_token_create(ctx->ca, name, pin, actor, err)) != 0)
+	    (r = admin_arg_str(args, "pin", true, &pin, err)) != 0)
+		return r;
+	r = ca_token_create(ctx->ca, name, pin, actor, err);
+	pin_wipe(pin);
+	if (r != 0)
 		return r;
 	*out = json_pack("{s:s,s:b}", "token", name, "active", 1);
 	return 0;
@@ -56,8 +68,11 @@ h_token_activate(struct admin_ctx *ctx, json_t *args, const char *actor,
 	int		 r;
 
 	if ((r = admin_arg_str(args, "name", true, &name, err)) != 0 ||
-	    (r = admin_arg_str(args, "pin", true, &pin, err)) != 0 ||
-	    (r = ca_token_activate(ctx->ca, name, pin, actor, err)) != 0)
+	    (r = admin_arg_str(args, "pin", true, &pin, err)) != 0)
+		return r;
+	r = ca_token_activate(ctx->ca, name, pin, actor, err);
+	pin_wipe(pin);
+	if (r != 0)
 		return r;
 	*out = json_pack("{s:s,s:b}", "token", name, "active", 1);
 	return 0;

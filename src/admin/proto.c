@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "admin/proto.h"
 
 void
@@ -210,6 +212,8 @@ admin_call(const char *sockpath, const char *cmd, json_t *args,
 		close(fd);
 	json_decref(req);
 	json_decref(resp);
+	if (body != NULL)	/* may hold a PIN */
+		OPENSSL_cleanse(body, strlen(body));
 	free(body);
 	free(rbody);
 	return r;

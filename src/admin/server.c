@@ -13,6 +13,8 @@
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
 
+#include <openssl/crypto.h>
+
 #include "admin/proto.h"
 #include "admin/server.h"
 #include "util/log.h"
@@ -235,8 +237,11 @@ on_read(struct bufferevent *bev, void *arg)
 		return;
 	}
 	rq->c = c;
-	if (admin_request_parse(body, len, &rq->root, &rq->cmd, &rq->args,
-	    &err) != 0) {
+	r = admin_request_parse(body, len, &rq->root, &rq->cmd, &rq->args,
+	    &err);
+	if (body != NULL)	/* parsed: the frame may hold a PIN */
+		OPENSSL_cleanse(body, len);
+	if (r != 0) {
 		evbuffer_drain(in, len);
 		refuse(c, err.code, err.msg);
 		free(rq);

@@ -62,6 +62,7 @@ struct ca_service {
 	pthread_mutex_t		  gc_mtx;
 	pthread_cond_t		  gc_cond;
 	pthread_mutex_t		  act_mtx;	/* tok fails, retry_at */
+	pthread_mutex_t		  up_mtx;	/* serialises activations */
 	struct gc_item		 *gc_head, *gc_tail;
 	bool			  gc_leader;
 	struct tok		 *toks;
@@ -98,6 +99,7 @@ ca_service_free(struct ca_service *svc)
 	pthread_rwlock_destroy(&svc->lk);
 	pthread_mutex_destroy(&svc->gc_mtx);
 	pthread_mutex_destroy(&svc->act_mtx);
+	pthread_mutex_destroy(&svc->up_mtx);
 	pthread_cond_destroy(&svc->gc_cond);
 	free(svc);
 }
@@ -318,6 +320,7 @@ ca_service_open(struct store *st, struct ca_service **out, struct sp_err *err)
 	pthread_rwlock_init(&svc->lk, NULL);
 	pthread_mutex_init(&svc->gc_mtx, NULL);
 	pthread_mutex_init(&svc->act_mtx, NULL);
+	pthread_mutex_init(&svc->up_mtx, NULL);
 	pthread_cond_init(&svc->gc_cond, NULL);
 	svc->st = st;
 	if ((r = store_token_foreach(st, NULL, load_token, svc)) != 0 ||
@@ -376,14 +379,16 @@ ca_token_create(struct ca_service *svc, const char *name, const char *pin,
     const char *actor, struct sp_err *err)
 {
 	struct store_txn	*tx = NULL;
-	char		*verifier = NULL;
-	struct tok	 tk = { .id = 0 };
-	int		 r;
+	struct token_kdf	 kdf = TOKEN_KDF_DEFAULT;
+	char			*record = NULL;
+	struct tok		 tk = { .id = 0 };
+	int			 r;
 
 	if (!sp_name_valid(name, CA_TOKEN_NAME_MAX))
 		return sp_err_set(err, SP_ERR_INVALID, "token name must be 1 to "
 		    "%d characters of [A-Za-z0-9_.-]", CA_TOKEN_NAME_MAX);
-	if ((r = key_pin_hash(pin, &verifier, err)) != 0)
+	/* The slow part (scrypt) before taking the lock. */
+	if ((r = token_create(name, pin, &kdf, &tk.t, &record, err)) != 0)
 		return r;
 	pthread_rwlock_wrlock(&svc->lk);
 	if (tok_find(svc, name) != NULL) {
@@ -391,30 +396,85 @@ ca_token_create(struct ca_service *svc, const char *name, const char *pin,
 		    "exists", name);
 		goto out;
 	}
-	if ((tk.t = token_new(name, verifier)) == NULL) {
-		r = sp_err_set(err, SP_ERR_ALLOC, "out of memory");
-		goto out;
-	}
 	if ((r = store_txn_begin(svc->st, &tx, err)) != 0)
 		goto out;
-	if ((r = store_token_insert(svc->st, tx, name, verifier, &tk.id,
+	if ((r = store_token_insert(svc->st, tx, name, record, &tk.id,
 	    err)) != 0 || (r = audit(svc, tx, "token.create", actor,
-	    json_pack("{s:s}", "token", name), err)) != 0) {
+	    json_pack("{s:s,s:s,s:I,s:I,s:I}", "token", name, "kdf", "scrypt",
+	    "n", (json_int_t)kdf.n, "r", (json_int_t)kdf.r, "p",
+	    (json_int_t)kdf.p), err)) != 0) {
 		store_txn_rollback(tx);
 		goto out;
 	}
 	if ((r = store_txn_commit(tx, err)) != 0)
 		goto out;
 	/* The token is stored; the only way push can fail is memory. */
+	/* Created tokens start active: the operator just gave the PIN. */
 	if ((r = push(&svc->toks, &svc->ntoks, sizeof(tk), &tk)) != 0)
 		fatalx("out of memory adding token");
 	tk.t = NULL;
-	/* Created tokens start active: the operator just gave the PIN. */
-	r = token_activate(svc->toks[svc->ntoks - 1].t, pin, err);
  out:
 	pthread_rwlock_unlock(&svc->lk);
 	token_free(tk.t);
-	free(verifier);
+	free(record);
+	return r;
+}
+
+/*
+ * Stores a token's re-wrapping (new record, every key re-wrapped) in one
+ * transaction, then puts it in force; on failure the token stays as it
+ * was, inactive.
+ */
+static int
+tok_upgrade(struct ca_service *svc, struct tok *tk, struct token_upgrade *up,
+    const char *actor, struct sp_err *err)
+{
+	struct store_txn	*tx = NULL;
+	struct token_kdf	 kdf = TOKEN_KDF_DEFAULT;
+	const unsigned char	*w;
+	const char		*alias;
+	size_t			 wlen;
+	int			 r;
+
+	if ((r = store_txn_begin(svc->st, &tx, err)) != 0)
+		goto fail;
+	if ((r = store_exec(svc->st, tx, NULL, err, "UPDATE tokens SET verifier = "
+	    "? WHERE id = ?", "si", token_upgrade_record(up), tk->id)) < 0)
+		goto rollback;
+	if (r != 1) {
+		r = sp_err_set(err, SP_ERR_DB, "token %s is not in the database",
+		    token_name(tk->t));
+		goto rollback;
+	}
+	for (size_t i = 0; i < token_upgrade_count(up); i++) {
+		if ((r = token_upgrade_key(up, i, &alias, &w, &wlen)) != 0 ||
+		    (r = store_exec(svc->st, tx, NULL, err, "UPDATE token_keys SET "
+		    "wrapped = ? WHERE token_id = ? AND alias = ?", "bis", w,
+		    wlen, tk->id, alias)) < 0)
+			goto rollback;
+		if (r != 1) {
+			r = sp_err_set(err, SP_ERR_DB, "token %s: key %s is not "
+			    "in the database", token_name(tk->t), alias);
+			goto rollback;
+		}
+	}
+	if ((r = audit(svc, tx, "token.rewrap", actor, json_pack("{s:s,s:s,s:I,"
+	    "s:I,s:I,s:I}", "token", token_name(tk->t), "kdf", "scrypt", "n",
+	    (json_int_t)kdf.n, "r", (json_int_t)kdf.r, "p", (json_int_t)kdf.p,
+	    "keys", (json_int_t)token_upgrade_count(up)), err)) != 0)
+		goto rollback;
+	if ((r = store_txn_commit(tx, err)) != 0)
+		goto fail;
+	if ((r = token_upgrade_finish(tk->t, up, err)) != 0)
+		fatalx("token %s: stored re-wrapping not in force",
+		    token_name(tk->t));
+	log_info("token %s: re-wrapped with scrypt (N=%llu, r=%u, p=%u)",
+	    token_name(tk->t), (unsigned long long)kdf.n, kdf.r, kdf.p);
+	return 0;
+ rollback:
+	store_txn_rollback(tx);
+ fail:
+	token_upgrade_free(up);
 	return r;
 }
 
@@ -435,6 +495,8 @@ int
 ca_token_activate(struct ca_service *svc, const char *name, const char *pin,
     const char *actor, struct sp_err *err)
 {
+	struct token_kdf	 kdf = TOKEN_KDF_DEFAULT;
+	struct token_upgrade	*up = NULL;
 	struct tok	*tk;
 	struct timespec	 ts;
 	int64_t		 now, left = 0;
@@ -463,7 +525,11 @@ ca_token_activate(struct ca_service *svc, const char *name, const char *pin,
 		    (json_int_t)wait), NULL);
 		goto out;
 	}
-	r = token_activate(tk->t, pin, err);
+	pthread_mutex_lock(&svc->up_mtx);	/* one activation at a time */
+	r = token_activate(tk->t, pin, &kdf, &up, err);
+	if (r == 0 && up != NULL)
+		r = tok_upgrade(svc, tk, up, actor, err);
+	pthread_mutex_unlock(&svc->up_mtx);
 	pthread_mutex_lock(&svc->act_mtx);
 	if (r == 0) {
 		tk->fails = 0;

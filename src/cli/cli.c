@@ -3,10 +3,12 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <event2/event.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "admin/proto.h"
@@ -79,9 +81,13 @@ pin_file(const char *path, struct sp_err *err)
 	char	*data = NULL;
 	size_t	 len;
 
+	size_t	 n;
+
 	if (sp_file_read(path, PIN_FILE_MAX, &data, &len, err) != 0)
 		return NULL;
-	data[strcspn(data, "\r\n")] = '\0';
+	/* Wipe what follows the first line, so strlen() covers the rest. */
+	n = strcspn(data, "\r\n");
+	OPENSSL_cleanse(data + n, len - n);
 	return data;
 }
 
@@ -135,6 +141,9 @@ parse_args(const struct cmd *c, int argc, char **argv, json_t *args)
 		switch (o->type) {
 		case O_STR:
 			jv = json_string(v);
+			/* Shortens the time a --pin is readable in /proc. */
+			if (strcmp(o->key, "pin") == 0)
+				OPENSSL_cleanse(argv[i], strlen(argv[i]));
 			break;
 		case O_INT:
 			if (sp_strtonum(v, 0, INT_MAX, &n, &errstr) != 0)
@@ -385,6 +394,17 @@ print_result(const struct cmd *c, json_t *args, json_t *res)
 	return r;
 }
 
+/* Wipes the PIN in the request arguments, if there is one. */
+static void
+pin_wipe(json_t *args)
+{
+	json_t	*pin = json_object_get(args, "pin");
+
+	if (json_is_string(pin))
+		OPENSSL_cleanse((char *)(uintptr_t)json_string_value(pin),
+		    json_string_length(pin));
+}
+
 static int
 run_admin(const char *dir, const struct cmd *c, int argc, char **argv)
 {
@@ -397,10 +417,12 @@ run_admin(const char *dir, const struct cmd *c, int argc, char **argv)
 	if (args == NULL)
 		return CLI_FAILED;
 	if ((r = parse_args(c, argc, argv, args)) != CLI_OK) {
+		pin_wipe(args);
 		json_decref(args);
 		return r;
 	}
 	if (dir == NULL) {
+		pin_wipe(args);
 		json_decref(args);
 		fprintf(stderr, "sallyport: no node directory: use -d DIR or "
 		    "set SALLYPORT_DIR\n");
@@ -408,6 +430,7 @@ run_admin(const char *dir, const struct cmd *c, int argc, char **argv)
 	}
 	if ((size_t)snprintf(sock, sizeof(sock), "%s/%s", dir, ADMIN_SOCKET) >=
 	    sizeof(sock)) {
+		pin_wipe(args);
 		json_decref(args);
 		fprintf(stderr, "sallyport: %s: path too long\n", dir);
 		return CLI_USAGE;
@@ -419,6 +442,7 @@ run_admin(const char *dir, const struct cmd *c, int argc, char **argv)
 	 * `| head` still ends us the usual way.
 	 */
 	if (sigaction(SIGPIPE, &ign, &old) == -1) {
+		pin_wipe(args);
 		json_decref(args);
 		fprintf(stderr, "sallyport: sigaction: %s\n", strerror(errno));
 		return CLI_FAILED;
@@ -435,6 +459,7 @@ run_admin(const char *dir, const struct cmd *c, int argc, char **argv)
 	} else
 		r = print_result(c, args, res);
 	json_decref(res);
+	pin_wipe(args);
 	json_decref(args);
 	return r;
 }

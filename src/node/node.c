@@ -13,6 +13,9 @@
 
 #include <event2/event.h>
 #include <event2/thread.h>
+#include <jansson.h>
+#include <malloc.h>
+#include <openssl/crypto.h>
 
 #include "admin/proto.h"
 #include "admin/server.h"
@@ -44,6 +47,19 @@ struct node {
 	struct event		*ev_term, *ev_int, *ev_crl;
 	bool			 crl_running;
 };
+
+/*
+ * jansson's buffers (admin requests, their parsed strings, the lexer's
+ * scratch) may hold a token PIN: every block it frees is wiped first.
+ */
+static void
+json_free_wiped(void *p)
+{
+	if (p == NULL)
+		return;
+	OPENSSL_cleanse(p, malloc_usable_size(p));
+	free(p);
+}
 
 static int
 path_in(char *out, size_t outsz, const char *dir, const char *file,
@@ -286,6 +302,7 @@ node_run(const char *dir, struct sp_err *err)
 	if ((lockfd = lock_dir(n.dir, err)) == -1)
 		return SP_ERR_STATE;
 	signal(SIGPIPE, SIG_IGN);
+	json_set_alloc_funcs(malloc, json_free_wiped);
 	if (evthread_use_pthreads() == -1) {
 		r = sp_err_set(err, SP_ERR_INTERNAL, "libevent threads");
 		goto out;

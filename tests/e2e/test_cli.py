@@ -245,9 +245,9 @@ def test_json_output_of_node_commands(mnode):
         r = mnode.cli(*args, "--json")
         return helpers.parse_json(r)
 
-    j("token", "create", "jt", "--pin", "1234")
+    j("token", "create", "jt", "--pin", "12345678")
     j("token", "deactivate", "jt")
-    j("token", "activate", "jt", "--pin", "1234")
+    j("token", "activate", "jt", "--pin", "12345678")
     j("token", "genkey", "jt", "k", "--alg", "ec-p256")
     j("ca", "create", "jca", "--dn", "CN=J", "--token", "jt", "--key", "k")
     pem = j("ca", "cert", "jca")
@@ -424,7 +424,7 @@ def dot_key(mnode):
 def test_dot_names_refused(mnode, dot_key, what, name):
     tok, key = dot_key
     args = {
-        "token": ["token", "create", name, "--pin", "123456"],
+        "token": ["token", "create", name, "--pin", "12345678"],
         "ca": ["ca", "create", name, "--dn", "CN=dot", "--token", tok,
                "--key", key],
         "profile": ["profile", "create", name, "--from", "TLS_SERVER"],

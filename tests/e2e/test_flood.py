@@ -132,7 +132,7 @@ def flood_pair(tmp_path_factory):
         finally:
             helpers.SANITIZER_ENV.clear()
             helpers.SANITIZER_ENV.update(saved)
-        ca.cli("token", "create", "T", "--pin", "1234")
+        ca.cli("token", "create", "T", "--pin", "flood-PIN-1")
         ca.cli("token", "genkey", "T", "mgmt", "--alg", "ec-p256")
         ca.cli("token", "genkey", "T", "tls", "--alg", "ec-p256")
         ca.cli("ca", "create", "Mgmt", "--dn", "CN=Test Management CA",

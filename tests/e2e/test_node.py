@@ -22,7 +22,7 @@ def test_status_json(node):
     assert isinstance(st["uptime_s"], (int, float)) and 0 <= st["uptime_s"] < 600
     assert os.path.realpath(st["dir"]) == os.path.realpath(node.dir)
     assert _count(st["cas"]) == 0 and _count(st["tokens"]) == 0
-    node.cli("token", "create", "t1", "--pin", "1234")
+    node.cli("token", "create", "t1", "--pin", "12345678")
     assert _count(node.cli_json("status")["tokens"]) == 1
 
 

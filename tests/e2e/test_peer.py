@@ -143,7 +143,7 @@ class Pair:
 def setup_va(ca, va, work, mgmt, tag="va"):
     """The VA node's server identity, issued by the CA's Management CA;
     it trusts the Management CA. Incoming stays as it is (off when new)."""
-    va.cli("token", "create", "V", "--pin", "5678")
+    va.cli("token", "create", "V", "--pin", "56781234")
     va.cli("token", "genkey", "V", "tls", "--alg", "ec-p256")
     va.cli("keybinding", "create", "va-tls", "--token", "V", "--key", "tls")
     csr = write(work / f"{tag}-tls.csr",
@@ -210,7 +210,7 @@ def pair(tmp_path_factory):
         ca = _start(base / "ca", "ca-node", False)
         va = _start(base / "va", "va-node", True, idle=IDLE_S)
         # The CA node: a Management CA and a TLS client identity.
-        ca.cli("token", "create", "T", "--pin", "1234")
+        ca.cli("token", "create", "T", "--pin", "12345678")
         ca.cli("token", "genkey", "T", "mgmt", "--alg", "ec-p256")
         ca.cli("token", "genkey", "T", "tls", "--alg", "ec-p256")
         ca.cli("ca", "create", "Mgmt", "--dn", "CN=Test Management CA",

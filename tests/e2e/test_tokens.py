@@ -15,7 +15,7 @@ def _token(node, name):
 
 
 def test_create_and_list(mnode):
-    r = mnode.cli("token", "create", "alpha", "--pin", "1234")
+    r = mnode.cli("token", "create", "alpha", "--pin", "12345678")
     assert r.returncode == 0
     t = _token(mnode, "alpha")
     assert t == {"name": "alpha", "active": True, "keys": []}
@@ -24,7 +24,7 @@ def test_create_and_list(mnode):
 
 
 def test_create_json_output(mnode):
-    r = mnode.cli("token", "create", "jtok", "--pin", "1234", "--json")
+    r = mnode.cli("token", "create", "jtok", "--pin", "12345678", "--json")
     if r.stdout.strip():
         helpers.parse_json(r)
     assert _token(mnode, "jtok")["active"] is True
@@ -42,8 +42,8 @@ def test_pin_file(mnode):
 
 
 def test_create_duplicate(mnode):
-    mnode.cli("token", "create", "dup", "--pin", "1234")
-    mnode.fail("token", "create", "dup", "--pin", "5678", match=r"dup|exist")
+    mnode.cli("token", "create", "dup", "--pin", "12345678")
+    mnode.fail("token", "create", "dup", "--pin", "56781234", match=r"dup|exist")
 
 
 @pytest.mark.parametrize("pin", ["123", "x" * 257])
@@ -52,15 +52,29 @@ def test_pin_length_refused(mnode, pin):
     assert all(t["name"] != "shortpin" for t in mnode.cli_json("token", "list"))
 
 
+def test_short_pin_refused_for_new_token(mnode):
+    """A new token needs a PIN of at least 8 characters (hostile test F6):
+    seven are refused with a clear message and a non-zero exit, and no
+    token is made."""
+    err = mnode.fail("token", "create", "pin7", "--pin", "1234567",
+                     match=r"PIN must have 8 to 256 characters")
+    assert "pin7" not in err or "PIN" in err
+    pf = mnode.write("short-pin.txt", "abcdefg\n")
+    mnode.fail("token", "create", "pin7f", "--pin-file", pf,
+               match=r"PIN must have 8")
+    names = [t["name"] for t in mnode.cli_json("token", "list")]
+    assert "pin7" not in names and "pin7f" not in names
+
+
 def test_pin_length_limits_ok(mnode):
-    mnode.cli("token", "create", "pin4", "--pin", "abcd")
+    mnode.cli("token", "create", "pin8", "--pin", "abcdefgh")
     mnode.cli("token", "create", "pin256", "--pin", "p" * 256)
     mnode.cli("token", "deactivate", "pin256")
     mnode.cli("token", "activate", "pin256", "--pin", "p" * 256)
 
 
 def test_bad_token_name(mnode):
-    mnode.fail("token", "create", "bad name/..", "--pin", "1234",
+    mnode.fail("token", "create", "bad name/..", "--pin", "12345678",
                match=r"name")
 
 
@@ -128,7 +142,7 @@ def test_pin_not_disclosed(mnode):
 
 
 def test_unknown_token(mnode):
-    mnode.fail("token", "activate", "nosuchtok", "--pin", "1234",
+    mnode.fail("token", "activate", "nosuchtok", "--pin", "12345678",
                match=r"nosuchtok")
     mnode.fail("token", "deactivate", "nosuchtok", match=r"nosuchtok")
     mnode.fail("token", "genkey", "nosuchtok", "k", "--alg", "ec-p256",
@@ -140,7 +154,7 @@ def test_unknown_token(mnode):
                                  "rsa4096", "ed25519"])
 def test_genkey(mnode, alg):
     tok = "keys-" + alg
-    mnode.cli("token", "create", tok, "--pin", "1234")
+    mnode.cli("token", "create", tok, "--pin", "12345678")
     js = mnode.cli_json("token", "genkey", tok, "k1", "--alg", alg)
     assert js["token"] == tok and js["alias"] == "k1" and js["alg"] == alg
     assert re.fullmatch(r"[0-9a-f]{64}", js["public_key_sha256"]), js
@@ -149,7 +163,7 @@ def test_genkey(mnode, alg):
 
 
 def test_genkey_human_and_delkey(mnode):
-    mnode.cli("token", "create", "hk", "--pin", "1234")
+    mnode.cli("token", "create", "hk", "--pin", "12345678")
     r = mnode.cli("token", "genkey", "hk", "human-key", "--alg", "ec-p256")
     assert "human-key" in r.stdout
     mnode.cli("token", "genkey", "hk", "other", "--alg", "ed25519")
@@ -166,14 +180,14 @@ def test_genkey_human_and_delkey(mnode):
 
 
 def test_genkey_distinct_keys(mnode):
-    mnode.cli("token", "create", "distinct", "--pin", "1234")
+    mnode.cli("token", "create", "distinct", "--pin", "12345678")
     a = mnode.cli_json("token", "genkey", "distinct", "a", "--alg", "ec-p256")
     b = mnode.cli_json("token", "genkey", "distinct", "b", "--alg", "ec-p256")
     assert a["public_key_sha256"] != b["public_key_sha256"]
 
 
 def test_genkey_bad_alg(mnode):
-    mnode.cli("token", "create", "badalg", "--pin", "1234")
+    mnode.cli("token", "create", "badalg", "--pin", "12345678")
     r = mnode.cli("token", "genkey", "badalg", "k", "--alg", "rsa1024",
                   check=False)
     # Either the CLI (usage) or the node refuses; both must name it.
@@ -183,13 +197,13 @@ def test_genkey_bad_alg(mnode):
 
 
 def test_genkey_bad_alias(mnode):
-    mnode.cli("token", "create", "badalias", "--pin", "1234")
+    mnode.cli("token", "create", "badalias", "--pin", "12345678")
     mnode.fail("token", "genkey", "badalias", "no/slash", "--alg", "ec-p256",
                match=r"alias")
 
 
 def test_genkey_inactive(mnode):
-    mnode.cli("token", "create", "sleepy", "--pin", "1234")
+    mnode.cli("token", "create", "sleepy", "--pin", "12345678")
     mnode.cli("token", "deactivate", "sleepy")
     mnode.fail("token", "genkey", "sleepy", "k", "--alg", "ec-p256",
                match=r"active|sleepy")
@@ -200,7 +214,7 @@ def test_public_key_sha256_matches_ca_cert(mnode):
     # public_key_sha256 is the SHA-256 of the SubjectPublicKeyInfo DER:
     # check against the self-signed CA certificate made with the key.
     from cryptography.hazmat.primitives import serialization
-    mnode.cli("token", "create", "spki", "--pin", "1234")
+    mnode.cli("token", "create", "spki", "--pin", "12345678")
     js = mnode.cli_json("token", "genkey", "spki", "k", "--alg", "ec-p256")
     mnode.cli("ca", "create", "spki-ca", "--dn", "CN=SPKI", "--token", "spki",
               "--key", "k")

@@ -17,6 +17,9 @@
 
 #define PIN	"correct horse"
 
+/* Cheap scrypt for these tests; the service's default is tested there. */
+static const struct token_kdf KDF = { 1024, 8, 1 };
+
 static const unsigned char msg[] = "TBSCertificate stand-in";
 
 struct fixture {
@@ -37,11 +40,11 @@ setup(void **state)
 
 	if ((f = calloc(1, sizeof(*f))) == NULL)
 		return -1;
-	if (key_pin_hash(PIN, &f->verifier, NULL) != 0 ||
-	    key_pin_hash("other pin", &f->verifier2, NULL) != 0)
+	if (token_create("other", "other pin", &KDF, &tok, &f->verifier2,
+	    NULL) != 0)
 		return -1;
-	if ((tok = token_new("setup", f->verifier)) == NULL ||
-	    token_activate(tok, PIN, NULL) != 0 ||
+	token_free(tok);
+	if (token_create("setup", PIN, &KDF, &tok, &f->verifier, NULL) != 0 ||
 	    token_genkey(tok, "stored", KEY_EC_P256, &f->wrapped, &f->wlen,
 	    &f->spki, &f->spkilen, NULL) != 0)
 		return -1;
@@ -69,7 +72,7 @@ active_token(const struct fixture *f)
 	struct token	*tok;
 
 	assert_non_null(tok = token_new("test", f->verifier));
-	assert_int_equal(token_activate(tok, PIN, NULL), 0);
+	assert_int_equal(token_activate(tok, PIN, NULL, NULL, NULL), 0);
 	return tok;
 }
 
@@ -170,19 +173,19 @@ test_wrong_pin(void **state)
 	struct sp_err	 err = { 0 };
 
 	assert_non_null(tok = token_new("t", f->verifier));
-	assert_int_equal(token_activate(tok, "correct horsE", &err),
+	assert_int_equal(token_activate(tok, "correct horsE", NULL, NULL, &err),
 	    SP_ERR_PIN);
 	assert_int_equal(err.code, SP_ERR_PIN);
 	assert_false(token_is_active(tok));
-	assert_int_equal(token_activate(tok, "", NULL), SP_ERR_PIN);
-	assert_int_equal(token_activate(tok, NULL, NULL), SP_ERR_PIN);
+	assert_int_equal(token_activate(tok, "", NULL, NULL, NULL), SP_ERR_PIN);
+	assert_int_equal(token_activate(tok, NULL, NULL, NULL, NULL), SP_ERR_PIN);
 	assert_false(token_is_active(tok));
 
-	assert_int_equal(token_activate(tok, PIN, NULL), 0);
+	assert_int_equal(token_activate(tok, PIN, NULL, NULL, NULL), 0);
 	assert_true(token_is_active(tok));
 	/* Re-activation checks the PIN; a wrong one changes nothing. */
-	assert_int_equal(token_activate(tok, PIN, NULL), 0);
-	assert_int_equal(token_activate(tok, "wrong pin", NULL), SP_ERR_PIN);
+	assert_int_equal(token_activate(tok, PIN, NULL, NULL, NULL), 0);
+	assert_int_equal(token_activate(tok, "wrong pin", NULL, NULL, NULL), SP_ERR_PIN);
 	assert_true(token_is_active(tok));
 	token_deactivate(tok);
 	assert_false(token_is_active(tok));
@@ -191,7 +194,7 @@ test_wrong_pin(void **state)
 
 	/* A verifier that is not one. */
 	assert_non_null(tok = token_new("t", "garbage"));
-	assert_int_equal(token_activate(tok, PIN, NULL), SP_ERR_PIN);
+	assert_int_equal(token_activate(tok, PIN, NULL, NULL, NULL), SP_ERR_PIN);
 	token_free(tok);
 }
 
@@ -202,11 +205,10 @@ test_genkey_sign(void **state)
 	    KEY_ED25519, KEY_RSA2048 };
 	static const char *const aliases[] = { "p256", "p384", "ed", "rsa" };
 	struct fixture		*f = *state;
-	struct token		*tok = active_token(f);
+	struct token		*tok = active_token(f), *re;
 	struct token_keyinfo	 info;
 	unsigned char		*w, *s;
 	size_t			 wl, sl;
-	EVP_PKEY		*pk;
 
 	for (size_t i = 0; i < sizeof(algs) / sizeof(algs[0]); i++) {
 		assert_int_equal(token_genkey(tok, aliases[i], algs[i], &w,
@@ -221,9 +223,12 @@ test_genkey_sign(void **state)
 		sign_verify(tok, aliases[i], s, sl, algs[i]);
 
 		/* The blob handed back is what a restart would load. */
-		assert_int_equal(key_unwrap(w, wl, PIN, &pk, NULL), 0);
-		assert_int_equal(key_alg_of(pk), algs[i]);
-		EVP_PKEY_free(pk);
+		assert_non_null(re = token_new("restart", f->verifier));
+		assert_int_equal(token_key_load(re, aliases[i], algs[i], w, wl,
+		    s, sl, NULL), 0);
+		assert_int_equal(token_activate(re, PIN, NULL, NULL, NULL), 0);
+		sign_verify(re, aliases[i], s, sl, algs[i]);
+		token_free(re);
 		free(w);
 		free(s);
 	}
@@ -249,7 +254,7 @@ test_load(void **state)
 	assert_int_equal(token_key_load(tok, "ca", KEY_EC_P256, f->wrapped,
 	    f->wlen, f->spki, f->spkilen, NULL), 0);
 	assert_int_equal(token_key_count(tok), 1);
-	assert_int_equal(token_activate(tok, PIN, NULL), 0);
+	assert_int_equal(token_activate(tok, PIN, NULL, NULL, NULL), 0);
 	sign_verify(tok, "ca", f->spki, f->spkilen, KEY_EC_P256);
 	/* Loaded while active: unwrapped right away. */
 	assert_int_equal(token_key_load(tok, "ca2", KEY_EC_P256, f->wrapped,
@@ -257,7 +262,7 @@ test_load(void **state)
 	sign_verify(tok, "ca2", f->spki, f->spkilen, KEY_EC_P256);
 	/* Deactivate and activate again. */
 	token_deactivate(tok);
-	assert_int_equal(token_activate(tok, PIN, NULL), 0);
+	assert_int_equal(token_activate(tok, PIN, NULL, NULL, NULL), 0);
 	sign_verify(tok, "ca", f->spki, f->spkilen, KEY_EC_P256);
 	token_free(tok);
 }
@@ -285,7 +290,7 @@ test_load_bad(void **state)
 
 	/* A key wrapped under another token's PIN. */
 	assert_non_null(other = token_new("other", f->verifier2));
-	assert_int_equal(token_activate(other, "other pin", NULL), 0);
+	assert_int_equal(token_activate(other, "other pin", NULL, NULL, NULL), 0);
 	assert_int_equal(token_genkey(other, "k", KEY_EC_P256, &w, &wl, &s,
 	    &sl, NULL), 0);
 	token_free(other);
@@ -294,10 +299,10 @@ test_load_bad(void **state)
 	    f->wlen, f->spki, f->spkilen, NULL), 0);
 	assert_int_equal(token_key_load(tok, "foreign", KEY_EC_P256, w, wl, s,
 	    sl, NULL), 0);
-	assert_int_equal(token_activate(tok, PIN, NULL), SP_ERR_PIN);
+	assert_int_equal(token_activate(tok, PIN, NULL, NULL, NULL), SP_ERR_PIN);
 	assert_false(token_is_active(tok));
 	assert_int_equal(token_key_remove(tok, "foreign", NULL), 0);
-	assert_int_equal(token_activate(tok, PIN, NULL), 0);
+	assert_int_equal(token_activate(tok, PIN, NULL, NULL, NULL), 0);
 	/* Into an active token: refused at once. */
 	assert_int_equal(token_key_load(tok, "foreign", KEY_EC_P256, w, wl, s,
 	    sl, NULL), SP_ERR_PIN);
@@ -526,13 +531,164 @@ test_threads(void **state)
 	}
 	for (int i = 0; i < 3; i++) {
 		token_deactivate(tok);
-		assert_int_equal(token_activate(tok, PIN, NULL), 0);
+		assert_int_equal(token_activate(tok, PIN, NULL, NULL, NULL), 0);
 		(void)token_key_count(tok);
 	}
 	for (int i = 0; i < 4; i++) {
 		assert_int_equal(pthread_join(th[i], NULL), 0);
 		assert_int_equal(w[i].signed_ok + w[i].inactive, 100);
 	}
+	token_free(tok);
+}
+
+/* New tokens: PIN length, and a record that is no cheap verifier. */
+static void
+test_create(void **state)
+{
+	struct token		*tok = NULL;
+	struct sp_err		 err = { 0 };
+	struct token_kdf	 bad = { 1000, 8, 1 };	/* not a power of 2 */
+	char			*rec = NULL, pin[KEY_PIN_MAX + 2];
+
+	(void)state;
+	assert_int_equal(token_create("t", "1234567", &KDF, &tok, &rec, &err),
+	    SP_ERR_INVALID);
+	assert_non_null(strstr(err.msg, "PIN must have 8"));
+	assert_null(tok);
+	assert_null(rec);
+	memset(pin, 'p', sizeof(pin) - 1);
+	pin[sizeof(pin) - 1] = '\0';
+	assert_int_equal(token_create("t", pin, &KDF, &tok, &rec, NULL),
+	    SP_ERR_INVALID);
+	assert_int_equal(token_create("t", NULL, &KDF, &tok, &rec, NULL),
+	    SP_ERR_INVALID);
+	assert_int_equal(token_create("t", "12345678", &bad, &tok, &rec, NULL),
+	    SP_ERR_INVALID);
+	assert_int_equal(token_create("t", "12345678", &KDF, &tok, &rec, NULL),
+	    0);
+	assert_true(token_is_active(tok));
+	/* scrypt$N$r$p$salt$nonce$tag: no hash of the PIN in it. */
+	assert_int_equal(strncmp(rec, "scrypt$1024$8$1$", 16), 0);
+	assert_false(key_pin_verify("12345678", rec));
+	token_free(tok);
+	assert_non_null(tok = token_new("t", rec));
+	assert_int_equal(token_activate(tok, "12345679", NULL, NULL, NULL),
+	    SP_ERR_PIN);
+	assert_int_equal(token_activate(tok, "12345678", NULL, NULL, NULL), 0);
+	token_free(tok);
+	/* A damaged record is refused like a wrong PIN. */
+	rec[strlen(rec) - 1] = rec[strlen(rec) - 1] == '0' ? '1' : '0';
+	assert_non_null(tok = token_new("t", rec));
+	assert_int_equal(token_activate(tok, "12345678", NULL, NULL, NULL),
+	    SP_ERR_PIN);
+	token_free(tok);
+	free(rec);
+}
+
+/*
+ * A token of the earlier scheme (PBKDF2 verifier, keys in PBES2 PKCS#8
+ * under a 4-character PIN) still activates, through a re-wrapping.
+ */
+static void
+test_upgrade_old(void **state)
+{
+	struct fixture		*f = *state;
+	struct token		*tok;
+	struct token_upgrade	*up = NULL;
+	struct token_kdf	 want = KDF;
+	EVP_PKEY		*pk;
+	char			*ver = NULL;
+	unsigned char		*w = NULL, *spki = NULL, *nw;
+	const unsigned char	*uw;
+	const char		*alias, *rec;
+	size_t			 wl, sl, uwl;
+
+	(void)f;
+	assert_int_equal(key_generate(KEY_EC_P256, &pk, NULL), 0);
+	assert_int_equal(key_pin_hash("1234", &ver, NULL), 0);
+	assert_int_equal(key_wrap(pk, "1234", &w, &wl, NULL), 0);
+	assert_int_equal(key_spki_der(pk, &spki, &sl, NULL), 0);
+	EVP_PKEY_free(pk);
+
+	assert_non_null(tok = token_new("old", ver));
+	assert_int_equal(token_key_load(tok, "k", KEY_EC_P256, w, wl, spki, sl,
+	    NULL), 0);
+	assert_int_equal(token_activate(tok, "4321", &want, &up, NULL),
+	    SP_ERR_PIN);
+	assert_null(up);
+	/* Without a way to store the re-wrapping it cannot be activated. */
+	assert_int_equal(token_activate(tok, "1234", NULL, NULL, NULL),
+	    SP_ERR_STATE);
+	assert_int_equal(token_activate(tok, "1234", &want, &up, NULL), 0);
+	assert_non_null(up);
+	assert_false(token_is_active(tok));
+	assert_int_equal(strncmp(token_upgrade_record(up), "scrypt$", 7), 0);
+	assert_int_equal(token_upgrade_count(up), 1);
+	assert_int_equal(token_upgrade_key(up, 0, &alias, &uw, &uwl), 0);
+	assert_string_equal(alias, "k");
+	assert_int_equal(token_upgrade_key(up, 1, &alias, &uw, &uwl),
+	    SP_ERR_NOTFOUND);
+	/* Storing failed: nothing changes, the token stays inactive. */
+	token_upgrade_free(up);
+	assert_false(token_is_active(tok));
+	/* Stored: in force. */
+	assert_int_equal(token_activate(tok, "1234", &want, &up, NULL), 0);
+	assert_non_null(rec = strdup(token_upgrade_record(up)));
+	assert_int_equal(token_upgrade_key(up, 0, &alias, &uw, &uwl), 0);
+	assert_non_null(nw = malloc(uwl));
+	memcpy(nw, uw, uwl);
+	assert_int_equal(token_upgrade_finish(tok, up, NULL), 0);
+	assert_true(token_is_active(tok));
+	sign_verify(tok, "k", spki, sl, KEY_EC_P256);
+	token_free(tok);
+
+	/* What was stored is of the new scheme and needs no re-wrapping. */
+	assert_non_null(tok = token_new("old", rec));
+	assert_int_equal(token_key_load(tok, "k", KEY_EC_P256, nw, uwl, spki,
+	    sl, NULL), 0);
+	up = NULL;
+	assert_int_equal(token_activate(tok, "1234", &want, &up, NULL), 0);
+	assert_null(up);
+	sign_verify(tok, "k", spki, sl, KEY_EC_P256);
+	/* The old blob does not open under the new record. */
+	assert_int_equal(token_key_load(tok, "k2", KEY_EC_P256, w, wl, spki,
+	    sl, NULL), SP_ERR_INVALID);
+	token_free(tok);
+	free((void *)(uintptr_t)rec);
+	free(nw);
+	free(ver);
+	free(w);
+	free(spki);
+}
+
+/* A token whose scrypt cost is below the wanted one is re-wrapped. */
+static void
+test_upgrade_cost(void **state)
+{
+	struct fixture		*f = *state;
+	struct token		*tok;
+	struct token_upgrade	*up = NULL;
+	struct token_kdf	 want = { 2048, 8, 1 };
+
+	assert_non_null(tok = token_new("t", f->verifier));
+	assert_int_equal(token_key_load(tok, "k", KEY_EC_P256, f->wrapped,
+	    f->wlen, f->spki, f->spkilen, NULL), 0);
+	assert_int_equal(token_activate(tok, PIN, &want, &up, NULL), 0);
+	assert_non_null(up);
+	assert_int_equal(strncmp(token_upgrade_record(up), "scrypt$2048$8$1$",
+	    16), 0);
+	assert_int_equal(token_upgrade_finish(tok, up, NULL), 0);
+	sign_verify(tok, "k", f->spki, f->spkilen, KEY_EC_P256);
+	/* Active and strong enough now: nothing more to do. */
+	up = NULL;
+	assert_int_equal(token_activate(tok, PIN, &want, &up, NULL), 0);
+	assert_null(up);
+	token_free(tok);
+	/* Without want, the weak record is used as it is. */
+	assert_non_null(tok = token_new("t", f->verifier));
+	assert_int_equal(token_activate(tok, PIN, NULL, &up, NULL), 0);
+	assert_null(up);
+	assert_true(token_is_active(tok));
 	token_free(tok);
 }
 
@@ -551,6 +707,9 @@ main(void)
 		cmocka_unit_test(test_bad_alias),
 		cmocka_unit_test(test_limit),
 		cmocka_unit_test(test_threads),
+		cmocka_unit_test(test_create),
+		cmocka_unit_test(test_upgrade_old),
+		cmocka_unit_test(test_upgrade_cost),
 	};
 
 	return cmocka_run_group_tests_name("token", tests, setup, teardown);

@@ -201,7 +201,7 @@ test_threads(void **state)
 	long		 hits = 0;
 
 	(void)state;
-	assert_int_equal(va_cache_new(128, &c), 0);
+	assert_int_equal(va_cache_new(1024, &c), 0);
 	for (int i = 0; i < 4; i++) {
 		w[i] = (struct worker){ c, i, 0, 0 };
 		assert_int_equal(pthread_create(&t[i], NULL, hammer, &w[i]),
@@ -212,7 +212,7 @@ test_threads(void **state)
 		hits += w[i].hits;
 	}
 	assert_true(hits > 0);
-	assert_true(va_cache_count(c) <= 128);
+	assert_true(va_cache_count(c) <= 1024);
 	va_cache_free(c);
 }
 
