@@ -224,6 +224,7 @@ struct lconn {
 	struct evhttp_connection	*evcon;	/* NULL once closed */
 	struct addr_count		*ac;
 	struct event			*deadline;
+	struct event			*ev_gone;	/* while deferred */
 	enum conn_phase			 phase;
 	bool				 fresh;	/* accepted, not yet admitted */
 	bool				 counted;
@@ -342,6 +343,8 @@ conn_release(struct lconn *c)
 	}
 	if (c->deadline != NULL)
 		event_free(c->deadline);
+	if (c->ev_gone != NULL)
+		event_free(c->ev_gone);
 	if (c->fresh)
 		TAILQ_REMOVE(&l->fresh, c, fentry);
 	TAILQ_REMOVE(&l->conns, c, entry);
@@ -420,6 +423,8 @@ on_close(struct evhttp_connection *evcon, void *arg)
 	(void)evcon;
 	c->evcon = NULL;
 	evtimer_del(c->deadline);
+	if (c->ev_gone != NULL)
+		event_del(c->ev_gone);
 	/*
 	 * A deferred reply whose client left: evhttp has disowned the
 	 * request (it is ours to free) unless it still sits on the
@@ -1203,6 +1208,8 @@ listener_send(struct peer_req *r, int status, json_t *doc)
 	if (r->listed) {
 		TAILQ_REMOVE(&r->conn->pending, r, entry);
 		r->listed = false;
+		if (TAILQ_EMPTY(&r->conn->pending) && r->conn->ev_gone != NULL)
+			event_del(r->conn->ev_gone);
 	}
 	r->req = NULL;
 	if (req == NULL) {
@@ -1214,6 +1221,39 @@ listener_send(struct peer_req *r, int status, json_t *doc)
 		return;
 	}
 	reply(req, status, doc);
+}
+
+/*
+ * The client hung up while its reply is deferred. evhttp 2.1 does not
+ * read while the application holds a request, so it would notice only
+ * when the reply is written, which for a long-hanging request may be
+ * minutes away: the socket is watched for the peer's close (EV_CLOSED,
+ * EPOLLRDHUP; bytes it may have sent stay unread).
+ */
+static void
+on_gone(evutil_socket_t fd, short what, void *arg)
+{
+	struct lconn	*c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->evcon != NULL)
+		evhttp_connection_free(c->evcon);	/* on_close() runs */
+}
+
+static void
+watch_gone(struct lconn *c)
+{
+	struct event_base	*base = c->p->base;
+
+	if (c->evcon == NULL || !(event_base_get_features(base) &
+	    EV_FEATURE_EARLY_CLOSE))
+		return;
+	if (c->ev_gone == NULL && (c->ev_gone = event_new(base,
+	    bufferevent_getfd(c->bev), EV_CLOSED | EV_PERSIST, on_gone,
+	    c)) == NULL)
+		return;
+	event_add(c->ev_gone, NULL);
 }
 
 /* The reply went out: the next request on this connection has a deadline. */
@@ -1380,6 +1420,8 @@ on_request(struct evhttp_request *req, void *arg)
 	TAILQ_INSERT_TAIL(&c->pending, r, entry);
 	r->listed = true;
 	registry_dispatch(r);		/* frees r unless deferred */
+	if (!TAILQ_EMPTY(&c->pending))
+		watch_gone(c);
 	return;
  done:
 	peer_req_free(r);
