@@ -39,7 +39,7 @@
 #include <openssl/x509v3.h>
 
 #include "authz/authz.h"
-#include "peer/peer_int.h"
+#include "peer/listener_int.h"
 #include "store/store.h"
 #include "util/err.h"
 #include "util/log.h"
