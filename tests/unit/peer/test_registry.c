@@ -299,7 +299,8 @@ cancelled(struct peer_req *r, enum peer_cancel why, void *arg)
 	fx->held = NULL;
 }
 
-/* /wait/later: answered 50 ms later; /wait/empty: 204 at the timeout;
+/* /wait/later: answered 50 ms later; /wait/slow: 11 s later (beyond
+ * evhttp's 10 s inactivity timeout); /wait/empty: 204 at the timeout;
  * /wait/none: no answer, 503 at the timeout; /wait/long: held 30 s. */
 static void
 ep_wait(struct peer_req *r, void *arg)
@@ -308,13 +309,16 @@ ep_wait(struct peer_req *r, void *arg)
 	const char	*what = peer_req_param(r, 0);
 	struct timeval	 tv = { 0, 50000 };
 	int		 ms = strcmp(what, "long") == 0 ? 30000 :
+			    strcmp(what, "slow") == 0 ? 15000 :
 			    strcmp(what, "later") == 0 ? 5000 : 100;
 
 	assert_int_equal(peer_req_defer(r, ms, cancelled, fx), 0);
 	/* Deferring twice is refused. */
 	assert_int_not_equal(peer_req_defer(r, ms, cancelled, fx), 0);
 	fx->held = r;
-	if (strcmp(what, "later") == 0)
+	if (strcmp(what, "slow") == 0)
+		tv.tv_sec = 11;
+	if (strcmp(what, "later") == 0 || strcmp(what, "slow") == 0)
 		evtimer_add(fx->later, &tv);
 }
 
@@ -428,7 +432,7 @@ client_main(void *arg)
 {
 	struct exchange		*x = arg;
 	struct sockaddr_in	 sin = { .sin_family = AF_INET };
-	struct timeval		 tv = { 10, 0 };
+	struct timeval		 tv = { 20, 0 };
 	SSL_CTX			*ctx = SSL_CTX_new(TLS_client_method());
 	SSL			*ssl = NULL;
 	int			 fd, n;
@@ -650,6 +654,10 @@ test_deferred_replies(void **state)
 	assert_int_equal(exchange(fx, fx->k.cli, fx->k.clikey,
 	    GET("/wait/later"), body, sizeof(body)), 200);
 	assert_non_null(strstr(body, "\"later\":true"));
+	assert_int_equal(fx->timeouts, 0);
+	/* Longer than the connection's inactivity timeout (ra/next). */
+	assert_int_equal(exchange(fx, fx->k.cli, fx->k.clikey,
+	    GET("/wait/slow"), body, sizeof(body)), 200);
 	assert_int_equal(fx->timeouts, 0);
 	/* The timeout: cancel answers 204, or the listener 503. */
 	assert_int_equal(exchange(fx, fx->k.cli, fx->k.clikey,
