@@ -9,6 +9,7 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -333,6 +334,16 @@ on_ssl_info(const SSL *ssl, int where, int ret)
  * Bodies are not scanned (the scan restarts where evhttp's next request
  * starts, see head_rescan()).
  */
+/* The request line, kept for listener_head(). */
+static void
+rline_add(struct lconn *c, unsigned char ch)
+{
+	if (c->rlen < sizeof(c->rline) - 1)
+		c->rline[c->rlen++] = (char)ch;
+	else
+		c->rline_long = true;
+}
+
 static void
 head_scan(struct lconn *c, const unsigned char *b, size_t n)
 {
@@ -344,14 +355,19 @@ head_scan(struct lconn *c, const unsigned char *b, size_t n)
 			else if (b[i] == '\n' || (!c->hd_first &&
 			    (b[i] == ' ' || b[i] == '\t')))
 				c->hd_bad = true;
-			else
+			else {
 				c->hd = HD_IN_LINE;
+				if (c->hd_first)
+					rline_add(c, b[i]);
+			}
 			break;
 		case HD_IN_LINE:
 			if (b[i] == '\r')
 				c->hd = HD_CR;
 			else if (b[i] == '\n')
 				c->hd_bad = true;
+			else if (c->hd_first)
+				rline_add(c, b[i]);
 			break;
 		case HD_CR:
 			if (b[i] != '\n')
@@ -364,6 +380,11 @@ head_scan(struct lconn *c, const unsigned char *b, size_t n)
 				c->hd_bad = true;
 			/* Empty lines before the request line are ignored. */
 			c->hd = c->hd_first ? HD_LINE_START : HD_BODY;
+			if (c->hd == HD_BODY && !c->hd_bad) {
+				c->rline[c->rlen] = '\0';
+				listener_head(c, c->rline_long ? NULL :
+				    c->rline);
+			}
 			break;
 		default:
 			break;
@@ -371,41 +392,65 @@ head_scan(struct lconn *c, const unsigned char *b, size_t n)
 	}
 }
 
+/* Scans len bytes of buf from off, however many chunks they span. */
+static void
+scan_buf(struct lconn *c, struct evbuffer *buf, size_t off, size_t len)
+{
+	struct evbuffer_ptr	 pos;
+	struct evbuffer_iovec	 v[8];
+	size_t			 done;
+	int			 nv;
+
+	while (len > 0 && c->hd != HD_BODY && !c->hd_bad) {
+		if (evbuffer_ptr_set(buf, &pos, off, EVBUFFER_PTR_SET) != 0)
+			return;
+		if ((nv = evbuffer_peek(buf, (ev_ssize_t)len, &pos, v, 8)) <= 0)
+			return;
+		done = 0;
+		for (int i = 0; i < nv && i < 8; i++) {
+			size_t n = v[i].iov_len < len - done ? v[i].iov_len :
+			    len - done;
+
+			head_scan(c, v[i].iov_base, n);
+			done += n;
+		}
+		off += done;
+		len -= done;
+	}
+}
+
 static void
 on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info,
     void *arg)
 {
-	struct lconn		*c = arg;
-	struct evbuffer_ptr	 pos;
-	struct evbuffer_iovec	 v[8];
-	size_t			 len = evbuffer_get_length(buf);
-	int			 nv;
+	struct lconn	*c = arg;
+	size_t		 len = evbuffer_get_length(buf);
 
 	if (info->n_added == 0 || c->hd == HD_BODY || c->hd_bad ||
 	    info->n_added > len)
 		return;
 	/* The bytes just added are the last n_added of the buffer. */
-	if (evbuffer_ptr_set(buf, &pos, len - info->n_added,
-	    EVBUFFER_PTR_SET) != 0)
-		return;
-	nv = evbuffer_peek(buf, (ev_ssize_t)info->n_added, &pos, v, 8);
-	for (int i = 0; i < nv && i < 8; i++)
-		head_scan(c, v[i].iov_base, v[i].iov_len);
+	scan_buf(c, buf, len - info->n_added, info->n_added);
+}
+
+/* A request head starts (the connection's first, or the next one). */
+static void
+head_start(struct lconn *c)
+{
+	c->hd = HD_LINE_START;
+	c->hd_first = true;
+	c->rlen = 0;
+	c->rline_long = false;
 }
 
 /* evhttp has read a whole request: what is left starts the next one. */
 void
 conn_head_rescan(struct lconn *c)
 {
-	struct evbuffer		*buf = bufferevent_get_input(c->bev);
-	struct evbuffer_iovec	 v[8];
-	int			 nv;
+	struct evbuffer	*buf = bufferevent_get_input(c->bev);
 
-	c->hd = HD_LINE_START;
-	c->hd_first = true;
-	nv = evbuffer_peek(buf, -1, NULL, v, 8);
-	for (int i = 0; i < nv && i < 8; i++)
-		head_scan(c, v[i].iov_base, v[i].iov_len);
+	head_start(c);
+	scan_buf(c, buf, 0, evbuffer_get_length(buf));
 }
 
 /* Closes a connection just accepted, before any byte is read. */
@@ -471,8 +516,7 @@ conn_admit(struct lconn *c)
 	c->counted = true;
 	l->nconns++;
 	evhttp_connection_set_closecb(evcon, on_close, c);
-	c->hd = HD_LINE_START;
-	c->hd_first = true;
+	head_start(c);
 	if (evbuffer_add_cb(bufferevent_get_input(c->bev), on_input, c) ==
 	    NULL) {
 		conn_refuse(c, "out of memory", 0);
@@ -610,35 +654,62 @@ peer_set_limits(struct peer *p, const struct peer_limits *lim)
  * The client hung up while its reply is deferred. evhttp 2.1 does not
  * read while the application holds a request, so it would notice only
  * when the reply is written, which for a long-hanging request may be
- * minutes away: the socket is watched for the peer's close (EV_CLOSED,
- * EPOLLRDHUP; bytes it may have sent stay unread).
+ * minutes away. So the socket is watched: readable with nothing to read
+ * (EOF) or an error (a reset) is a client gone. Bytes waiting (a
+ * pipelined request, a TLS alert) stay unread for evhttp, and the watch
+ * narrows to the peer's close alone (EV_CLOSED, epoll's EPOLLRDHUP), so
+ * level-triggered readiness cannot spin.
  */
+static void	gone_watch(struct lconn *, short);
+
 static void
 on_gone(evutil_socket_t fd, short what, void *arg)
 {
 	struct lconn	*c = arg;
+	char		 b;
+	ssize_t		 n;
 
-	(void)fd;
-	(void)what;
-	if (c->evcon != NULL)
-		evhttp_connection_free(c->evcon);	/* on_close() runs */
+	if (c->evcon == NULL)
+		return;
+	if (!(what & EV_CLOSED)) {
+		n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR))) {
+			if (n > 0)
+				gone_watch(c, EV_CLOSED);
+			return;
+		}
+	}
+	evhttp_connection_free(c->evcon);	/* on_close() runs */
+}
+
+static void
+gone_watch(struct lconn *c, short what)
+{
+	struct event_base	*base = c->p->base;
+
+	if (c->ev_gone != NULL && event_get_events(c->ev_gone) ==
+	    (what | EV_PERSIST)) {
+		event_add(c->ev_gone, NULL);
+		return;
+	}
+	if (c->ev_gone != NULL)
+		event_free(c->ev_gone);
+	if ((c->ev_gone = event_new(base, bufferevent_getfd(c->bev), what |
+	    EV_PERSIST, on_gone, c)) != NULL)
+		event_add(c->ev_gone, NULL);
 }
 
 void
 conn_watch_gone(struct lconn *c)
 {
-	struct event_base	*base = c->p->base;
+	short	what = EV_READ;
 
-	if (c->evcon == NULL || !(event_base_get_features(base) &
-	    EV_FEATURE_EARLY_CLOSE))
+	if (c->evcon == NULL)
 		return;
-	if (c->ev_gone == NULL && (c->ev_gone = event_new(base,
-	    bufferevent_getfd(c->bev), EV_CLOSED | EV_PERSIST, on_gone,
-	    c)) == NULL)
-		return;
-	event_add(c->ev_gone, NULL);
+	if (event_base_get_features(c->p->base) & EV_FEATURE_EARLY_CLOSE)
+		what |= EV_CLOSED;
+	gone_watch(c, what);
 }
-
 
 /* --- setup ---------------------------------------------------------------- */
 

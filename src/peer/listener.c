@@ -349,6 +349,67 @@ authorize_endpoint(struct peer *p, struct peer_req *r, const char *fp,
 	return true;
 }
 
+/*
+ * A request head has arrived and evhttp has not parsed it yet: the
+ * connection's body limit for this request becomes its endpoint's, or 0
+ * when the endpoint's rules refuse the client, so such a body is answered
+ * 413 before it is read (the base rule was decided at the handshake). It
+ * is only a limit: on_request() makes every check again on evhttp's
+ * parse. The request line is split at its spaces (RFC 9112 3) and the
+ * target parsed by evhttp's URI parser; anything unexpected keeps the
+ * largest limit, and evhttp's parse decides.
+ */
+void
+listener_head(struct lconn *c, const char *line)
+{
+	static const struct {
+		const char	*name;
+		int		 method;
+	} methods[] = { { "GET", PEER_GET }, { "POST", PEER_POST },
+	    { "PUT", PEER_PUT } };
+	struct peer		*p = c->p;
+	struct peer_req		 r;
+	struct evhttp_uri	*uri = NULL;
+	const char		*sp1, *sp2, *path;
+	char			 target[PEER_URL_MAX + 1], fp[65], why[256];
+	size_t			 max = registry_max_body(p), n;
+	size_t			 plen = strlen(PEER_PREFIX);
+	int			 idx, status;
+
+	if (c->evcon == NULL || c->norole || !c->handshake_done)
+		return;		/* PEER_NOROLE_MAX_BODY stays */
+	memset(&r, 0, sizeof(r));
+	if (line == NULL || (sp1 = strchr(line, ' ')) == NULL ||
+	    (sp2 = strchr(sp1 + 1, ' ')) == NULL ||
+	    (n = (size_t)(sp2 - sp1 - 1)) == 0 || n >= sizeof(target))
+		goto out;
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if ((size_t)(sp1 - line) == strlen(methods[i].name) &&
+		    strncmp(line, methods[i].name, (size_t)(sp1 - line)) == 0)
+			r.method = methods[i].method;
+	memcpy(target, sp1 + 1, n);
+	target[n] = '\0';
+	if (r.method == 0 || (uri = evhttp_uri_parse(target)) == NULL ||
+	    (path = evhttp_uri_get_path(uri)) == NULL ||
+	    strncmp(path, PEER_PREFIX, plen) != 0 || path[plen] != '/' ||
+	    strlen(path + plen) > PEER_URL_MAX)
+		goto out;
+	snprintf(r.path, sizeof(r.path), "%s", path + plen);
+	if (registry_match(p, r.path, r.method, &r, &idx) != 0)
+		goto out;	/* 404/405 come from on_request() */
+	r.p = p;
+	if ((r.cert = SSL_get0_peer_certificate(c->ssl)) == NULL ||
+	    peer_fingerprint(r.cert, fp) != 0)
+		goto out;
+	max = authorize_endpoint(p, &r, fp, idx, &status, why, sizeof(why)) ?
+	    r.ep->max_body : 0;
+ out:
+	ERR_clear_error();
+	if (uri != NULL)
+		evhttp_uri_free(uri);
+	evhttp_connection_set_max_body_size(c->evcon, (ev_ssize_t)max);
+}
+
 /* --- incoming connections list: batched, written once a second ---------- */
 
 /* A batch of records on its way to the database (on a worker). */

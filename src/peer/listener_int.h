@@ -63,6 +63,10 @@ void	listener_send(struct peer_req *r, int status, json_t *doc);
 SSL_CTX	*listener_server_ctx(struct peer *p);
 /* The base rule /peerincoming for cert (cached). */
 bool	listener_base_ok(struct peer *p, X509 *cert);
+struct lconn;
+/* A request head is complete in the input buffer, not yet parsed by
+ * evhttp: line is its request line (NULL: too long). */
+void	listener_head(struct lconn *c, const char *line);
 
 /* conn.c: the listener's connections */
 struct addr_count;
@@ -93,6 +97,9 @@ struct lconn {
 	enum head_state			 hd;
 	bool				 hd_first;	/* on the request line */
 	bool				 hd_bad;	/* bare LF/CR, obs-fold */
+	bool				 rline_long;
+	size_t				 rlen;
+	char				 rline[PEER_URL_MAX + 32];
 	char				 client[80];	/* HOST:PORT */
 	struct peer_req_list		 pending;	/* deferred replies */
 	TAILQ_ENTRY(lconn)		 entry;		/* l->conns */
