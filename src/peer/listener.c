@@ -20,7 +20,7 @@
 #include <openssl/x509v3.h>
 
 #include "crypto/dn.h"
-#include "peer/peer_int.h"
+#include "peer/listener_int.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -39,8 +39,6 @@ refusing_ctx(void)
 		SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	return ctx;
 }
-
-static bool	conn_log_ok(const SSL *, const char **, char *, size_t);
 
 /*
  * Logs why a client certificate was refused, with the client's address
@@ -133,8 +131,8 @@ server_ctx_new(struct peer *p, struct sp_err *err)
  * anchors changed, so a new binding or trust takes effect without a
  * restart; existing connections keep theirs.
  */
-static SSL_CTX *
-server_ctx(struct peer *p)
+SSL_CTX *
+listener_server_ctx(struct peer *p)
 {
 	struct sp_err	 err = { 0 };
 	uint64_t	 gen = p->hooks.generation(p->hooks.arg);
@@ -158,631 +156,6 @@ server_ctx(struct peer *p)
 	p->srv_ctx = ctx;
 	log_info("peer: listener identity is key binding %s", p->incoming_kb);
 	return ctx;
-}
-
-/* --- connections: caps, deadlines, accept errors ------------------------- */
-
-/*
- * At most max lines per window seconds (loop thread); the lines left out
- * are counted and the count goes with the next line logged.
- */
-struct ratelim {
-	time_t		start;
-	int		window, max, n;
-	unsigned long	skipped;
-};
-
-static bool
-ratelim_ok(struct ratelim *rl)
-{
-	struct timespec	now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (now.tv_sec >= rl->start + rl->window) {
-		rl->start = now.tv_sec;
-		rl->n = 0;
-	}
-	if (rl->n >= rl->max) {
-		rl->skipped++;
-		return false;
-	}
-	rl->n++;
-	return true;
-}
-
-/* " (and N not logged)" once, after a line was let through. */
-static const char *
-ratelim_tail(struct ratelim *rl, char *buf, size_t sz)
-{
-	buf[0] = '\0';
-	if (rl->skipped > 0)
-		snprintf(buf, sz, " (and %lu more not logged)", rl->skipped);
-	rl->skipped = 0;
-	return buf;
-}
-
-#define ADDR_BUCKETS	256
-
-struct addr_count {
-	char			 host[64];
-	int			 n;
-	struct addr_count	*next;
-};
-
-enum conn_phase { PH_HANDSHAKE, PH_HEAD, PH_BUSY, PH__MAX };
-
-/* Where the line-ending scan of a request head is (see head_scan()). */
-enum head_state {
-	HD_LINE_START, HD_IN_LINE, HD_CR, HD_EMPTY_CR, HD_BODY, HD__MAX
-};
-
-/* One accepted connection; freed with its SSL (ex_data free). */
-struct lconn {
-	struct peer			*p;
-	SSL				*ssl;
-	struct bufferevent		*bev;
-	struct evhttp_connection	*evcon;	/* NULL once closed */
-	struct addr_count		*ac;
-	struct event			*deadline;
-	enum conn_phase			 phase;
-	bool				 fresh;	/* accepted, not yet admitted */
-	bool				 counted;
-	bool				 handshake_done;
-	bool				 norole;
-	bool				 nocert_logged;
-	bool				 noted;	/* in the incoming list */
-	unsigned long			 nreq;
-	enum head_state			 hd;
-	bool				 hd_first;	/* on the request line */
-	bool				 hd_bad;	/* bare LF/CR, obs-fold */
-	char				 client[80];	/* HOST:PORT */
-	struct peer_req_list		 pending;	/* deferred replies */
-	TAILQ_ENTRY(lconn)		 entry;		/* l->conns */
-	TAILQ_ENTRY(lconn)		 fentry;	/* l->fresh */
-};
-TAILQ_HEAD(lconn_list, lconn);
-
-struct listener {
-	struct peer_limits	 lim;
-	struct evconnlistener	*lev;
-	struct event		*ev_sweep;	/* admits new connections */
-	struct event		*ev_resume;	/* ends an accept pause */
-	struct lconn_list	 conns;
-	struct lconn_list	 fresh;
-	int			 nconns;
-	unsigned long		 refused, pauses, expired;
-	struct addr_count	*buckets[ADDR_BUCKETS];
-	struct ratelim		 rl_conn;	/* connection-level lines */
-	struct ratelim		 rl_accept;
-	struct listener		*next;		/* all_listeners */
-};
-
-/*
- * The listeners of this process (one, but tests run several): the accept
- * error callback gets evhttp's argument, not ours, so it finds its
- * listener by the evconnlistener.
- */
-static struct listener	*all_listeners;
-
-static int	conn_idx = -1;		/* SSL ex_data index of struct lconn */
-
-static struct lconn *
-conn_of_ssl(const SSL *ssl)
-{
-	return ssl != NULL && conn_idx >= 0 ? SSL_get_ex_data(ssl, conn_idx) :
-	    NULL;
-}
-
-/* For the verify callback: the rate limit and the client's address. */
-static bool
-conn_log_ok(const SSL *ssl, const char **client, char *tail, size_t sz)
-{
-	struct lconn	*c = conn_of_ssl(ssl);
-
-	tail[0] = '\0';
-	if (c == NULL)
-		return true;
-	*client = c->client;
-	if (!ratelim_ok(&c->p->lst->rl_conn))
-		return false;
-	ratelim_tail(&c->p->lst->rl_conn, tail, sz);
-	return true;
-}
-
-static unsigned
-addr_hash(const char *s)
-{
-	unsigned	h = 2166136261u;
-
-	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h % ADDR_BUCKETS;
-}
-
-static struct addr_count *
-addr_get(struct listener *l, const char *host)
-{
-	struct addr_count	**b = &l->buckets[addr_hash(host)], *a;
-
-	for (a = *b; a != NULL; a = a->next)
-		if (strcmp(a->host, host) == 0)
-			return a;
-	if ((a = calloc(1, sizeof(*a))) == NULL)
-		return NULL;
-	snprintf(a->host, sizeof(a->host), "%s", host);
-	a->next = *b;
-	*b = a;
-	return a;
-}
-
-static void
-addr_put(struct listener *l, struct addr_count *a)
-{
-	struct addr_count	**b;
-
-	if (--a->n > 0)
-		return;
-	for (b = &l->buckets[addr_hash(a->host)]; *b != a; b = &(*b)->next)
-		;
-	*b = a->next;
-	free(a);
-}
-
-/* Everything but the SSL itself: counts, timers, deferred requests. */
-static void
-conn_release(struct lconn *c)
-{
-	struct listener	*l = c->p->lst;
-	struct peer_req	*r;
-
-	while ((r = TAILQ_FIRST(&c->pending)) != NULL) {
-		TAILQ_REMOVE(&c->pending, r, entry);
-		r->listed = false;
-		registry_req_gone(r);
-	}
-	if (c->deadline != NULL)
-		event_free(c->deadline);
-	if (c->fresh)
-		TAILQ_REMOVE(&l->fresh, c, fentry);
-	TAILQ_REMOVE(&l->conns, c, entry);
-	if (c->counted) {
-		l->nconns--;
-		addr_put(l, c->ac);
-	}
-	free(c);
-}
-
-/* ex_data free callback: the connection's SSL is being freed. */
-static void
-conn_exfree(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
-    void *argp)
-{
-	(void)parent;
-	(void)ad;
-	(void)idx;
-	(void)argl;
-	(void)argp;
-	if (ptr != NULL)
-		conn_release(ptr);
-}
-
-static const char *const phase_what[PH__MAX] = {
-	[PH_HANDSHAKE] = "TLS handshake",
-	[PH_HEAD] = "request",
-	[PH_BUSY] = "request",
-};
-
-static void
-on_deadline(evutil_socket_t fd, short what, void *arg)
-{
-	struct lconn	*c = arg;
-	struct listener	*l = c->p->lst;
-	char		 tail[64];
-
-	(void)fd;
-	(void)what;
-	if (c->evcon == NULL)
-		return;
-	l->expired++;
-	if (ratelim_ok(&l->rl_conn))
-		log_warnx("peer: closed %s: %s not complete in time%s",
-		    c->client, phase_what[c->phase],
-		    ratelim_tail(&l->rl_conn, tail, sizeof(tail)));
-	evhttp_connection_free(c->evcon);	/* on_close() runs */
-}
-
-static void
-deadline_arm(struct lconn *c, enum conn_phase ph)
-{
-	struct listener	*l = c->p->lst;
-	struct timeval	 tv = { 0, 0 };
-
-	c->phase = ph;
-	if (ph == PH_BUSY) {
-		evtimer_del(c->deadline);
-		return;
-	}
-	if (ph == PH_HANDSHAKE)
-		tv.tv_sec = l->lim.handshake_timeout;
-	else
-		tv.tv_sec = c->norole && l->lim.head_timeout >
-		    PEER_NOROLE_TIMEOUT ? PEER_NOROLE_TIMEOUT :
-		    l->lim.head_timeout;
-	evtimer_add(c->deadline, &tv);
-}
-
-static void
-on_close(struct evhttp_connection *evcon, void *arg)
-{
-	struct lconn	*c = arg;
-	struct peer_req	*r;
-
-	(void)evcon;
-	c->evcon = NULL;
-	evtimer_del(c->deadline);
-	/*
-	 * A deferred reply whose client left: evhttp has disowned the
-	 * request (it is ours to free) unless it still sits on the
-	 * connection, which then frees it.
-	 */
-	while ((r = TAILQ_FIRST(&c->pending)) != NULL) {
-		TAILQ_REMOVE(&c->pending, r, entry);
-		r->listed = false;
-		if (r->req != NULL && evhttp_request_get_connection(r->req) ==
-		    NULL)
-			evhttp_request_free(r->req);
-		registry_req_gone(r);
-	}
-}
-
-#define R_BASE	(-1)		/* the authorization cache's base entry */
-static const struct authz_entry *authorize(struct peer *, X509 *,
-    const char *, int);
-
-/*
- * The end of the handshake, before any byte of HTTP: the base rule is
- * decided on the certificate now, so a peer without a role gets a short
- * deadline for its request and a small body limit (security finding S6).
- */
-static void
-handshake_done(struct lconn *c)
-{
-	struct peer	*p = c->p;
-	X509		*cert = SSL_get0_peer_certificate(c->ssl);
-	char		 fp[65];
-	size_t		 max;
-
-	c->handshake_done = true;
-	c->norole = true;
-	if (cert != NULL && p->incoming_enabled &&
-	    peer_fingerprint(cert, fp) == 0)
-		c->norole = !authorize(p, cert, fp, R_BASE)->ok;
-	ERR_clear_error();
-	max = c->norole ? PEER_NOROLE_MAX_BODY : registry_max_body(p);
-	evhttp_connection_set_max_body_size(c->evcon, (ev_ssize_t)max);
-	deadline_arm(c, PH_HEAD);
-}
-
-static void
-on_ssl_info(const SSL *ssl, int where, int ret)
-{
-	struct lconn	*c = conn_of_ssl(ssl);
-	struct listener	*l;
-	unsigned long	 e;
-	char		 tail[64];
-
-	(void)ret;
-	if (c == NULL || c->evcon == NULL)
-		return;
-	l = c->p->lst;
-	if ((where & SSL_CB_HANDSHAKE_DONE) && !c->handshake_done) {
-		handshake_done(c);
-		return;
-	}
-	/* The alert OpenSSL sends for a missing client certificate (F8). */
-	if ((where & SSL_CB_WRITE_ALERT) == SSL_CB_WRITE_ALERT &&
-	    !c->handshake_done && !c->nocert_logged &&
-	    ERR_GET_LIB(e = ERR_peek_last_error()) == ERR_LIB_SSL &&
-	    ERR_GET_REASON(e) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
-		c->nocert_logged = true;
-		if (ratelim_ok(&l->rl_conn))
-			log_warnx("peer: refused %s: TLS handshake without a "
-			    "client certificate%s", c->client,
-			    ratelim_tail(&l->rl_conn, tail, sizeof(tail)));
-	}
-}
-
-/*
- * RFC 9112 2.2 and 5.2: evhttp takes a bare LF as a line end and joins
- * obs-fold lines (a line starting with SP or HT) to the header before;
- * a proxy in front may split the same bytes otherwise (request smuggling,
- * security finding S7). evhttp has consumed the raw line ends by the time
- * the request callback sees the head, so the decrypted bytes are scanned
- * as they arrive in the connection's input buffer, before evhttp parses
- * them: from the start of a request to its empty line, every LF must
- * follow a CR, every CR precede an LF, and no header line start with
- * whitespace. A violation marks the connection; its request gets 400.
- * Bodies are not scanned (the scan restarts where evhttp's next request
- * starts, see head_rescan()).
- */
-static void
-head_scan(struct lconn *c, const unsigned char *b, size_t n)
-{
-	for (size_t i = 0; i < n && c->hd != HD_BODY && !c->hd_bad; i++) {
-		switch (c->hd) {
-		case HD_LINE_START:
-			if (b[i] == '\r')
-				c->hd = HD_EMPTY_CR;
-			else if (b[i] == '\n' || (!c->hd_first &&
-			    (b[i] == ' ' || b[i] == '\t')))
-				c->hd_bad = true;
-			else
-				c->hd = HD_IN_LINE;
-			break;
-		case HD_IN_LINE:
-			if (b[i] == '\r')
-				c->hd = HD_CR;
-			else if (b[i] == '\n')
-				c->hd_bad = true;
-			break;
-		case HD_CR:
-			if (b[i] != '\n')
-				c->hd_bad = true;
-			c->hd = HD_LINE_START;
-			c->hd_first = false;
-			break;
-		case HD_EMPTY_CR:
-			if (b[i] != '\n')
-				c->hd_bad = true;
-			/* Empty lines before the request line are ignored. */
-			c->hd = c->hd_first ? HD_LINE_START : HD_BODY;
-			break;
-		default:
-			break;
-		}
-	}
-}
-
-static void
-on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info,
-    void *arg)
-{
-	struct lconn		*c = arg;
-	struct evbuffer_ptr	 pos;
-	struct evbuffer_iovec	 v[8];
-	size_t			 len = evbuffer_get_length(buf);
-	int			 nv;
-
-	if (info->n_added == 0 || c->hd == HD_BODY || c->hd_bad ||
-	    info->n_added > len)
-		return;
-	/* The bytes just added are the last n_added of the buffer. */
-	if (evbuffer_ptr_set(buf, &pos, len - info->n_added,
-	    EVBUFFER_PTR_SET) != 0)
-		return;
-	nv = evbuffer_peek(buf, (ev_ssize_t)info->n_added, &pos, v, 8);
-	for (int i = 0; i < nv && i < 8; i++)
-		head_scan(c, v[i].iov_base, v[i].iov_len);
-}
-
-/* evhttp has read a whole request: what is left starts the next one. */
-static void
-head_rescan(struct lconn *c)
-{
-	struct evbuffer		*buf = bufferevent_get_input(c->bev);
-	struct evbuffer_iovec	 v[8];
-	int			 nv;
-
-	c->hd = HD_LINE_START;
-	c->hd_first = true;
-	nv = evbuffer_peek(buf, -1, NULL, v, 8);
-	for (int i = 0; i < nv && i < 8; i++)
-		head_scan(c, v[i].iov_base, v[i].iov_len);
-}
-
-/* Closes a connection just accepted, before any byte is read. */
-static void
-conn_refuse(struct lconn *c, const char *why, int cap)
-{
-	struct listener	*l = c->p->lst;
-	char		 tail[64];
-
-	l->refused++;
-	if (ratelim_ok(&l->rl_conn))
-		log_warnx("peer: refused %s: %s (%d)%s", c->client, why, cap,
-		    ratelim_tail(&l->rl_conn, tail, sizeof(tail)));
-	evhttp_connection_free(c->evcon);
-	c->evcon = NULL;
-}
-
-/*
- * A connection evhttp has just accepted (same loop turn): count it, or
- * close it at once when a cap is reached. evhttp_set_newreqcb(), which
- * would give the connection directly, is libevent 2.2; in 2.1 the
- * connection is the argument evhttp gave its own bufferevent callbacks,
- * checked against the bufferevent before use.
- */
-static void
-conn_admit(struct lconn *c)
-{
-	struct listener			*l = c->p->lst;
-	struct evhttp_connection	*evcon;
-	struct addr_count		*ac;
-	void				*arg = NULL;
-	char				*host = NULL;
-	ev_uint16_t			 port = 0;
-
-	bufferevent_getcb(c->bev, NULL, NULL, NULL, &arg);
-	evcon = arg;
-	if (evcon == NULL || evhttp_connection_get_bufferevent(evcon) !=
-	    c->bev) {
-		log_warnx("peer: a connection not set up by evhttp: closed");
-		shutdown(bufferevent_getfd(c->bev), SHUT_RDWR);
-		return;
-	}
-	c->evcon = evcon;
-	evhttp_connection_get_peer(evcon, &host, &port);
-	snprintf(c->client, sizeof(c->client), "%s:%u", host ? host : "?",
-	    (unsigned)port);
-	if (l->nconns >= l->lim.max_connections) {
-		conn_refuse(c, "connections at the listener's cap",
-		    l->lim.max_connections);
-		return;
-	}
-	if ((ac = addr_get(l, host ? host : "?")) == NULL) {
-		conn_refuse(c, "out of memory", 0);
-		return;
-	}
-	if (ac->n >= l->lim.max_per_address) {
-		conn_refuse(c, "connections from this address at the cap",
-		    l->lim.max_per_address);
-		return;
-	}
-	ac->n++;
-	c->ac = ac;
-	c->counted = true;
-	l->nconns++;
-	evhttp_connection_set_closecb(evcon, on_close, c);
-	c->hd = HD_LINE_START;
-	c->hd_first = true;
-	if (evbuffer_add_cb(bufferevent_get_input(c->bev), on_input, c) ==
-	    NULL) {
-		conn_refuse(c, "out of memory", 0);
-		return;
-	}
-	/* Until the handshake has told who it is. */
-	evhttp_connection_set_max_body_size(evcon, PEER_NOROLE_MAX_BODY);
-	deadline_arm(c, PH_HANDSHAKE);
-}
-
-static void
-on_sweep(evutil_socket_t fd, short what, void *arg)
-{
-	struct listener	*l = arg;
-	struct lconn	*c;
-
-	(void)fd;
-	(void)what;
-	while ((c = TAILQ_FIRST(&l->fresh)) != NULL) {
-		TAILQ_REMOVE(&l->fresh, c, fentry);
-		c->fresh = false;
-		conn_admit(c);
-	}
-}
-
-static struct bufferevent *
-on_bev(struct event_base *base, void *arg)
-{
-	struct peer		*p = arg;
-	struct listener		*l = p->lst;
-	struct bufferevent	*bev;
-	struct lconn		*c;
-	SSL			*ssl;
-
-	/*
-	 * Out of memory refuses this connection only. evhttp then falls back
-	 * to a plain socket; on_request() answers a connection without TLS
-	 * 401 and closes it, so nothing is served without a certificate.
-	 */
-	if ((c = calloc(1, sizeof(*c))) == NULL ||
-	    (c->deadline = evtimer_new(base, on_deadline, c)) == NULL ||
-	    (ssl = SSL_new(server_ctx(p))) == NULL) {
-		log_warnx("peer: out of memory: refusing a connection");
-		if (c != NULL && c->deadline != NULL)
-			event_free(c->deadline);
-		free(c);
-		ERR_clear_error();
-		return NULL;
-	}
-	/* Verify by the node's clock (it differs only in tests). */
-	if (sp_time_offset() != 0)
-		X509_VERIFY_PARAM_set_time(SSL_get0_param(ssl), sp_now());
-	c->p = p;
-	c->ssl = ssl;
-	c->fresh = true;
-	TAILQ_INIT(&c->pending);
-	snprintf(c->client, sizeof(c->client), "?");
-	TAILQ_INSERT_TAIL(&l->conns, c, entry);
-	TAILQ_INSERT_TAIL(&l->fresh, c, fentry);
-	if (!SSL_set_ex_data(ssl, conn_idx, c)) {
-		conn_release(c);
-		SSL_free(ssl);
-		ERR_clear_error();
-		return NULL;
-	}
-	SSL_set_info_callback(ssl, on_ssl_info);
-	if ((bev = bufferevent_openssl_socket_new(base, -1, ssl,
-	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE |
-	    BEV_OPT_DEFER_CALLBACKS)) == NULL) {
-		SSL_free(ssl);		/* frees c */
-		return NULL;
-	}
-	c->bev = bev;
-	event_active(l->ev_sweep, EV_TIMEOUT, 0);
-	return bev;
-}
-
-static void
-on_resume(evutil_socket_t fd, short what, void *arg)
-{
-	struct listener	*l = arg;
-
-	(void)fd;
-	(void)what;
-	evconnlistener_enable(l->lev);
-}
-
-/*
- * accept() failed (EMFILE, ENFILE, ENOBUFS...): the pending connection
- * stays readable, so retrying at once would spin (security finding F1).
- * The listener pauses instead, and says so at most once in 10 s.
- */
-static void
-on_accept_error(struct evconnlistener *lev, void *arg)
-{
-	struct listener	*l;
-	struct timeval	 tv = { 0, PEER_ACCEPT_PAUSE_MS * 1000 };
-	int		 e = EVUTIL_SOCKET_ERROR();
-	char		 tail[64];
-
-	(void)arg;
-	evconnlistener_disable(lev);
-	for (l = all_listeners; l != NULL && l->lev != lev; l = l->next)
-		;
-	if (l == NULL) {
-		/* Cannot happen; never spin on it. */
-		log_warnx("peer: accept failed on an unknown listener: "
-		    "it stays paused");
-		return;
-	}
-	evtimer_add(l->ev_resume, &tv);
-	l->pauses++;
-	if (ratelim_ok(&l->rl_accept))
-		log_warnx("peer: accept: %s (%d connections open): listener "
-		    "paused for %d ms%s", strerror(e), l->nconns,
-		    PEER_ACCEPT_PAUSE_MS,
-		    ratelim_tail(&l->rl_accept, tail, sizeof(tail)));
-}
-
-void
-peer_set_limits(struct peer *p, const struct peer_limits *lim)
-{
-	struct listener	*l = p->lst;
-
-	if (l == NULL)
-		return;
-	l->lim.max_connections = lim->max_connections > 0 ?
-	    lim->max_connections : PEER_MAX_CONNECTIONS;
-	l->lim.max_per_address = lim->max_per_address > 0 ?
-	    lim->max_per_address : PEER_MAX_PER_ADDRESS;
-	l->lim.handshake_timeout = lim->handshake_timeout > 0 ?
-	    lim->handshake_timeout : PEER_HANDSHAKE_TIMEOUT;
-	l->lim.head_timeout = lim->head_timeout > 0 ? lim->head_timeout :
-	    PEER_HEAD_TIMEOUT;
-	l->lim.idle_timeout = lim->idle_timeout > 0 ? lim->idle_timeout :
-	    PEER_TIMEOUT;
-	if (p->http != NULL)
-		evhttp_set_timeout(p->http, l->lim.idle_timeout);
 }
 
 /* --- responses ---------------------------------------------------------- */
@@ -876,6 +249,7 @@ refuse_req(struct evhttp_request *req, int status, const char *code,
  * with R_BASE, an endpoint's static rules with its row number; rules
  * derived from a request are never cached.
  */
+#define R_BASE	(-1)
 static const char *const base_rules[] = { "/peerincoming", NULL };
 
 static size_t
@@ -916,6 +290,18 @@ authorize(struct peer *p, X509 *cert, const char *fp, int route)
 	e->gen = gen;
 	e->expires = now + PEER_AUTHZ_CACHE_TTL;
 	return e;
+}
+
+bool
+listener_base_ok(struct peer *p, X509 *cert)
+{
+	char	fp[65];
+	bool	ok;
+
+	ok = peer_fingerprint(cert, fp) == 0 &&
+	    authorize(p, cert, fp, R_BASE)->ok;
+	ERR_clear_error();
+	return ok;
 }
 
 /* An endpoint's rules: static ones (cached), then derived ones. */
@@ -963,6 +349,67 @@ authorize_endpoint(struct peer *p, struct peer_req *r, const char *fp,
 	return true;
 }
 
+/*
+ * A request head has arrived and evhttp has not parsed it yet: the
+ * connection's body limit for this request becomes its endpoint's, or 0
+ * when the endpoint's rules refuse the client, so such a body is answered
+ * 413 before it is read (the base rule was decided at the handshake). It
+ * is only a limit: on_request() makes every check again on evhttp's
+ * parse. The request line is split at its spaces (RFC 9112 3) and the
+ * target parsed by evhttp's URI parser; anything unexpected keeps the
+ * largest limit, and evhttp's parse decides.
+ */
+void
+listener_head(struct lconn *c, const char *line)
+{
+	static const struct {
+		const char	*name;
+		int		 method;
+	} methods[] = { { "GET", PEER_GET }, { "POST", PEER_POST },
+	    { "PUT", PEER_PUT } };
+	struct peer		*p = c->p;
+	struct peer_req		 r;
+	struct evhttp_uri	*uri = NULL;
+	const char		*sp1, *sp2, *path;
+	char			 target[PEER_URL_MAX + 1], fp[65], why[256];
+	size_t			 max = registry_max_body(p), n;
+	size_t			 plen = strlen(PEER_PREFIX);
+	int			 idx, status;
+
+	if (c->evcon == NULL || c->norole || !c->handshake_done)
+		return;		/* PEER_NOROLE_MAX_BODY stays */
+	memset(&r, 0, sizeof(r));
+	if (line == NULL || (sp1 = strchr(line, ' ')) == NULL ||
+	    (sp2 = strchr(sp1 + 1, ' ')) == NULL ||
+	    (n = (size_t)(sp2 - sp1 - 1)) == 0 || n >= sizeof(target))
+		goto out;
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if ((size_t)(sp1 - line) == strlen(methods[i].name) &&
+		    strncmp(line, methods[i].name, (size_t)(sp1 - line)) == 0)
+			r.method = methods[i].method;
+	memcpy(target, sp1 + 1, n);
+	target[n] = '\0';
+	if (r.method == 0 || (uri = evhttp_uri_parse(target)) == NULL ||
+	    (path = evhttp_uri_get_path(uri)) == NULL ||
+	    strncmp(path, PEER_PREFIX, plen) != 0 || path[plen] != '/' ||
+	    strlen(path + plen) > PEER_URL_MAX)
+		goto out;
+	snprintf(r.path, sizeof(r.path), "%s", path + plen);
+	if (registry_match(p, r.path, r.method, &r, &idx) != 0)
+		goto out;	/* 404/405 come from on_request() */
+	r.p = p;
+	if ((r.cert = SSL_get0_peer_certificate(c->ssl)) == NULL ||
+	    peer_fingerprint(r.cert, fp) != 0)
+		goto out;
+	max = authorize_endpoint(p, &r, fp, idx, &status, why, sizeof(why)) ?
+	    r.ep->max_body : 0;
+ out:
+	ERR_clear_error();
+	if (uri != NULL)
+		evhttp_uri_free(uri);
+	evhttp_connection_set_max_body_size(c->evcon, (ev_ssize_t)max);
+}
+
 /* --- incoming connections list: batched, written once a second ---------- */
 
 /* A batch of records on its way to the database (on a worker). */
@@ -976,10 +423,10 @@ struct rec_job {
 static void
 rec_job_write(void *arg)
 {
+	struct rec_job		*j = arg;
 	struct store_txn	*tx = NULL;
-	struct rec_job	*j = arg;
-	struct sp_err	 err = { 0 };
-	size_t		 i;
+	struct sp_err		 err = { 0 };
+	size_t			 i;
 
 	if (store_txn_begin(j->st, &tx, &err) != 0)
 		goto out;
@@ -1160,7 +607,7 @@ static bool
 still_trusted(struct peer *p, SSL *ssl, X509 *cert, bool force,
     struct sp_err *err)
 {
-	SSL_CTX		*cur = server_ctx(p);
+	SSL_CTX		*cur = listener_server_ctx(p);
 	X509_STORE_CTX	*vc;
 	time_t		 now = sp_now();
 	bool		 ok;
@@ -1213,6 +660,8 @@ listener_send(struct peer_req *r, int status, json_t *doc)
 	if (r->listed) {
 		TAILQ_REMOVE(&r->conn->pending, r, entry);
 		r->listed = false;
+		if (TAILQ_EMPTY(&r->conn->pending) && r->conn->ev_gone != NULL)
+			event_del(r->conn->ev_gone);
 	}
 	r->req = NULL;
 	if (req == NULL) {
@@ -1234,7 +683,7 @@ on_complete(struct evhttp_request *req, void *arg)
 
 	(void)req;
 	if (c->evcon != NULL)
-		deadline_arm(c, PH_HEAD);
+		conn_deadline_arm(c, PH_HEAD);
 }
 
 static int
@@ -1291,7 +740,7 @@ on_request(struct evhttp_request *req, void *arg)
 		    "is required");
 		return;
 	}
-	deadline_arm(c, PH_BUSY);
+	conn_deadline_arm(c, PH_BUSY);
 	evhttp_request_set_on_complete_cb(req, on_complete, c);
 	first = c->nreq++ == 0;
 	if (!still_trusted(p, ssl, cert, first && SSL_session_reused(ssl),
@@ -1311,7 +760,7 @@ on_request(struct evhttp_request *req, void *arg)
 		    "in CRLF, without obs-fold");
 		return;
 	}
-	head_rescan(c);
+	conn_head_rescan(c);
 	if (peer_fingerprint(cert, fp) != 0) {
 		/* No cache key, no decision: never a shared fallback key. */
 		log_warnx("peer: cannot compute a client certificate's "
@@ -1390,6 +839,8 @@ on_request(struct evhttp_request *req, void *arg)
 	TAILQ_INSERT_TAIL(&c->pending, r, entry);
 	r->listed = true;
 	registry_dispatch(r);		/* frees r unless deferred */
+	if (!TAILQ_EMPTY(&c->pending))
+		conn_watch_gone(c);
 	return;
  done:
 	peer_req_free(r);
@@ -1407,7 +858,6 @@ listener_start(struct peer *p, const char *listen, struct sp_err *err)
 	const char			*colon;
 	const char			*errstr;
 	long long			 port;
-	struct listener			*l;
 	int				 r;
 
 	if ((colon = strrchr(listen, ':')) == NULL ||
@@ -1422,24 +872,15 @@ listener_start(struct peer *p, const char *listen, struct sp_err *err)
 		memmove(host, host + 1, strlen(host));
 		host[strlen(host) - 1] = '\0';
 	}
-	if (conn_idx < 0 && (conn_idx = SSL_get_ex_new_index(0, NULL, NULL,
-	    NULL, conn_exfree)) < 0)
-		return sp_err_set(err, SP_ERR_ALLOC, "peer listener setup");
-	if ((p->lst = l = calloc(1, sizeof(*l))) == NULL ||
-	    (p->refuse_ctx = refusing_ctx()) == NULL ||
+	if ((r = conns_new(p, err)) != 0)
+		return r;
+	if ((p->refuse_ctx = refusing_ctx()) == NULL ||
 	    (p->http = evhttp_new(p->base)) == NULL ||
-	    (p->ev_flush = evtimer_new(p->base, flush_incoming, p)) == NULL ||
-	    (l->ev_sweep = event_new(p->base, -1, 0, on_sweep, l)) == NULL ||
-	    (l->ev_resume = evtimer_new(p->base, on_resume, l)) == NULL)
+	    (p->ev_flush = evtimer_new(p->base, flush_incoming, p)) == NULL)
 		return sp_err_set(err, SP_ERR_ALLOC, "peer listener setup");
-	TAILQ_INIT(&l->conns);
-	TAILQ_INIT(&l->fresh);
-	l->rl_conn = (struct ratelim){ .window = 1, .max = 5 };
-	l->rl_accept = (struct ratelim){ .window = 10, .max = 1 };
-	peer_set_limits(p, &(struct peer_limits){ 0 });
 	if (p->reg == NULL && (r = registry_builtin(p, err)) != 0)
 		return r;
-	evhttp_set_bevcb(p->http, on_bev, p);
+	evhttp_set_bevcb(p->http, conn_bev, p);
 	evhttp_set_gencb(p->http, on_request, p);
 	evhttp_set_max_headers_size(p->http, PEER_MAX_HEADERS);
 	evhttp_set_max_body_size(p->http, PEER_MAX_BODY);
@@ -1450,10 +891,7 @@ listener_start(struct peer *p, const char *listen, struct sp_err *err)
 	    (ev_uint16_t)port)) == NULL)
 		return sp_err_set(err, SP_ERR_IO, "peer listener: cannot bind "
 		    "%s", listen);
-	l->lev = evhttp_bound_socket_get_listener(bs);
-	l->next = all_listeners;
-	all_listeners = l;
-	evconnlistener_set_error_cb(l->lev, on_accept_error);
+	conns_listen(p, evhttp_bound_socket_get_listener(bs));
 	if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss,
 	    &sl) == 0) {
 		if (ss.ss_family == AF_INET6) {
@@ -1479,40 +917,13 @@ listener_start(struct peer *p, const char *listen, struct sp_err *err)
 void
 listener_stop(struct peer *p)
 {
-	struct listener		*l;
-	struct lconn		*c;
-	struct addr_count	*a;
-
 	if (p->ev_flush != NULL) {
 		flush_incoming(-1, 0, p);	/* in place: no pool by now */
 		event_free(p->ev_flush);
 	}
 	if (p->http != NULL)
 		evhttp_free(p->http);
-	if ((l = p->lst) != NULL) {
-		for (struct listener **lp = &all_listeners; *lp != NULL;
-		    lp = &(*lp)->next)
-			if (*lp == l) {
-				*lp = l->next;
-				break;
-			}
-		/* SSLs whose bufferevents are not finalized yet: detach. */
-		while ((c = TAILQ_FIRST(&l->conns)) != NULL) {
-			SSL_set_ex_data(c->ssl, conn_idx, NULL);
-			conn_release(c);
-		}
-		for (size_t i = 0; i < ADDR_BUCKETS; i++)
-			while ((a = l->buckets[i]) != NULL) {
-				l->buckets[i] = a->next;
-				free(a);
-			}
-		if (l->ev_sweep != NULL)
-			event_free(l->ev_sweep);
-		if (l->ev_resume != NULL)
-			event_free(l->ev_resume);
-		free(l);
-		p->lst = NULL;
-	}
+	conns_free(p);
 	registry_free(p);
 	SSL_CTX_free(p->srv_ctx);
 	SSL_CTX_free(p->refuse_ctx);

@@ -88,12 +88,16 @@ void	peer_set_limits(struct peer *p, const struct peer_limits *l);
  *
  * Every request the listener serves goes through one table of endpoints
  * (DESIGN.md section 5). Before a handler runs, the listener has checked
- * the client certificate (still valid, still trusted), the framing, the
- * base rule "/peerincoming" (at the end of the TLS handshake, before any
- * byte of HTTP is read: a peer without it is held to PEER_NOROLE_MAX_BODY
- * and PEER_NOROLE_TIMEOUT), the method, the endpoint's rules (static, and
- * those derived from the path) and the endpoint's body limit, and has
- * decoded the body (a JSON object, or none).
+ * the client certificate (still valid, still trusted), the framing and
+ * line ends, the base rule "/peerincoming" (at the end of the TLS
+ * handshake, before any byte of HTTP is read: a peer without it is held to
+ * PEER_NOROLE_MAX_BODY and PEER_NOROLE_TIMEOUT), the method, the
+ * endpoint's rules (static, and those derived from the path) and its body
+ * limit (both already when the head arrived, so a body the endpoint does
+ * not take is never read), and has decoded the body (a JSON object, or
+ * none). Handlers that touch the database defer, hand the work to the
+ * worker pool, and reply from its completion on the loop; their cancel
+ * function tells the completion to drop the request.
  */
 #define PEER_GET		0x01
 #define PEER_POST		0x02

@@ -65,7 +65,7 @@ struct peer {
 	size_t			 nrecs;
 	struct event		*ev_flush;
 	time_t			 last_flush;
-	struct listener		*lst;		/* connections (listener.c) */
+	struct listener		*lst;		/* connections (conn.c) */
 	struct registry		*reg;		/* endpoints (registry.c) */
 
 	/* connectors */
@@ -77,57 +77,11 @@ int	peer_setting_put(struct peer *p, const char *key, const char *value,
 	    const char *actor, struct sp_err *err) SP_WUR;
 int	peer_fingerprint(X509 *x, char out[65]) SP_WUR;
 
-/* listener.c */
+/* listener.c (listener_int.h has the rest of the listener's insides) */
 void	nodelay(evutil_socket_t fd);
 int	listener_start(struct peer *p, const char *listen, struct sp_err *err)
 	    SP_WUR;
 void	listener_stop(struct peer *p);
-
-/* registry.c: the endpoint table and the requests being served */
-struct lconn;
-struct peer_req {
-	struct peer		*p;
-	struct lconn		*conn;		/* NULL once the client left */
-	struct evhttp_request	*req;		/* NULL in unit harnesses */
-	const struct peer_endpoint *ep;
-	int			 method;
-	char			 path[PEER_URL_MAX + 1];
-	const char		*params[PEER_PARAMS_MAX];
-	char			 pbuf[PEER_URL_MAX + PEER_PARAMS_MAX + 1];
-	json_t			*body;
-	X509			*cert;		/* a reference of our own */
-	char			 role[65];
-	char			 client[80];
-	bool			 deferred;
-	bool			 listed;	/* on conn's list */
-	bool			 done;		/* replied or cancelled */
-	struct event		*timer;		/* deferred: its deadline */
-	peer_cancel_fn		*cancel;
-	void			*cancel_arg;
-	TAILQ_ENTRY(peer_req)	 entry;		/* the connection's deferred */
-};
-TAILQ_HEAD(peer_req_list, peer_req);
-
-/*
- * Finds the row for path (below PEER_PREFIX) and method: 0 with *idx and
- * r's params set, 404 for no such path, 405 for a path without that
- * method.
- */
-int	registry_match(struct peer *p, const char *path, int method,
-	    struct peer_req *r, int *idx);
-const struct peer_endpoint *registry_get(struct peer *p, int idx);
-/* The largest body any row takes. */
-size_t	registry_max_body(struct peer *p);
-int	registry_builtin(struct peer *p, struct sp_err *err) SP_WUR;
-void	registry_free(struct peer *p);
-/* Runs the handler for r (matched, authorized, body decoded). */
-void	registry_dispatch(struct peer_req *r);
-/* The client left while r was deferred: cancels it and frees it. */
-void	registry_req_gone(struct peer_req *r);
-void	peer_req_free(struct peer_req *r);
-
-/* listener.c: how a reply leaves (set by the listener or a harness) */
-void	listener_send(struct peer_req *r, int status, json_t *doc);
 
 /* connector.c */
 int	connectors_load(struct peer *p, struct sp_err *err) SP_WUR;

@@ -11,7 +11,7 @@
 
 #include <event2/event.h>
 
-#include "peer/peer_int.h"
+#include "peer/listener_int.h"
 #include "util/log.h"
 #include "util/util.h"
 

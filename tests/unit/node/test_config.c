@@ -49,6 +49,15 @@ test_good(void **state)
 	    "[peer]\nincoming_max = 500\n[ca]\ncrl_keep = 4\n", &c, &err), 0);
 	assert_true(c.incoming_max == 500);
 	assert_true(c.crl_keep == 4);
+	/* The peer listener's bounds (0: the defaults in peer.h). */
+	assert_true(c.max_connections == 0 && c.head_timeout == 0);
+	assert_int_equal(load("[node]\nname = a\ndatabase = /x.db\n"
+	    "[peer]\nmax_connections = 200\nmax_connections_per_address = 8\n"
+	    "handshake_timeout = 5\nhead_timeout = 7\n", &c, &err), 0);
+	assert_int_equal(c.max_connections, 200);
+	assert_int_equal(c.max_connections_per_address, 8);
+	assert_int_equal(c.handshake_timeout, 5);
+	assert_int_equal(c.head_timeout, 7);
 }
 
 static void
@@ -91,6 +100,13 @@ test_errors(void **state)
 	    "incoming_max = 5\n", ":5:", "incoming_max is too small");
 	expect_error("[node]\nname = a\ndatabase = /x\n[ca]\n"
 	    "crl_keep = 0\n", ":5:", "crl_keep is too small");
+	expect_error("[node]\nname = a\ndatabase = /x\n[peer]\n"
+	    "max_connections = 0\n", ":5:", "max_connections is too small");
+	expect_error("[node]\nname = a\ndatabase = /x\n[peer]\n"
+	    "head_timeout = 301\n", ":5:", "head_timeout is too large");
+	expect_error("[node]\nname = a\ndatabase = /x\n[peer]\n"
+	    "handshake_timeout = 1\nhandshake_timeout = 2\n", ":6:",
+	    "duplicate key");
 }
 
 static void
