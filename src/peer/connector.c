@@ -140,6 +140,7 @@ connector_new(struct peer *p)
 	c->p = p;
 	c->max = DEFAULT_MAX;
 	TAILQ_INIT(&c->conns);
+	TAILQ_INIT(&c->failed);
 	for (int i = 0; i < PEER_LANE__MAX; i++) {
 		TAILQ_INIT(&c->lanes[i].queue);
 		c->lanes[i].qmax = PEER_QUEUE_MAX;

@@ -33,6 +33,8 @@ struct outreq {
 	int			 evreq_err;	/* evhttp's reason, -1 if none */
 	char			 path[sizeof(PEER_PREFIX) + PEER_PATH_MAX];
 	char			*body;
+	enum peer_req_error	 fail;		/* failed, completion pending */
+	struct sp_err		 ferr;
 	peer_request_done	*done;
 	void			*arg;
 	TAILQ_ENTRY(outreq)	 q;
@@ -79,7 +81,8 @@ struct connector {
 	struct outconn_list	 conns;		/* every lane's */
 	int			 nconns;
 	struct lane		 lanes[PEER_LANE__MAX];
-	struct event		*ev_pump;	/* sends what is queued */
+	struct outreq_list	 failed;	/* to complete from ev_pump */
+	struct event		*ev_pump;	/* completes failed, pumps */
 	TAILQ_ENTRY(connector)	 e;
 };
 

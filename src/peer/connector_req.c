@@ -5,7 +5,9 @@
  *
  * A request is accepted (queued) or refused at once; an accepted one
  * completes exactly once, on the loop, never from inside
- * peer_connector_request(): the queue is pumped from an event of its own.
+ * peer_connector_request(): it is sent at once if its lane has a
+ * connection to spare, and a failure to send it is completed from an
+ * event of the connector's own (ev_pump).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,7 +130,12 @@ no_response(struct outconn *oc, struct outreq *rq, SSL *ssl,
 		ERR_error_string_n(e, buf, sizeof(buf));
 		sp_err_set(err, SP_ERR_IO, "connection to %s:%d failed: %s",
 		    c->host, c->port, buf);
-		r = PEER_REQ_TLS;
+		/*
+		 * An OpenSSL library error is the handshake's (an alert, a
+		 * refused certificate); a bare SSL_ERROR_SYSCALL that the
+		 * bufferevent passes on is the socket's (refused, reset).
+		 */
+		r = ERR_GET_LIB(e) != 0 ? PEER_REQ_TLS : PEER_REQ_TRANSPORT;
 	} else if (rq->evreq_err == EVREQ_HTTP_TIMEOUT) {
 		sp_err_set(err, SP_ERR_IO, "connection to %s:%d timed out",
 		    c->host, c->port);
@@ -282,6 +289,28 @@ send_on(struct outconn *oc, struct outreq *rq, struct sp_err *err)
 	return 0;
 }
 
+/* Completes rq with e from ev_pump, not from the caller's stack. */
+static void
+fail_later(struct connector *c, struct outreq *rq, enum peer_req_error e,
+    const struct sp_err *err)
+{
+	rq->fail = e;
+	rq->ferr = *err;
+	TAILQ_INSERT_TAIL(&c->failed, rq, q);
+	event_active(c->ev_pump, EV_TIMEOUT, 1);
+}
+
+static void
+flush_failed(struct connector *c)
+{
+	struct outreq	*rq;
+
+	while ((rq = TAILQ_FIRST(&c->failed)) != NULL) {
+		TAILQ_REMOVE(&c->failed, rq, q);
+		req_finish(rq, rq->fail, 0, NULL, "none", &rq->ferr);
+	}
+}
+
 /* Hands a lane's queued requests to its ready connections, opening new
  * ones up to the lane's max. */
 static void
@@ -300,7 +329,7 @@ pump_lane(struct connector *c, enum peer_lane lane)
 		    (oc = conn_new(c, lane, &err)) == NULL) {
 			TAILQ_REMOVE(&ln->queue, rq, q);
 			ln->nqueued--;
-			req_finish(rq, PEER_REQ_TLS, 0, NULL, "none", &err);
+			fail_later(c, rq, PEER_REQ_TLS, &err);
 			sp_err_clear(&err);
 			continue;
 		}
@@ -310,8 +339,7 @@ pump_lane(struct connector *c, enum peer_lane lane)
 		ln->nqueued--;
 		sp_err_clear(&err);
 		if (send_on(oc, rq, &err) != 0) {
-			req_finish(rq, PEER_REQ_TRANSPORT, 0, NULL, "none",
-			    &err);
+			fail_later(c, rq, PEER_REQ_TRANSPORT, &err);
 			sp_err_clear(&err);
 		}
 	}
@@ -332,9 +360,12 @@ connector_pump(struct connector *c)
 void
 connector_on_pump(evutil_socket_t fd, short what, void *arg)
 {
+	struct connector	*c = arg;
+
 	(void)fd;
 	(void)what;
-	connector_pump(arg);
+	flush_failed(c);
+	connector_pump(c);
 }
 
 void
@@ -442,7 +473,7 @@ peer_connector_request(struct peer *p, const char *name,
 	rq->arg = arg;
 	TAILQ_INSERT_TAIL(&ln->queue, rq, q);
 	ln->nqueued++;
-	connector_pump_later(c);
+	connector_pump(c);
 	return 0;
 }
 
@@ -451,6 +482,7 @@ fail_queue(struct connector *c, const struct sp_err *err)
 {
 	struct outreq	*rq;
 
+	flush_failed(c);
 	for (int i = 0; i < PEER_LANE__MAX; i++) {
 		struct lane	*ln = &c->lanes[i];
 
