@@ -345,11 +345,32 @@ pump_lane(struct connector *c, enum peer_lane lane)
 	}
 }
 
+/* A lane's max was lowered: its idle connections beyond it close. */
+static void
+trim_lane(struct connector *c, enum peer_lane lane)
+{
+	struct outconn	*oc;
+	int		 live = 0, max = conn_lane_max(c, lane);
+
+	TAILQ_FOREACH(oc, &c->conns, e)
+		if (oc->lane == lane && !oc->dead)
+			live++;
+	TAILQ_FOREACH(oc, &c->conns, e) {
+		if (live <= max)
+			break;
+		if (oc->lane == lane && !oc->dead && oc->cur == NULL) {
+			conn_kill(oc);
+			live--;
+		}
+	}
+}
+
 void
 connector_pump(struct connector *c)
 {
 	if (c->deleted || c->dropping)
 		return;
+	trim_lane(c, PEER_LANE_LONG);
 	if (!TAILQ_EMPTY(&c->lanes[PEER_LANE_NORMAL].queue) ||
 	    !TAILQ_EMPTY(&c->lanes[PEER_LANE_LONG].queue))
 		connector_refresh_trust(c);

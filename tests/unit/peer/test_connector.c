@@ -320,6 +320,9 @@ setup(void **state)
 	X509_free(ca_cert);
 	SSL_CTX_set_verify(fx->srv_ctx, SSL_VERIFY_PEER |
 	    SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	/* Resumption with client certificates needs a session context. */
+	assert_int_equal(SSL_CTX_set_session_id_context(fx->srv_ctx,
+	    (const unsigned char *)"test", 4), 1);
 	assert_non_null(fx->http = evhttp_new(fx->base));
 	evhttp_set_bevcb(fx->http, srv_bev, fx);
 	evhttp_set_gencb(fx->http, on_request, fx);
@@ -713,6 +716,55 @@ test_long_lane(void **state)
 	assert_true(hang[2].at - t0 >= 2900);
 }
 
+/*
+ * A long call hangs silently for longer than the ordinary connections'
+ * 10 s inactivity timeout (PEER_TIMEOUT): the long lane's connection
+ * waits for its own deadline instead. (Real time: libevent's timers
+ * cannot be faked.)
+ */
+static void
+test_long_lane_outlives_idle_timeout(void **state)
+{
+	struct fixture	*fx = *state;
+	struct result	 r = { 0 }, lowered[3];
+	struct peer_lane_stats st;
+	struct sp_err	 err = { 0 };
+	double		 t0 = now_ms();
+
+	memset(lowered, 0, sizeof(lowered));
+	fx->hang_ms = (PEER_TIMEOUT + 1) * 1000;
+	SUBMIT_OK(fx, "t", "POST", "/hang", NULL, 0, PEER_LANE_LONG, &r);
+	loop_until(fx, &r.calls, 1, (PEER_TIMEOUT + 10) * 1000);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.error, PEER_REQ_OK);
+	assert_true(r.at - t0 >= PEER_TIMEOUT * 1000);
+	json_decref(r.body);
+	/* Lowering the lane's max closes the idle connections above it. */
+	fx->hang_ms = 10;
+	for (int i = 0; i < 3; i++)
+		SUBMIT_OK(fx, "t", "POST", "/hang", NULL, 0, PEER_LANE_LONG,
+		    &lowered[i]);
+	for (int i = 0; i < 3; i++) {
+		loop_until(fx, &lowered[i].calls, 1, 5000);
+		assert_int_equal(lowered[i].error, PEER_REQ_OK);
+	}
+	if (peer_connector_lane_stats(fx->p, "t", PEER_LANE_LONG, &st,
+	    &err) != 0)
+		fail_msg("stats: %s", err.msg);
+	assert_int_equal(st.ready, 3);
+	if (peer_connector_lane_set(fx->p, "t", PEER_LANE_LONG, 1, 0,
+	    &err) != 0)
+		fail_msg("lane set: %s", err.msg);
+	loop_for(fx, 50);
+	if (peer_connector_lane_stats(fx->p, "t", PEER_LANE_LONG, &st,
+	    &err) != 0)
+		fail_msg("stats: %s", err.msg);
+	assert_int_equal(st.in_use + st.ready, 1);
+	assert_int_equal(st.max, 1);
+	for (int i = 0; i < 3; i++)
+		json_decref(lowered[i].body);
+}
+
 struct pingres {
 	int	 calls;
 	int	 rc;
@@ -763,6 +815,7 @@ main(void)
 		T(test_queue_full),
 		T(test_long_lane),
 		T(test_ping),
+		T(test_long_lane_outlives_idle_timeout),
 	};
 
 	return cmocka_run_group_tests_name("connector", tests, group_setup,
