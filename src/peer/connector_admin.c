@@ -270,7 +270,8 @@ peer_connector_list(struct peer *p)
 		    "s:i,s:i,s:s}", "name", c->name, "url", c->url, "state",
 		    c->enabled ? "enabled" : "disabled", "auth", c->auth,
 		    "in_use", in_use, "ready", ready, "max", c->max, "queued",
-		    c->lanes[PEER_LANE_NORMAL].nqueued, "tls_peer", c->tls_peer));
+		    c->lanes[PEER_LANE_NORMAL].nqueued, "tls_peer",
+		    c->tls_peer));
 	}
 	return arr;
 }

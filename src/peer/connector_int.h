@@ -30,7 +30,7 @@ struct outreq {
 	enum evhttp_cmd_type	 method;
 	enum peer_lane		 lane;
 	int			 timeout_ms;
-	int			 evreq_err;	/* evhttp's reason, -1 if none */
+	int			 evreq_err;	/* evhttp's reason, or -1 */
 	char			 path[sizeof(PEER_PREFIX) + PEER_PATH_MAX];
 	char			*body;
 	enum peer_req_error	 fail;		/* failed, completion pending */

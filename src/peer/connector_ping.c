@@ -123,7 +123,8 @@ ping_done_one(void *arg, const struct peer_response *res)
 		if (res->status != 0)
 			sp_err_set(&e, res->status == 403 ? SP_ERR_DENIED :
 			    SP_ERR_IO, "peer %s refused the ping (HTTP %d): %s",
-			    j->name, res->status, msg ? msg : "no reason given");
+			    j->name, res->status,
+			    msg ? msg : "no reason given");
 		else if (res->err != NULL && res->err->code != 0)
 			e = *res->err;
 		else

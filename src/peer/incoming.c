@@ -214,8 +214,8 @@ grant_certid(void *arg, struct store *st, struct authz_certid *out,
 	    ig->id)) != 0)
 		return r;
 	if (!ig->found)
-		return sp_err_set(err, SP_ERR_NOTFOUND, "no incoming connection "
-		    "%lld", (long long)ig->id);
+		return sp_err_set(err, SP_ERR_NOTFOUND, "no incoming "
+		    "connection %lld", (long long)ig->id);
 	out->subject = ig->subject;
 	out->issuer = ig->issuer;
 	out->serial = ig->serial;

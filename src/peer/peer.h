@@ -152,8 +152,8 @@ struct peer_request {
 struct peer_response {
 	enum peer_req_error	 error;
 	int			 status;	/* HTTP status; 0 if none */
-	const json_t		*body;		/* the reply's JSON object, or
-						 * NULL; borrowed for the call */
+	const json_t		*body;		/* the reply's JSON object
+						 * or NULL; borrowed */
 	const char		*connection;	/* "full", "resumed", "reused",
 						 * "none" (never sent) */
 	const struct sp_err	*err;		/* why, if error != OK */

@@ -41,7 +41,7 @@
 #include "util/err.h"
 #include "util/log.h"
 
-/* --- certificates ----------------------------------------------------------- */
+/* --- certificates -------------------------------------------------------- */
 
 static EVP_PKEY	*ca_key, *srv_key, *cli_key;
 static X509	*ca_cert, *srv_cert, *cli_cert;
@@ -105,7 +105,7 @@ mkkey(void)
 	return k;
 }
 
-/* --- the peer's hooks --------------------------------------------------------- */
+/* --- the peer's hooks ---------------------------------------------------- */
 
 static bool	trust_nothing;	/* the next TLS context trusts no CA */
 
@@ -142,7 +142,7 @@ hook_generation(void *arg)
 	return 1;
 }
 
-/* --- the server ------------------------------------------------------------- */
+/* --- the server ---------------------------------------------------------- */
 
 /* A request the server holds, answered later (or at teardown). */
 struct held {
@@ -397,7 +397,7 @@ group_teardown(void **state)
 	return 0;
 }
 
-/* --- driving the loop ---------------------------------------------------------- */
+/* --- driving the loop ---------------------------------------------------- */
 
 static double
 now_ms(void)
@@ -481,7 +481,7 @@ submit(struct fixture *fx, const char *conn, const char *method,
 		fail_msg("submit %s: %s", p, e_.msg);			\
 } while (0)
 
-/* --- tests ---------------------------------------------------------------- */
+/* --- tests --------------------------------------------------------------- */
 
 static void
 test_request_completes(void **state)
