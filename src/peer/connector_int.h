@@ -50,6 +50,7 @@ struct outconn {
 	struct event			*deadline; /* for the whole response */
 	bool				 used;	/* a request completed */
 	bool				 dead;
+	bool				 in_cb;	/* its request's done runs */
 	TAILQ_ENTRY(outconn)		 e;
 };
 

@@ -235,7 +235,13 @@ on_response(struct evhttp_request *req, void *arg)
 		    c->host, c->port, status, msg ? msg : "no reason given");
 		e = PEER_REQ_HTTP;
 	}
+	/*
+	 * done may reset, edit or delete the connector: the pool then kills
+	 * this connection (freed later) instead of freeing it under evhttp.
+	 */
+	oc->in_cb = true;
 	req_finish(rq, e, status, body, kind, &err);
+	oc->in_cb = false;
 	json_decref(body);
 	if (!oc->dead)
 		connector_pump(c);
@@ -534,6 +540,10 @@ connector_drop_pool(struct connector *c, const char *why, bool all)
 		next = TAILQ_NEXT(oc, e);
 		if (oc->dead && !all)
 			continue;
+		if (oc->in_cb && !all) {
+			conn_kill(oc);
+			continue;
+		}
 		oc->cur = NULL;
 		if (rq != NULL)
 			req_finish(rq, PEER_REQ_STATE, 0, NULL, "none", &err);

@@ -765,6 +765,48 @@ test_long_lane_outlives_idle_timeout(void **state)
 		json_decref(lowered[i].body);
 }
 
+struct reset_arg {
+	struct fixture	*fx;
+	int		 calls;
+	int		 rc;
+};
+
+static void
+on_done_reset(void *arg, const struct peer_response *res)
+{
+	struct reset_arg	*ra = arg;
+	struct sp_err		 err = { 0 };
+
+	(void)res;
+	ra->calls++;
+	/* From inside the completion: the pool must survive its own drop. */
+	ra->rc = peer_connector_reset(ra->fx->p, "t", &err);
+}
+
+static void
+test_reset_from_callback(void **state)
+{
+	struct fixture		*fx = *state;
+	struct reset_arg	 ra = { fx, 0, -1 };
+	struct peer_request	 rq = { "GET", "/ping", NULL, 0,
+				    PEER_LANE_NORMAL };
+	struct result		 after = { 0 };
+	struct sp_err		 err = { 0 };
+
+	if (peer_connector_request(fx->p, "t", &rq, on_done_reset, &ra,
+	    &err) != 0)
+		fail_msg("request: %s", err.msg);
+	loop_until(fx, &ra.calls, 1, 5000);
+	assert_int_equal(ra.calls, 1);
+	assert_int_equal(ra.rc, 0);
+	loop_for(fx, 50);
+	SUBMIT_OK(fx, "t", "GET", "/ping", NULL, 0, PEER_LANE_NORMAL, &after);
+	loop_until(fx, &after.calls, 1, 5000);
+	assert_int_equal(after.error, PEER_REQ_OK);
+	assert_string_equal(after.connection, "full");
+	json_decref(after.body);
+}
+
 struct pingres {
 	int	 calls;
 	int	 rc;
@@ -815,6 +857,7 @@ main(void)
 		T(test_queue_full),
 		T(test_long_lane),
 		T(test_ping),
+		T(test_reset_from_callback),
 		T(test_long_lane_outlives_idle_timeout),
 	};
 
