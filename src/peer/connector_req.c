@@ -39,6 +39,22 @@ peer_req_error_str(enum peer_req_error e)
 	return req_error_names[e];
 }
 
+enum peer_req_error
+peer_req_refusal(int rc)
+{
+	switch (rc) {
+	case 0:
+		return PEER_REQ_OK;
+	case SP_ERR_LIMIT:
+		return PEER_REQ_QUEUE_FULL;
+	case SP_ERR_STATE:
+	case SP_ERR_NOTFOUND:
+		return PEER_REQ_STATE;
+	default:
+		return PEER_REQ_TRANSPORT;
+	}
+}
+
 static int
 lane_timeout_ms(enum peer_lane lane)
 {

@@ -140,6 +140,13 @@ enum peer_req_error {
 
 /* "ok", "transport", "timeout", "tls", "http", "bad reply", ... */
 const char *peer_req_error_str(enum peer_req_error e);
+/*
+ * The outcome a refusal by peer_connector_request() stands for, for a
+ * caller that handles refusals and completions alike: SP_ERR_LIMIT is
+ * PEER_REQ_QUEUE_FULL, SP_ERR_STATE and SP_ERR_NOTFOUND PEER_REQ_STATE,
+ * 0 PEER_REQ_OK, anything else PEER_REQ_TRANSPORT.
+ */
+enum peer_req_error peer_req_refusal(int rc);
 
 struct peer_request {
 	const char	*method;	/* "GET", "POST", "PUT" or "DELETE" */

@@ -43,8 +43,8 @@
 
 /* --- certificates -------------------------------------------------------- */
 
-static EVP_PKEY	*ca_key, *srv_key, *cli_key;
-static X509	*ca_cert, *srv_cert, *cli_cert;
+static EVP_PKEY	*ca_key, *srv_key, *cli_key, *rogue_key;
+static X509	*ca_cert, *srv_cert, *cli_cert, *rogue_cert;
 
 static void
 add_ext(X509 *x, X509 *issuer, int nid, const char *value)
@@ -113,13 +113,21 @@ static int
 hook_identity(void *arg, const char *kb, X509 **cert, STACK_OF(X509) **chain,
     EVP_PKEY **key, struct sp_err *err)
 {
+	X509		*x = cli_cert;
+	EVP_PKEY	*k = cli_key;
+
 	(void)arg;
 	(void)err;
-	assert_string_equal(kb, "client");
-	X509_up_ref(cli_cert);
-	EVP_PKEY_up_ref(cli_key);
-	*cert = cli_cert;
-	*key = cli_key;
+	/* "rogue": a self-signed identity the server does not trust. */
+	if (strcmp(kb, "rogue") == 0) {
+		x = rogue_cert;
+		k = rogue_key;
+	} else
+		assert_string_equal(kb, "client");
+	X509_up_ref(x);
+	EVP_PKEY_up_ref(k);
+	*cert = x;
+	*key = k;
 	*chain = sk_X509_new_null();
 	return 0;
 }
@@ -265,7 +273,8 @@ rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
 }
 
 static void
-add_connector(struct fixture *fx, const char *name, int port, int max)
+add_connector_as(struct fixture *fx, const char *name, int port, int max,
+    const char *auth)
 {
 	struct peer_connector_conf	cf = { 0 };
 	struct sp_err			err = { 0 };
@@ -274,11 +283,17 @@ add_connector(struct fixture *fx, const char *name, int port, int max)
 	snprintf(url, sizeof(url), "https://127.0.0.1:%d/peer/v1", port);
 	cf.name = name;
 	cf.url = url;
-	cf.auth = "client";
+	cf.auth = auth;
 	cf.max = max;
 	cf.enabled = 1;
 	if (peer_connector_add(fx->p, &cf, "test", &err) != 0)
 		fail_msg("connector add: %s", err.msg);
+}
+
+static void
+add_connector(struct fixture *fx, const char *name, int port, int max)
+{
+	add_connector_as(fx, name, port, max, "client");
 }
 
 static int
@@ -381,6 +396,9 @@ group_setup(void **state)
 	ca_cert = mkcert("Test Peer CA", ca_key, NULL, ca_key, 1, true, false);
 	srv_cert = mkcert("server", srv_key, ca_cert, ca_key, 2, false, true);
 	cli_cert = mkcert("client", cli_key, ca_cert, ca_key, 3, false, false);
+	rogue_key = mkkey();
+	rogue_cert = mkcert("rogue", rogue_key, NULL, rogue_key, 4, false,
+	    false);
 	return 0;
 }
 
@@ -391,6 +409,8 @@ group_teardown(void **state)
 	X509_free(ca_cert);
 	X509_free(srv_cert);
 	X509_free(cli_cert);
+	X509_free(rogue_cert);
+	EVP_PKEY_free(rogue_key);
 	EVP_PKEY_free(ca_key);
 	EVP_PKEY_free(srv_key);
 	EVP_PKEY_free(cli_key);
@@ -573,6 +593,14 @@ test_typed_errors(void **state)
 	assert_int_equal(tls.error, PEER_REQ_TLS);
 	assert_non_null(strstr(tls.msg, "server certificate"));
 
+	/* The server refuses our certificate: a TLS error too. */
+	add_connector_as(fx, "rogue", fx->port, 1, "rogue");
+	memset(&tls, 0, sizeof(tls));
+	SUBMIT_OK(fx, "rogue", "GET", "/ping", NULL, 0, PEER_LANE_NORMAL,
+	    &tls);
+	loop_until(fx, &tls.calls, 1, 5000);
+	assert_int_equal(tls.error, PEER_REQ_TLS);
+
 	/* Refused at once, done never called. */
 	assert_int_equal(submit(fx, "nosuch", "GET", "/ping", NULL, 0,
 	    PEER_LANE_NORMAL, &tls, &err), SP_ERR_NOTFOUND);
@@ -646,6 +674,7 @@ test_queue_full(void **state)
 	    PEER_LANE_NORMAL, &r[5], &err), SP_ERR_LIMIT);
 	assert_true(now_ms() - t0 < 100);
 	assert_non_null(strstr(err.msg, "waiting already"));
+	assert_int_equal(peer_req_refusal(err.code), PEER_REQ_QUEUE_FULL);
 	/* Another lane is not full. */
 	SUBMIT_OK(fx, "t", "GET", "/ping", NULL, 0, PEER_LANE_LONG, &r[5]);
 	loop_until(fx, &r[5].calls, 1, 5000);
