@@ -808,8 +808,8 @@ authz_rules_add(struct authz_rules *ru, const char *prefix, const char *name,
 		n = snprintf(p, sizeof(ru->buf[0]), "%s", prefix);
 	if (n < 0 || (size_t)n >= sizeof(ru->buf[0]) || !authz_path_valid(p)) {
 		p[0] = '\0';
-		return sp_err_set(err, SP_ERR_INVALID, "\"%.64s%s%.64s\" is not "
-		    "an access rule path", prefix, name ? "/" : "",
+		return sp_err_set(err, SP_ERR_INVALID, "\"%.64s%s%.64s\" is "
+		    "not an access rule path", prefix, name ? "/" : "",
 		    name ? name : "");
 	}
 	ru->paths[ru->n++] = p;

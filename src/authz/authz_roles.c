@@ -667,7 +667,8 @@ role_json(const struct role *ro)
 
 		/* any_issuer: a dn member that matches from every CA. */
 		if (json_array_append_new(mem, json_pack("{s:s,s:o,s:o,s:b}",
-		    "match", authz_match_names[m->match], "value", jstr(m->value),
+		    "match", authz_match_names[m->match], "value",
+		    jstr(m->value),
 		    "issuer", jstr(m->issuer), "any_issuer",
 		    m->match == MATCH_DN && m->iname == NULL)) != 0)
 			goto fail;

@@ -215,8 +215,8 @@ grant_certid(void *arg, struct store *st, struct store_txn *tx,
 	    ig->id)) != 0)
 		return r;
 	if (!ig->found)
-		return sp_err_set(err, SP_ERR_NOTFOUND, "no incoming connection "
-		    "%lld", (long long)ig->id);
+		return sp_err_set(err, SP_ERR_NOTFOUND, "no incoming "
+		    "connection %lld", (long long)ig->id);
 	out->subject = ig->subject;
 	out->issuer = ig->issuer;
 	out->serial = ig->serial;

@@ -223,10 +223,115 @@ json_t	*peer_connector_list(struct peer *p);
 int	peer_connector_reset(struct peer *p, const char *name,
 	    struct sp_err *err) SP_WUR;
 
+/* --- requests through a connector (loop thread) --------------------------
+ *
+ * Each connector has two lanes, each with connections and a queue of its
+ * own: ordinary requests (at most the connector's "max" connections,
+ * PEER_REQUEST_DEADLINE by default) and long-hanging calls (the RA's
+ * ra/next: PEER_LONG_CONNS connections, PEER_LONG_DEADLINE by default).
+ * A request only ever uses its lane's connections, so however many long
+ * calls hang, ordinary requests find the connections they had.
+ */
+#define PEER_QUEUE_MAX		1024	/* requests waiting, per lane */
+#define PEER_LONG_CONNS		8	/* connections of the long lane */
+#define PEER_LONG_DEADLINE	60	/* seconds: a long call's response */
+#define PEER_TIMEOUT_MAX_MS	(300 * 1000)	/* a request's timeout */
+#define PEER_PATH_MAX		255	/* below PEER_PREFIX */
+
+enum peer_lane {
+	PEER_LANE_NORMAL,
+	PEER_LANE_LONG,
+	PEER_LANE__MAX
+};
+
+/* Why a request failed; PEER_REQ_OK for a 2xx reply. */
+enum peer_req_error {
+	PEER_REQ_OK,
+	PEER_REQ_TRANSPORT,	/* connect refused, connection cut */
+	PEER_REQ_TIMEOUT,	/* no complete response within the timeout */
+	PEER_REQ_TLS,		/* handshake failed (server certificate, or
+				 * the server refused ours) */
+	PEER_REQ_HTTP,		/* the peer answered with a non-2xx status */
+	PEER_REQ_BAD_REPLY,	/* malformed reply: a 2xx body that is not a
+				 * JSON object, oversized, bad framing */
+	PEER_REQ_QUEUE_FULL,	/* the lane's queue is full */
+	PEER_REQ_STATE,		/* connector disabled, reset or deleted, or
+				 * outgoing connections disabled */
+	PEER_REQ__MAX
+};
+
+/* "ok", "transport", "timeout", "tls", "http", "bad reply", ... */
+const char *peer_req_error_str(enum peer_req_error e);
 /*
- * Pings through a connector: count requests, at most parallel at a time.
- * done(arg, result, rc, err) runs once on the loop with a result object
- * (stolen) or a failure.
+ * The outcome a refusal by peer_connector_request() stands for, for a
+ * caller that handles refusals and completions alike: SP_ERR_LIMIT is
+ * PEER_REQ_QUEUE_FULL, SP_ERR_STATE and SP_ERR_NOTFOUND PEER_REQ_STATE,
+ * 0 PEER_REQ_OK, anything else PEER_REQ_TRANSPORT.
+ */
+enum peer_req_error peer_req_refusal(int rc);
+
+struct peer_request {
+	const char	*method;	/* "GET", "POST", "PUT" or "DELETE" */
+	const char	*path;		/* below PEER_PREFIX: "/ping" */
+	const json_t	*body;		/* borrowed, serialised at once; NULL */
+	int		 timeout_ms;	/* whole response; 0: the lane's */
+	enum peer_lane	 lane;
+};
+
+struct peer_response {
+	enum peer_req_error	 error;
+	int			 status;	/* HTTP status; 0 if none */
+	const json_t		*body;		/* the reply's JSON object
+						 * or NULL; borrowed */
+	const char		*connection;	/* "full", "resumed", "reused",
+						 * "none" (never sent) */
+	const struct sp_err	*err;		/* why, if error != OK */
+};
+
+/* Runs exactly once per accepted request, on the loop thread. */
+typedef void peer_request_done(void *arg, const struct peer_response *res);
+
+/*
+ * Sends a request through connector name. Returns 0 if it was accepted:
+ * done(arg, res) then runs once on the loop, never from inside this call.
+ * Otherwise done is never called and the error says why, at once:
+ * SP_ERR_NOTFOUND (no such connector), SP_ERR_STATE (connector disabled,
+ * being reset, outgoing disabled), SP_ERR_LIMIT (the lane's queue holds
+ * its maximum: fails fast rather than queueing without bound),
+ * SP_ERR_INVALID (method, path of [A-Za-z0-9_./-] below PEER_PREFIX,
+ * timeout 0..PEER_TIMEOUT_MAX_MS, lane), SP_ERR_ALLOC. Requests that were
+ * accepted and then meet a reset, an edit or a deletion of the connector
+ * complete with PEER_REQ_STATE.
+ */
+int	peer_connector_request(struct peer *p, const char *name,
+	    const struct peer_request *rq, peer_request_done *done, void *arg,
+	    struct sp_err *err) SP_WUR;
+
+struct peer_lane_stats {
+	int	in_use;		/* connections with a request in flight */
+	int	ready;		/* idle keep-alive connections */
+	int	max;		/* connections at most */
+	int	queued;		/* requests waiting for a connection */
+	int	queue_max;
+};
+int	peer_connector_lane_stats(struct peer *p, const char *name,
+	    enum peer_lane lane, struct peer_lane_stats *out,
+	    struct sp_err *err) SP_WUR;
+/*
+ * Sets a lane's limits until the node restarts (0 keeps a value):
+ * connections 1..PEER_CONNECTOR_MAX (the normal lane's is the
+ * connector's stored max: change that with peer_connector_edit()) and
+ * queue 1..PEER_QUEUE_MAX. Connections beyond a lowered max close once
+ * idle.
+ */
+int	peer_connector_lane_set(struct peer *p, const char *name,
+	    enum peer_lane lane, int max_conns, int queue_max,
+	    struct sp_err *err) SP_WUR;
+
+/*
+ * Pings through a connector: count requests, at most parallel at a time,
+ * through peer_connector_request(). done(arg, result, rc, err) runs once
+ * on the loop with a result object (stolen) or a failure.
  */
 typedef void peer_ping_done(void *arg, json_t *result, int rc,
     const struct sp_err *err);

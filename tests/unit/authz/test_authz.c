@@ -1257,6 +1257,29 @@ test_concurrent_checks(void **state)
 	X509_free(rc.x);
 }
 
+/* A recorded role that was deleted since is not shown. */
+static void
+test_incoming_role_gone(void **state)
+{
+	struct fixture	*fx = *state;
+	X509		*x = mkcert(ISSUER1, "CN=rg,O=Example", "7001");
+	struct sp_err	 err = { 0 };
+	json_t		*list;
+
+	mkrole(fx->a, "rg");
+	ok(authz_incoming_record(fx->a, NULL, x, "192.0.2.7:1", "rg", &err), &err);
+	list = authz_incoming_list(fx->a);
+	assert_string_equal(json_string_value(json_object_get(incoming_find(
+	    list, "CN=rg,O=Example"), "role")), "rg");
+	json_decref(list);
+	ok(authz_role_delete(fx->a, "rg", "t", &err), &err);
+	list = authz_incoming_list(fx->a);
+	assert_string_equal(json_string_value(json_object_get(incoming_find(
+	    list, "CN=rg,O=Example"), "role")), "");
+	json_decref(list);
+	X509_free(x);
+}
+
 /* --- two principals ----------------------------------------------------- */
 
 /* An RA's role and an RA administrator's, as the RA issue sets them up. */
@@ -1543,6 +1566,7 @@ main(void)
 		T(test_audit),
 		T(test_admin_commands),
 		T(test_concurrent_checks),
+		T(test_incoming_role_gone),
 		T(test_check2_deny_wins),
 		T(test_check2_no_second),
 		T(test_check2_audit),
