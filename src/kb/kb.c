@@ -16,7 +16,6 @@
 
 #include "crypto/dn.h"
 #include "crypto/key.h"
-#include "crypto/token.h"
 #include "crypto/x509.h"
 #include "kb/kb.h"
 #include "util/log.h"
@@ -26,15 +25,15 @@
 #define FP_HEX		64	/* SHA-256 fingerprint in hex */
 
 /*
- * Lock order: kb->mtx, then the CA service (ca_service_token(),
- * ca_list()), then the store. The CA service holds its own lock while it
- * calls the store, so nothing here may call into the CA service from a
- * store callback or inside a store transaction: every token lookup happens
- * before store_begin() and after store_select() returns.
+ * Lock order: kb->mtx, then the token service, then the store. The token
+ * service holds its own lock while it calls the store, so nothing here may
+ * call into it from a store callback or inside a store transaction: every
+ * token lookup happens before store_begin() and after store_select()
+ * returns.
  */
 struct kb_service {
 	struct store		*st;
-	struct ca_service	*ca;
+	struct tokens		*tokens;
 	pthread_mutex_t		 mtx;	/* serialises changes */
 	_Atomic uint64_t	 gen;
 };
@@ -344,23 +343,23 @@ spki_matches(const X509 *x, const unsigned char *spki, size_t len)
 }
 
 /*
- * The binding's key: its token (borrowed; tokens live as long as the CA
- * service) and a copy of its SPKI (*spki heap). SP_ERR_NOTFOUND with the
- * reason if the token or key is gone.
+ * A copy of the SPKI of the binding's key (*spki heap). SP_ERR_NOTFOUND
+ * with the reason if the token or key is gone.
  */
 static int
 binding_key(struct kb_service *kb, const char *token, const char *alias,
-    struct token **tok, unsigned char **spki, size_t *spkilen,
-    struct sp_err *err)
+    unsigned char **spki, size_t *spkilen, struct sp_err *err)
 {
-	int	r;
+	enum key_alg	alg;
+	int		r;
 
 	*spki = NULL;
 	*spkilen = 0;
-	if ((*tok = ca_service_token(kb->ca, token)) == NULL)
+	if (!tokens_has(kb->tokens, token))
 		return sp_err_set(err, SP_ERR_NOTFOUND, "no crypto token "
 		    "named \"%.64s\"", token);
-	if ((r = token_key_spki(*tok, alias, spki, spkilen)) == SP_ERR_ALLOC)
+	if ((r = tokens_key_find(kb->tokens, token, alias, &alg, spki,
+	    spkilen, NULL)) == SP_ERR_ALLOC)
 		return sp_err_set(err, r, "out of memory");
 	if (r != 0)
 		return sp_err_set(err, SP_ERR_NOTFOUND, "token %s has no key "
@@ -497,7 +496,7 @@ view_cleanup(struct view *v)
 }
 
 /*
- * Works out a binding's status (kb.h lists them). Takes CA service locks:
+ * Works out a binding's status (kb.h lists them). Takes token service locks:
  * never call from a store callback or inside a transaction.
  */
 static const char *
@@ -505,7 +504,6 @@ binding_status(struct kb_service *kb, const struct binding *b, const X509 *x,
     char *why, size_t whysz)
 {
 	struct sp_err	 e = { 0 };
-	struct token	*tok;
 	unsigned char	*spki = NULL;
 	size_t		 spkilen;
 	time_t		 now = sp_now();
@@ -513,8 +511,7 @@ binding_status(struct kb_service *kb, const struct binding *b, const X509 *x,
 	const char	*st = "active";
 
 	why[0] = '\0';
-	if (binding_key(kb, b->token, b->key, &tok, &spki, &spkilen,
-	    &e) != 0) {
+	if (binding_key(kb, b->token, b->key, &spki, &spkilen, &e) != 0) {
 		snprintf(why, whysz, "%s", e.msg);
 		st = "key_missing";
 	} else if (x == NULL) {
@@ -532,7 +529,7 @@ binding_status(struct kb_service *kb, const struct binding *b, const X509 *x,
 		sp_time_fmt(asn1_time_t(X509_get0_notBefore(x)), t, sizeof(t));
 		snprintf(why, whysz, "certificate not valid before %s", t);
 		st = "not_yet_valid";
-	} else if (!token_is_active(tok)) {
+	} else if (!tokens_is_active(kb->tokens, b->token)) {
 		snprintf(why, whysz, "token %s is not active", b->token);
 		st = "token_inactive";
 	}
@@ -680,15 +677,18 @@ binding_show(struct kb_service *kb, const char *name, bool pem, json_t **out,
 /* --- service -------------------------------------------------------------- */
 
 int
-kb_open(struct store *st, struct ca_service *ca, struct kb_service **out,
+kb_open(struct store *st, struct tokens *tokens, struct kb_service **out,
     struct sp_err *err)
 {
 	struct kb_service	*kb;
+	struct rows		 rs = { 0 };
+	struct sp_err		 e = { 0 };
+	int			 r;
 
 	*out = NULL;
-	if (st == NULL || ca == NULL)
+	if (st == NULL || tokens == NULL)
 		return sp_err_set(err, SP_ERR_INVALID, "key bindings need a "
-		    "store and a CA service");
+		    "store and a token service");
 	if (store_schema_version(st) < 2)
 		return sp_err_set(err, SP_ERR_DB, "database schema %d has no "
 		    "key binding tables", store_schema_version(st));
@@ -699,8 +699,23 @@ kb_open(struct store *st, struct ca_service *ca, struct kb_service **out,
 		return sp_err_set(err, SP_ERR_INTERNAL, "mutex");
 	}
 	kb->st = st;
-	kb->ca = ca;
+	kb->tokens = tokens;
 	atomic_init(&kb->gen, 1);
+	/* Each binding claims its key; rows first, then the token service. */
+	if ((r = store_select(st, row_binding, &rs, err, BINDING_COLS,
+	    "")) != 0) {
+		rows_free(&rs);
+		kb_free(kb);
+		return r;
+	}
+	for (size_t i = 0; i < rs.n; i++) {
+		sp_err_clear(&e);
+		/* A database from before the key registry may hold a conflict. */
+		if (tokens_key_claim_stored(tokens, rs.b[i].token, rs.b[i].key,
+		    TOKENS_USE_KB, rs.b[i].name, &e) < 0)
+			log_warnx("key binding %s: %s", rs.b[i].name, e.msg);
+	}
+	rows_free(&rs);
 	*out = kb;
 	return 0;
 }
@@ -722,34 +737,6 @@ kb_generation(struct kb_service *kb)
 
 /* --- key bindings --------------------------------------------------------- */
 
-/* SP_ERR_POLICY if a CA signs with token/key. */
-static int
-check_not_ca_key(struct kb_service *kb, const char *token, const char *key,
-    struct sp_err *err)
-{
-	json_t	*cas, *c;
-	size_t	 i;
-	int	 r = 0;
-
-	if ((cas = ca_list(kb->ca)) == NULL)
-		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
-	json_array_foreach(cas, i, c) {
-		const char *t = json_string_value(json_object_get(c, "token"));
-		const char *k = json_string_value(json_object_get(c, "key"));
-
-		if (t != NULL && k != NULL && strcmp(t, token) == 0 &&
-		    strcmp(k, key) == 0) {
-			r = sp_err_set(err, SP_ERR_POLICY, "key %s in token %s "
-			    "is the signing key of CA %s; a TLS identity needs "
-			    "a key of its own", key, token,
-			    json_string_value(json_object_get(c, "name")));
-			break;
-		}
-	}
-	json_decref(cas);
-	return r;
-}
-
 int
 kb_create(struct kb_service *kb, const char *name, const char *token,
     const char *key, const char *type, const char *actor, json_t **out,
@@ -757,11 +744,10 @@ kb_create(struct kb_service *kb, const char *name, const char *token,
 {
 	struct binding	 b = { 0 };
 	struct view	 v = { 0 };
-	struct token	*tok;
 	unsigned char	*spki = NULL;
 	size_t		 spkilen;
 	int64_t		 count = 0;
-	bool		 locked = false;
+	bool		 locked = false, claimed = false;
 	int		 r;
 
 	*out = NULL;
@@ -776,9 +762,13 @@ kb_create(struct kb_service *kb, const char *name, const char *token,
 	if (token == NULL || key == NULL)
 		return sp_err_set(err, SP_ERR_INVALID, "a key binding needs a "
 		    "token and a key");
-	if ((r = binding_key(kb, token, key, &tok, &spki, &spkilen,
-	    err)) != 0 || (r = check_not_ca_key(kb, token, key, err)) != 0)
+	if ((r = binding_key(kb, token, key, &spki, &spkilen, err)) != 0)
 		goto out;
+	/* The key registry: never a CA's key (nor later its own CA's). */
+	if ((r = tokens_key_claim(kb->tokens, token, key, TOKENS_USE_KB, name,
+	    err)) < 0)
+		goto out;
+	claimed = r == 1;
 
 	pthread_mutex_lock(&kb->mtx);
 	locked = true;
@@ -811,6 +801,7 @@ kb_create(struct kb_service *kb, const char *name, const char *token,
 	}
 	if ((r = store_commit(kb->st, err)) != 0)
 		goto out;
+	claimed = false;	/* the binding keeps its key */
 	bump(kb);
 	pthread_mutex_unlock(&kb->mtx);
 	locked = false;
@@ -824,6 +815,8 @@ kb_create(struct kb_service *kb, const char *name, const char *token,
 	if ((*out = binding_json(&b, &v)) == NULL)
 		r = sp_err_set(err, SP_ERR_ALLOC, "out of memory");
  out:
+	if (claimed)
+		tokens_key_release(kb->tokens, token, key, TOKENS_USE_KB, name);
 	if (locked)
 		pthread_mutex_unlock(&kb->mtx);
 	free(spki);
@@ -994,7 +987,6 @@ kb_csr(struct kb_service *kb, const char *name, const char *dn,
     struct sp_err *err)
 {
 	struct rows	 rs = { 0 };
-	struct token	*tok;
 	X509_NAME	*subj = NULL;
 	GENERAL_NAMES	*gens = NULL;
 	X509_REQ	*req = NULL;
@@ -1009,10 +1001,10 @@ kb_csr(struct kb_service *kb, const char *name, const char *dn,
 
 	*pem = NULL;
 	if ((r = binding_get(kb, name, &rs, err)) != 0 ||
-	    (r = binding_key(kb, rs.b[0].token, rs.b[0].key, &tok, &spki,
+	    (r = binding_key(kb, rs.b[0].token, rs.b[0].key, &spki,
 	    &spkilen, err)) != 0)
 		goto out;
-	if (!token_is_active(tok)) {
+	if (!tokens_is_active(kb->tokens, rs.b[0].token)) {
 		r = sp_err_set(err, SP_ERR_STATE, "token %s is not active: "
 		    "activate it to sign the request", rs.b[0].token);
 		goto out;
@@ -1024,7 +1016,8 @@ kb_csr(struct kb_service *kb, const char *name, const char *dn,
 	if ((r = dn_parse(dn, &subj, err)) != 0 ||
 	    (r = sans_parse(sans, nsans, &gens, err)) != 0 ||
 	    (r = csr_build(subj, spki, spkilen, gens, &req, err)) != 0 ||
-	    (r = token_sign_init(tok, rs.b[0].key, &md, err)) != 0)
+	    (r = tokens_sign_init(kb->tokens, rs.b[0].token, rs.b[0].key,
+	    &md, err)) != 0)
 		goto out;
 	/* Returns the signature's length, or 0 on failure. */
 	if (X509_REQ_sign_ctx(req, md) <= 0) {
@@ -1224,7 +1217,6 @@ kb_install_cert(struct kb_service *kb, const char *name,
 {
 	struct rows	 rs = { 0 };
 	STACK_OF(X509)	*in = NULL, *extra = NULL, *path = NULL;
-	struct token	*tok;
 	X509		*leaf;
 	unsigned char	*spki = NULL, *der = NULL, *cder = NULL;
 	size_t		 spkilen, derlen, cderlen;
@@ -1262,7 +1254,7 @@ kb_install_cert(struct kb_service *kb, const char *name,
 	pthread_mutex_lock(&kb->mtx);
 	locked = true;
 	if ((r = binding_get(kb, name, &rs, err)) != 0 ||
-	    (r = binding_key(kb, rs.b[0].token, rs.b[0].key, &tok, &spki,
+	    (r = binding_key(kb, rs.b[0].token, rs.b[0].key, &spki,
 	    &spkilen, err)) != 0)
 		goto out;
 	if (!spki_matches(leaf, spki, spkilen)) {
@@ -1369,7 +1361,6 @@ kb_identity(struct kb_service *kb, const char *name, X509 **cert,
 {
 	struct rows	 rs = { 0 };
 	struct view	 v = { 0 };
-	struct token	*tok;
 	EVP_PKEY	*pk = NULL;
 	int		 r;
 
@@ -1384,12 +1375,13 @@ kb_identity(struct kb_service *kb, const char *name, X509 **cert,
 		    "usable (%s): %s", rs.b[0].name, v.status, v.why);
 		goto out;
 	}
-	if ((tok = ca_service_token(kb->ca, rs.b[0].token)) == NULL) {
+	if (!tokens_has(kb->tokens, rs.b[0].token)) {
 		r = sp_err_set(err, SP_ERR_STATE, "token %s is gone",
 		    rs.b[0].token);
 		goto out;
 	}
-	if ((r = token_key_get1_tls(tok, rs.b[0].key, &pk, err)) != 0) {
+	if ((r = tokens_key_get1_tls(kb->tokens, rs.b[0].token, rs.b[0].key,
+	    &pk, err)) != 0) {
 		if (r == SP_ERR_NOTFOUND)
 			r = SP_ERR_STATE;	/* the binding exists */
 		goto out;
