@@ -52,8 +52,9 @@ struct claim {
  * lk guards the token array and the key registry; tokens are thread safe
  * themselves. Tokens are never removed, so a struct tok found under lk
  * stays valid while the service lives. act_mtx guards the rate-limit
- * fields; up_mtx serialises activations, so two cannot re-wrap the same
- * token at once.
+ * fields; up_mtx serialises activations and key deletions, so two cannot
+ * re-wrap the same token at once, nor a key go while its token is
+ * re-wrapped. Order: up_mtx, lk, a token's mutex, the store.
  */
 struct tokens {
 	struct store		 *st;
@@ -548,6 +549,8 @@ tokens_delkey(struct tokens *tk, const char *token, const char *alias,
 	struct claim	*c;
 	int		 r;
 
+	/* Not while an activation re-wraps the token's keys. */
+	pthread_mutex_lock(&tk->up_mtx);
 	pthread_rwlock_wrlock(&tk->lk);
 	if ((t = tok_get(tk, token, err)) == NULL)
 		r = SP_ERR_NOTFOUND;
@@ -563,8 +566,10 @@ tokens_delkey(struct tokens *tk, const char *token, const char *alias,
 	else
 		r = claim_push(tk, token, alias, USE_DELETING, "", err);
 	pthread_rwlock_unlock(&tk->lk);
-	if (r != 0)
+	if (r != 0) {
+		pthread_mutex_unlock(&tk->up_mtx);
 		return r;
+	}
 	if ((r = store_begin(tk->st, err)) != 0)
 		goto out;
 	if ((r = store_token_key_delete(tk->st, t->id, alias, err)) != 0 ||
@@ -583,6 +588,7 @@ tokens_delkey(struct tokens *tk, const char *token, const char *alias,
 	r = token_key_remove(t->t, alias, err);
  out:
 	tokens_key_release(tk, token, alias, USE_DELETING, "");
+	pthread_mutex_unlock(&tk->up_mtx);
 	return r;
 }
 
