@@ -72,7 +72,7 @@ enum calg {
 static const struct {
 	const char	*label;		/* table */
 	const char	*tag;		/* file names, CA and key aliases */
-	const char	*token_alg;	/* ca_token_genkey() */
+	const char	*token_alg;	/* tokens_genkey() */
 	const char	*speed_alg;	/* openssl speed */
 	const char	*speed_line;	/* its summary line */
 	const char	*speed_mr;	/* its machine-readable line */
@@ -109,6 +109,7 @@ struct bench {
 	char			 dir[128];
 	char			 load[64];	/* /proc/loadavg at start */
 	struct store		*st;
+	struct tokens		*tk;
 	struct ca_service	*svc;
 	struct bcsr		*csrs;
 	struct bare_ca		 bca[CALG__MAX];
@@ -423,11 +424,12 @@ core_setup(struct bench *b)
 
 	snprintf(path, sizeof(path), "%s/bench.db", b->dir);
 	if ((r = store_open(path, &b->st, &err)) != 0 ||
-	    (r = ca_service_open(b->st, &b->svc, &err)) != 0 ||
-	    (r = ca_token_create(b->svc, "bench", PIN, ACTOR, &err)) != 0)
+	    (r = tokens_open(b->st, &b->tk, &err)) != 0 ||
+	    (r = ca_service_open(b->st, b->tk, &b->svc, &err)) != 0 ||
+	    (r = tokens_create(b->tk, "bench", PIN, ACTOR, &err)) != 0)
 		goto out;
 	for (int a = 0; a < CALG__MAX; a++) {
-		if ((r = ca_token_genkey(b->svc, "bench", calgs[a].tag,
+		if ((r = tokens_genkey(b->tk, "bench", calgs[a].tag,
 		    calgs[a].token_alg, ACTOR, &j, &err)) != 0)
 			goto out;
 		json_decref(j);
@@ -1398,6 +1400,7 @@ static void
 bench_cleanup(struct bench *b)
 {
 	ca_service_free(b->svc);
+	tokens_free(b->tk);
 	store_close(b->st);
 	if (b->csrs != NULL)
 		for (size_t i = 0; i < b->count; i++)

@@ -27,7 +27,7 @@ static int
 h_status(struct admin_ctx *ctx, json_t *args, const char *actor,
     json_t **out, struct sp_err *err)
 {
-	json_t	*cas = ca_list(ctx->ca), *toks = ca_token_list(ctx->ca);
+	json_t	*cas = ca_list(ctx->ca), *toks = tokens_list(ctx->tokens);
 
 	(void)args;
 	(void)actor;
@@ -52,7 +52,7 @@ h_token_create(struct admin_ctx *ctx, json_t *args, const char *actor,
 	if ((r = admin_arg_str(args, "name", true, &name, err)) != 0 ||
 	    (r = admin_arg_str(args, "pin", true, &pin, err)) != 0)
 		return r;
-	r = ca_token_create(ctx->ca, name, pin, actor, err);
+	r = tokens_create(ctx->tokens, name, pin, actor, err);
 	pin_wipe(pin);
 	if (r != 0)
 		return r;
@@ -70,7 +70,7 @@ h_token_activate(struct admin_ctx *ctx, json_t *args, const char *actor,
 	if ((r = admin_arg_str(args, "name", true, &name, err)) != 0 ||
 	    (r = admin_arg_str(args, "pin", true, &pin, err)) != 0)
 		return r;
-	r = ca_token_activate(ctx->ca, name, pin, actor, err);
+	r = tokens_activate(ctx->tokens, name, pin, actor, err);
 	pin_wipe(pin);
 	if (r != 0)
 		return r;
@@ -86,7 +86,7 @@ h_token_deactivate(struct admin_ctx *ctx, json_t *args, const char *actor,
 	int		 r;
 
 	if ((r = admin_arg_str(args, "name", true, &name, err)) != 0 ||
-	    (r = ca_token_deactivate(ctx->ca, name, actor, err)) != 0)
+	    (r = tokens_deactivate(ctx->tokens, name, actor, err)) != 0)
 		return r;
 	*out = json_pack("{s:s,s:b}", "token", name, "active", 0);
 	return 0;
@@ -99,7 +99,7 @@ h_token_list(struct admin_ctx *ctx, json_t *args, const char *actor,
 	(void)args;
 	(void)actor;
 	(void)err;
-	*out = ca_token_list(ctx->ca);
+	*out = tokens_list(ctx->tokens);
 	return 0;
 }
 
@@ -114,7 +114,7 @@ h_token_genkey(struct admin_ctx *ctx, json_t *args, const char *actor,
 	    (r = admin_arg_str(args, "alias", true, &alias, err)) != 0 ||
 	    (r = admin_arg_str(args, "alg", true, &alg, err)) != 0)
 		return r;
-	return ca_token_genkey(ctx->ca, tok, alias, alg, actor, out, err);
+	return tokens_genkey(ctx->tokens, tok, alias, alg, actor, out, err);
 }
 
 static int
@@ -126,7 +126,7 @@ h_token_delkey(struct admin_ctx *ctx, json_t *args, const char *actor,
 
 	if ((r = admin_arg_str(args, "token", true, &tok, err)) != 0 ||
 	    (r = admin_arg_str(args, "alias", true, &alias, err)) != 0 ||
-	    (r = ca_token_delkey(ctx->ca, tok, alias, actor, err)) != 0)
+	    (r = tokens_delkey(ctx->tokens, tok, alias, actor, err)) != 0)
 		return r;
 	*out = json_pack("{s:s,s:s,s:b}", "token", tok, "alias", alias,
 	    "deleted", 1);

@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "ca/ca.h"
+#include "token/token.h"
 
 struct authz;
 struct kb_service;
@@ -20,6 +21,7 @@ struct event_base;
 /* What handlers may use; owned by the node. */
 struct admin_ctx {
 	struct ca_service	*ca;
+	struct tokens		*tokens;	/* crypto tokens and keys */
 	struct store		*st;
 	struct authz		*authz;		/* roles and access rules */
 	struct kb_service	*kb;		/* key bindings and trust */

@@ -13,7 +13,7 @@
 #include "ca/profile.h"
 #include "crypto/dn.h"
 #include "crypto/key.h"
-#include "crypto/token.h"
+#include "token/token.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -33,25 +33,9 @@ struct ca {
 	bool		 crl_warned;	/* scheduled CRL failure logged */
 };
 
-struct tok {
-	int64_t		 id;
-	struct token	*t;
-	int		 fails;		/* failed activations in a row */
-	int64_t		 retry_at;	/* monotonic ms: no attempt before */
-};
-
 /*
- * Online PIN guessing is slowed down per token: after ACT_FREE_FAILS
- * failures in a row, each further one makes the next attempt wait twice
- * as long (2 s, 4 s, 8 s, ... up to ACT_MAX_DELAY). A success resets it.
- * Attempts inside the delay are refused without testing the PIN.
- */
-#define ACT_FREE_FAILS	3
-#define ACT_MAX_DELAY	300	/* seconds */
-
-/*
- * The lock guards the arrays; tokens are thread safe themselves, CAs are
- * immutable once loaded, profiles are replaced (not changed) by edits.
+ * The lock guards the arrays; CAs are immutable once loaded, profiles are
+ * replaced (not changed) by edits. Tokens are the token service's.
  */
 struct gc_item;
 
@@ -61,12 +45,9 @@ struct ca_service {
 	/* Group commit of single issuance requests (ca_issue_one()). */
 	pthread_mutex_t		  gc_mtx;
 	pthread_cond_t		  gc_cond;
-	pthread_mutex_t		  act_mtx;	/* tok fails, retry_at */
-	pthread_mutex_t		  up_mtx;	/* serialises activations */
 	struct gc_item		 *gc_head, *gc_tail;
 	bool			  gc_leader;
-	struct tok		 *toks;
-	size_t			  ntoks;
+	struct tokens		 *tokens;
 	struct ca		**cas;
 	size_t			  ncas;
 	struct profile		**profs;
@@ -87,9 +68,6 @@ ca_service_free(struct ca_service *svc)
 {
 	if (svc == NULL)
 		return;
-	for (size_t i = 0; i < svc->ntoks; i++)
-		token_free(svc->toks[i].t);
-	free(svc->toks);
 	for (size_t i = 0; i < svc->ncas; i++)
 		ca_free(svc->cas[i]);
 	free(svc->cas);
@@ -98,8 +76,6 @@ ca_service_free(struct ca_service *svc)
 	free(svc->profs);
 	pthread_rwlock_destroy(&svc->lk);
 	pthread_mutex_destroy(&svc->gc_mtx);
-	pthread_mutex_destroy(&svc->act_mtx);
-	pthread_mutex_destroy(&svc->up_mtx);
 	pthread_cond_destroy(&svc->gc_cond);
 	free(svc);
 }
@@ -117,24 +93,6 @@ push(void *arrp, size_t *n, size_t elsize, const void *el)
 	*arr = na;
 	(*n)++;
 	return 0;
-}
-
-static struct tok *
-tok_find(struct ca_service *svc, const char *name)
-{
-	for (size_t i = 0; i < svc->ntoks; i++)
-		if (strcmp(token_name(svc->toks[i].t), name) == 0)
-			return &svc->toks[i];
-	return NULL;
-}
-
-static struct tok *
-tok_find_id(struct ca_service *svc, int64_t id)
-{
-	for (size_t i = 0; i < svc->ntoks; i++)
-		if (svc->toks[i].id == id)
-			return &svc->toks[i];
-	return NULL;
 }
 
 static struct ca *
@@ -205,44 +163,12 @@ audit(struct ca_service *svc, struct store_txn *tx, const char *event,
 /* --- loading ----------------------------------------------------------- */
 
 static int
-load_token(const struct store_token *t, void *arg)
-{
-	struct ca_service	*svc = arg;
-	struct tok		 tk = { .id = t->id,
-	    .t = token_new(t->name, t->verifier) };
-
-	if (tk.t == NULL || push(&svc->toks, &svc->ntoks, sizeof(tk),
-	    &tk) != 0) {
-		token_free(tk.t);
-		return SP_ERR_ALLOC;
-	}
-	return 0;
-}
-
-static int
-load_key(const struct store_token_key *k, void *arg)
-{
-	struct ca_service	*svc = arg;
-	struct tok		*tk = tok_find_id(svc, k->token_id);
-	struct sp_err		 err = { 0 };
-
-	if (tk == NULL || k->alg < 0 || k->alg >= KEY__MAX)
-		return SP_ERR_DB;
-	if (token_key_load(tk->t, k->alias, k->alg, k->wrapped, k->wlen,
-	    k->spki, k->spkilen, &err) != 0) {
-		log_warnx("token %s: key %s: %s", token_name(tk->t), k->alias,
-		    err.msg);
-		return SP_ERR_DB;
-	}
-	return 0;
-}
-
-static int
 load_ca(const struct store_ca *c, void *arg)
 {
 	struct ca_service	*svc = arg;
 	struct ca		*ca;
 	const unsigned char	*p = c->cert;
+	struct sp_err		 err = { 0 };
 
 	if ((ca = calloc(1, sizeof(*ca))) == NULL)
 		return SP_ERR_ALLOC;
@@ -258,6 +184,10 @@ load_ca(const struct store_ca *c, void *arg)
 		ca_free(ca);
 		return SP_ERR_DB;
 	}
+	/* A database from before the key registry may hold a conflict. */
+	if (tokens_key_claim_stored(svc->tokens, ca->token, ca->key,
+	    TOKENS_USE_CA, ca->name, &err) < 0)
+		log_warnx("CA %s: %s", ca->name, err.msg);
 	return 0;
 }
 
@@ -309,7 +239,8 @@ put_profile(struct ca_service *svc, struct store_txn *tx,
 }
 
 int
-ca_service_open(struct store *st, struct ca_service **out, struct sp_err *err)
+ca_service_open(struct store *st, struct tokens *tokens,
+    struct ca_service **out, struct sp_err *err)
 {
 	struct ca_service	*svc;
 	int			 r;
@@ -319,13 +250,10 @@ ca_service_open(struct store *st, struct ca_service **out, struct sp_err *err)
 		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
 	pthread_rwlock_init(&svc->lk, NULL);
 	pthread_mutex_init(&svc->gc_mtx, NULL);
-	pthread_mutex_init(&svc->act_mtx, NULL);
-	pthread_mutex_init(&svc->up_mtx, NULL);
 	pthread_cond_init(&svc->gc_cond, NULL);
 	svc->st = st;
-	if ((r = store_token_foreach(st, NULL, load_token, svc)) != 0 ||
-	    (r = store_token_key_foreach(st, NULL, load_key, svc)) != 0 ||
-	    (r = store_ca_foreach(st, NULL, load_ca, svc)) != 0 ||
+	svc->tokens = tokens;
+	if ((r = store_ca_foreach(st, NULL, load_ca, svc)) != 0 ||
 	    (r = store_profile_foreach(st, NULL, load_profile, svc)) != 0) {
 		sp_err_set(err, r, "loading the database failed");
 		goto fail;
@@ -358,342 +286,6 @@ ca_service_open(struct store *st, struct ca_service **out, struct sp_err *err)
 	return 0;
  fail:
 	ca_service_free(svc);
-	return r;
-}
-
-/* --- tokens -------------------------------------------------------------- */
-
-struct token *
-ca_service_token(struct ca_service *svc, const char *name)
-{
-	struct tok	*tk;
-
-	pthread_rwlock_rdlock(&svc->lk);
-	tk = name != NULL ? tok_find(svc, name) : NULL;
-	pthread_rwlock_unlock(&svc->lk);
-	return tk != NULL ? tk->t : NULL;
-}
-
-int
-ca_token_create(struct ca_service *svc, const char *name, const char *pin,
-    const char *actor, struct sp_err *err)
-{
-	struct store_txn	*tx = NULL;
-	struct token_kdf	 kdf = TOKEN_KDF_DEFAULT;
-	char			*record = NULL;
-	struct tok		 tk = { .id = 0 };
-	int			 r;
-
-	if (!sp_name_valid(name, CA_TOKEN_NAME_MAX))
-		return sp_err_set(err, SP_ERR_INVALID, "token name must be 1 to "
-		    "%d characters of [A-Za-z0-9_.-]", CA_TOKEN_NAME_MAX);
-	/* The slow part (scrypt) before taking the lock. */
-	if ((r = token_create(name, pin, &kdf, &tk.t, &record, err)) != 0)
-		return r;
-	pthread_rwlock_wrlock(&svc->lk);
-	if (tok_find(svc, name) != NULL) {
-		r = sp_err_set(err, SP_ERR_EXISTS, "token \"%s\" already "
-		    "exists", name);
-		goto out;
-	}
-	if ((r = store_txn_begin(svc->st, &tx, err)) != 0)
-		goto out;
-	if ((r = store_token_insert(svc->st, tx, name, record, &tk.id,
-	    err)) != 0 || (r = audit(svc, tx, "token.create", actor,
-	    json_pack("{s:s,s:s,s:I,s:I,s:I}", "token", name, "kdf", "scrypt",
-	    "n", (json_int_t)kdf.n, "r", (json_int_t)kdf.r, "p",
-	    (json_int_t)kdf.p), err)) != 0) {
-		store_txn_rollback(tx);
-		goto out;
-	}
-	if ((r = store_txn_commit(tx, err)) != 0)
-		goto out;
-	/* The token is stored; the only way push can fail is memory. */
-	/* Created tokens start active: the operator just gave the PIN. */
-	if ((r = push(&svc->toks, &svc->ntoks, sizeof(tk), &tk)) != 0)
-		fatalx("out of memory adding token");
-	tk.t = NULL;
- out:
-	pthread_rwlock_unlock(&svc->lk);
-	token_free(tk.t);
-	free(record);
-	return r;
-}
-
-/*
- * Stores a token's re-wrapping (new record, every key re-wrapped) in one
- * transaction, then puts it in force; on failure the token stays as it
- * was, inactive.
- */
-static int
-tok_upgrade(struct ca_service *svc, struct tok *tk, struct token_upgrade *up,
-    const char *actor, struct sp_err *err)
-{
-	struct store_txn	*tx = NULL;
-	struct token_kdf	 kdf = TOKEN_KDF_DEFAULT;
-	const unsigned char	*w;
-	const char		*alias;
-	size_t			 wlen;
-	int			 r;
-
-	if ((r = store_txn_begin(svc->st, &tx, err)) != 0)
-		goto fail;
-	if ((r = store_exec(svc->st, tx, NULL, err, "UPDATE tokens SET verifier = "
-	    "? WHERE id = ?", "si", token_upgrade_record(up), tk->id)) < 0)
-		goto rollback;
-	if (r != 1) {
-		r = sp_err_set(err, SP_ERR_DB, "token %s is not in the database",
-		    token_name(tk->t));
-		goto rollback;
-	}
-	for (size_t i = 0; i < token_upgrade_count(up); i++) {
-		if ((r = token_upgrade_key(up, i, &alias, &w, &wlen)) != 0 ||
-		    (r = store_exec(svc->st, tx, NULL, err, "UPDATE token_keys SET "
-		    "wrapped = ? WHERE token_id = ? AND alias = ?", "bis", w,
-		    wlen, tk->id, alias)) < 0)
-			goto rollback;
-		if (r != 1) {
-			r = sp_err_set(err, SP_ERR_DB, "token %s: key %s is not "
-			    "in the database", token_name(tk->t), alias);
-			goto rollback;
-		}
-	}
-	if ((r = audit(svc, tx, "token.rewrap", actor, json_pack("{s:s,s:s,s:I,"
-	    "s:I,s:I,s:I}", "token", token_name(tk->t), "kdf", "scrypt", "n",
-	    (json_int_t)kdf.n, "r", (json_int_t)kdf.r, "p", (json_int_t)kdf.p,
-	    "keys", (json_int_t)token_upgrade_count(up)), err)) != 0)
-		goto rollback;
-	if ((r = store_txn_commit(tx, err)) != 0)
-		goto fail;
-	if ((r = token_upgrade_finish(tk->t, up, err)) != 0)
-		fatalx("token %s: stored re-wrapping not in force",
-		    token_name(tk->t));
-	log_info("token %s: re-wrapped with scrypt (N=%llu, r=%u, p=%u)",
-	    token_name(tk->t), (unsigned long long)kdf.n, kdf.r, kdf.p);
-	return 0;
- rollback:
-	store_txn_rollback(tx);
- fail:
-	token_upgrade_free(up);
-	return r;
-}
-
-static struct tok *
-tok_get(struct ca_service *svc, const char *name, struct sp_err *err)
-{
-	struct tok	*tk;
-
-	if (name == NULL || (tk = tok_find(svc, name)) == NULL) {
-		sp_err_set(err, SP_ERR_NOTFOUND, "no token named \"%.64s\"",
-		    name ? name : "");
-		return NULL;
-	}
-	return tk;
-}
-
-int
-ca_token_activate(struct ca_service *svc, const char *name, const char *pin,
-    const char *actor, struct sp_err *err)
-{
-	struct token_kdf	 kdf = TOKEN_KDF_DEFAULT;
-	struct token_upgrade	*up = NULL;
-	struct tok	*tk;
-	struct timespec	 ts;
-	int64_t		 now, left = 0;
-	long		 wait = 0;
-	int		 r, fails = 0;
-
-	pthread_rwlock_rdlock(&svc->lk);
-	if ((tk = tok_get(svc, name, err)) == NULL) {
-		r = SP_ERR_NOTFOUND;
-		goto out;
-	}
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	pthread_mutex_lock(&svc->act_mtx);
-	if (tk->retry_at > now)
-		left = tk->retry_at - now;
-	pthread_mutex_unlock(&svc->act_mtx);
-	if (left > 0) {
-		wait = (long)((left + 999) / 1000);	/* whole seconds, up */
-		log_warnx("token %s: activation by %s refused: %ld s to wait "
-		    "after failed activations", name, actor, wait);
-		r = sp_err_set(err, SP_ERR_STATE, "token %s: too many failed "
-		    "activations; retry in %ld s", name, wait);
-		(void)audit(svc, NULL, "token.activate_refused", actor,
-		    json_pack("{s:s,s:I}", "token", name, "wait",
-		    (json_int_t)wait), NULL);
-		goto out;
-	}
-	pthread_mutex_lock(&svc->up_mtx);	/* one activation at a time */
-	r = token_activate(tk->t, pin, &kdf, &up, err);
-	if (r == 0 && up != NULL)
-		r = tok_upgrade(svc, tk, up, actor, err);
-	pthread_mutex_unlock(&svc->up_mtx);
-	pthread_mutex_lock(&svc->act_mtx);
-	if (r == 0) {
-		tk->fails = 0;
-		tk->retry_at = 0;
-	} else if (r == SP_ERR_PIN && (fails = ++tk->fails) > ACT_FREE_FAILS) {
-		int	n = fails - ACT_FREE_FAILS - 1;
-
-		wait = n >= 8 ? ACT_MAX_DELAY : 2L << n;
-		if (wait > ACT_MAX_DELAY)
-			wait = ACT_MAX_DELAY;
-		tk->retry_at = now + (int64_t)wait * 1000;
-	}
-	pthread_mutex_unlock(&svc->act_mtx);
-	if (r == SP_ERR_PIN)
-		log_warnx("token %s: activation by %s failed (%d in a row%s)",
-		    name, actor, fails, wait > 0 ? "; next attempt delayed" : "");
-	if (audit(svc, NULL, r == 0 ? "token.activate" : "token.activate_failed",
-	    actor, json_pack("{s:s}", "token", name), r == 0 ? err : NULL) != 0
-	    && r == 0)
-		r = SP_ERR_DB;
- out:
-	pthread_rwlock_unlock(&svc->lk);
-	return r;
-}
-
-int
-ca_token_deactivate(struct ca_service *svc, const char *name,
-    const char *actor, struct sp_err *err)
-{
-	struct tok	*tk;
-	int		 r = 0;
-
-	pthread_rwlock_rdlock(&svc->lk);
-	if ((tk = tok_get(svc, name, err)) == NULL)
-		r = SP_ERR_NOTFOUND;
-	else {
-		token_deactivate(tk->t);
-		r = audit(svc, NULL, "token.deactivate", actor,
-		    json_pack("{s:s}", "token", name), err);
-	}
-	pthread_rwlock_unlock(&svc->lk);
-	return r;
-}
-
-json_t *
-ca_token_list(struct ca_service *svc)
-{
-	json_t	*arr = json_array();
-
-	pthread_rwlock_rdlock(&svc->lk);
-	for (size_t i = 0; arr != NULL && i < svc->ntoks; i++) {
-		struct token		*t = svc->toks[i].t;
-		struct token_keyinfo	 ki;
-		json_t			*keys = json_array();
-
-		for (size_t k = 0; k < token_key_count(t); k++)
-			if (token_key_info(t, k, &ki) == 0)
-				json_array_append_new(keys, json_pack("{s:s,s:s}",
-				    "alias", ki.alias, "alg",
-				    key_alg_name(ki.alg)));
-		json_array_append_new(arr, json_pack("{s:s,s:b,s:o}", "name",
-		    token_name(t), "active", token_is_active(t), "keys", keys));
-	}
-	pthread_rwlock_unlock(&svc->lk);
-	return arr;
-}
-
-int
-ca_token_genkey(struct ca_service *svc, const char *token, const char *alias,
-    const char *alg, const char *actor, json_t **out, struct sp_err *err)
-{
-	struct store_txn	*tx = NULL;
-	struct tok		*tk;
-	struct store_token_key	 sk = { 0 };
-	unsigned char		*wrapped = NULL, *spki = NULL;
-	size_t			 wlen = 0, spkilen = 0;
-	char			 fp[65];
-	int			 a, r;
-
-	*out = NULL;
-	if (alg == NULL || (a = key_alg_parse(alg)) < 0)
-		return sp_err_set(err, SP_ERR_INVALID, "unknown key algorithm "
-		    "\"%.32s\" (ec-p256, ec-p384, rsa2048, rsa3072, rsa4096, "
-		    "ed25519)", alg ? alg : "");
-	pthread_rwlock_rdlock(&svc->lk);
-	if ((tk = tok_get(svc, token, err)) == NULL) {
-		r = SP_ERR_NOTFOUND;
-		goto out;
-	}
-	if ((r = token_genkey(tk->t, alias, a, &wrapped, &wlen, &spki,
-	    &spkilen, err)) != 0)
-		goto out;
-	cert_fingerprint(spki, spkilen, fp);
-	sk.token_id = tk->id;
-	sk.alias = alias;
-	sk.alg = a;
-	sk.wrapped = wrapped;
-	sk.wlen = wlen;
-	sk.spki = spki;
-	sk.spkilen = spkilen;
-	if ((r = store_txn_begin(svc->st, &tx, err)) != 0)
-		goto undo;
-	if ((r = store_token_key_insert(svc->st, tx, &sk, err)) != 0 ||
-	    (r = audit(svc, tx, "token.genkey", actor, json_pack("{s:s,s:s,s:s,"
-	    "s:s}", "token", token, "alias", alias, "alg", alg,
-	    "public_key_sha256", fp), err)) != 0) {
-		store_txn_rollback(tx);
-		goto undo;
-	}
-	if ((r = store_txn_commit(tx, err)) != 0)
-		goto undo;
-	*out = json_pack("{s:s,s:s,s:s,s:s}", "token", token, "alias", alias,
-	    "alg", key_alg_name(a), "public_key_sha256", fp);
-	goto out;
- undo:
-	/* Not stored: the key must not stay in the token either. */
-	if (token_key_remove(tk->t, alias, NULL) != 0)
-		log_warnx("token %s: could not drop unstored key %s", token,
-		    alias);
- out:
-	pthread_rwlock_unlock(&svc->lk);
-	sp_freezero(wrapped, wlen);
-	free(spki);
-	return r;
-}
-
-int
-ca_token_delkey(struct ca_service *svc, const char *token, const char *alias,
-    const char *actor, struct sp_err *err)
-{
-	struct store_txn	*tx = NULL;
-	struct tok	*tk;
-	int		 r;
-
-	pthread_rwlock_wrlock(&svc->lk);
-	if ((tk = tok_get(svc, token, err)) == NULL) {
-		r = SP_ERR_NOTFOUND;
-		goto out;
-	}
-	for (size_t i = 0; i < svc->ncas; i++)
-		if (strcmp(svc->cas[i]->token, token) == 0 &&
-		    strcmp(svc->cas[i]->key, alias) == 0) {
-			r = sp_err_set(err, SP_ERR_STATE, "key %s is used by "
-			    "CA %s", alias, svc->cas[i]->name);
-			goto out;
-		}
-	if ((r = store_txn_begin(svc->st, &tx, err)) != 0)
-		goto out;
-	if ((r = store_token_key_delete(svc->st, tx, tk->id, alias, err)) != 0 ||
-	    (r = audit(svc, tx, "token.delkey", actor, json_pack("{s:s,s:s}",
-	    "token", token, "alias", alias), err)) != 0) {
-		store_txn_rollback(tx);
-		if (r == SP_ERR_NOTFOUND) {
-			sp_err_clear(err);
-			sp_err_set(err, r, "token %s has no key \"%s\"", token,
-			    alias);
-		}
-		goto out;
-	}
-	if ((r = store_txn_commit(tx, err)) != 0)
-		goto out;
-	r = token_key_remove(tk->t, alias, err);
- out:
-	pthread_rwlock_unlock(&svc->lk);
 	return r;
 }
 
@@ -770,11 +362,7 @@ static int
 sign_with(struct ca_service *svc, const char *token, const char *key,
     EVP_MD_CTX **md, struct sp_err *err)
 {
-	struct tok	*tk;
-
-	if ((tk = tok_get(svc, token, err)) == NULL)
-		return SP_ERR_NOTFOUND;
-	return token_sign_init(tk->t, key, md, err);
+	return tokens_sign_init(svc->tokens, token, key, md, err);
 }
 
 static int
@@ -872,8 +460,10 @@ ca_create(struct ca_service *svc, const struct ca_create_req *req,
 {
 	struct store_txn	*tx = NULL;
 	struct ca		*iss = NULL, *ca = NULL;
-	struct tok		*tk;
-	struct token_keyinfo	 ki;
+	enum key_alg		 kalg;
+	unsigned char		*kspki = NULL;
+	size_t			 kspkilen = 0;
+	bool			 claimed = false;
 	struct profile		**pp;
 	struct cert_template	 t = { 0 };
 	struct store_ca		 sca = { 0 };
@@ -930,28 +520,20 @@ ca_create(struct ca_service *svc, const struct ca_create_req *req,
 		    "profile (ca=false)", pname);
 		goto out;
 	}
-	if ((tk = tok_get(svc, req->token, err)) == NULL) {
-		r = SP_ERR_NOTFOUND;
+	if ((r = tokens_key_find(svc->tokens, req->token, req->key, &kalg,
+	    &kspki, &kspkilen, err)) != 0)
 		goto out;
-	}
-	if (req->key == NULL || token_key_find(tk->t, req->key, &ki) != 0) {
-		r = sp_err_set(err, SP_ERR_NOTFOUND, "token %s has no key "
-		    "\"%.64s\"", req->token, req->key ? req->key : "");
-		goto out;
-	}
-	if (!((*pp)->key_algs & (1u << ki.alg))) {
+	if (!((*pp)->key_algs & (1u << kalg))) {
 		r = sp_err_set(err, SP_ERR_POLICY, "profile %s: key algorithm "
 		    "%s is not allowed (key_algs)", pname,
-		    key_alg_name(ki.alg));
+		    key_alg_name(kalg));
 		goto out;
 	}
-	for (size_t i = 0; i < svc->ncas; i++)
-		if (strcmp(svc->cas[i]->token, req->token) == 0 &&
-		    strcmp(svc->cas[i]->key, req->key) == 0) {
-			r = sp_err_set(err, SP_ERR_STATE, "key %s is already "
-			    "used by CA %s", req->key, svc->cas[i]->name);
-			goto out;
-		}
+	/* The key registry: not another CA's key, nor a key binding's. */
+	if ((r = tokens_key_claim(svc->tokens, req->token, req->key,
+	    TOKENS_USE_CA, req->name, err)) < 0)
+		goto out;
+	claimed = r == 1;
 	if (iss != NULL && X509_get_pathlen(iss->cert) == 0) {
 		r = sp_err_set(err, SP_ERR_POLICY, "RFC 5280 4.2.1.9: CA %s has "
 		    "pathLenConstraint 0 and cannot sign a sub CA", iss->name);
@@ -964,8 +546,8 @@ ca_create(struct ca_service *svc, const struct ca_create_req *req,
 		    "(validity_days)", pname, days, (*pp)->validity_days);
 		goto out;
 	}
-	p = ki.spki;
-	if ((spki = d2i_X509_PUBKEY(NULL, &p, (long)ki.spkilen)) == NULL) {
+	p = kspki;
+	if ((spki = d2i_X509_PUBKEY(NULL, &p, (long)kspkilen)) == NULL) {
 		r = sp_err_ossl(err, SP_ERR_CRYPTO, "CA public key");
 		goto out;
 	}
@@ -1067,9 +649,14 @@ ca_create(struct ca_service *svc, const struct ca_create_req *req,
 		fatalx("out of memory adding CA");
 	*out = ca_json(svc, ca);
 	ca = NULL;
+	claimed = false;	/* the CA keeps its key */
 	log_info("CA %s created by %s (%s)", req->name, actor, shex);
  out:
+	if (claimed)
+		tokens_key_release(svc->tokens, req->token, req->key,
+		    TOKENS_USE_CA, req->name);
 	pthread_rwlock_unlock(&svc->lk);
+	free(kspki);
 	ca_free(ca);
 	X509_NAME_free(name);
 	X509_PUBKEY_free(spki);

@@ -1,6 +1,7 @@
 /*
- * The CA service of a node: crypto tokens, CAs, certificate profiles,
- * issuance, revocation, CRLs and the audit trail, over the store.
+ * The CA service of a node: CAs, certificate profiles, issuance,
+ * revocation, CRLs and the audit trail, over the store. Keys are in the
+ * token service (token/token.h), which this one signs through.
  *
  * Every operation is thread safe and may run on any worker thread. Results
  * meant for the admin API are JSON (new references). "actor" names who
@@ -16,6 +17,7 @@
 
 #include "crypto/x509.h"
 #include "store/store.h"
+#include "token/token.h"
 #include "util/err.h"
 
 #define CA_NAME_MAX		64
@@ -25,39 +27,14 @@
 struct ca_service;
 
 /*
- * Loads tokens (inactive), CAs and profiles from the store and installs
- * missing built-in profiles. Reserved certificate rows left by a crash are
- * marked failed (and audited).
+ * Loads CAs and profiles from the store and installs missing built-in
+ * profiles; each CA claims its key in the token service's key registry.
+ * Reserved certificate rows left by a crash are marked failed (and
+ * audited). The token service (borrowed) must outlive the CA service.
  */
-int	ca_service_open(struct store *st, struct ca_service **out,
-	    struct sp_err *err) SP_WUR;
+int	ca_service_open(struct store *st, struct tokens *tokens,
+	    struct ca_service **out, struct sp_err *err) SP_WUR;
 void	ca_service_free(struct ca_service *svc);
-
-/* --- crypto tokens ---------------------------------------------------- */
-
-struct token;
-/*
- * The token named name (borrowed; tokens live as long as the service),
- * or NULL. For other services on the node that keep keys in tokens (key
- * bindings).
- */
-struct token	*ca_service_token(struct ca_service *svc, const char *name);
-
-int	ca_token_create(struct ca_service *svc, const char *name,
-	    const char *pin, const char *actor, struct sp_err *err) SP_WUR;
-int	ca_token_activate(struct ca_service *svc, const char *name,
-	    const char *pin, const char *actor, struct sp_err *err) SP_WUR;
-int	ca_token_deactivate(struct ca_service *svc, const char *name,
-	    const char *actor, struct sp_err *err) SP_WUR;
-/* [{"name", "active", "keys": [{"alias", "alg"}]}] */
-json_t	*ca_token_list(struct ca_service *svc);
-/* {"token", "alias", "alg", "public_key_sha256"} */
-int	ca_token_genkey(struct ca_service *svc, const char *token,
-	    const char *alias, const char *alg, const char *actor,
-	    json_t **out, struct sp_err *err) SP_WUR;
-/* Refused while a CA uses the key. */
-int	ca_token_delkey(struct ca_service *svc, const char *token,
-	    const char *alias, const char *actor, struct sp_err *err) SP_WUR;
 
 /* --- CAs ---------------------------------------------------------------- */
 

@@ -447,8 +447,8 @@ record_open(const struct record *rc, const char *pin, size_t pinlen,
 	free(pt);
 	if (r != 0) {
 		OPENSSL_cleanse(kek, KEK_LEN);
-		return sp_err_set(err, r == SP_ERR_PIN ? r : SP_ERR_CRYPTO,
-		    "wrong PIN");
+		return r == SP_ERR_PIN ? sp_err_set(err, r, "wrong PIN") :
+		    sp_err_set(err, SP_ERR_CRYPTO, "checking the PIN failed");
 	}
 	return 0;
 }
@@ -952,8 +952,11 @@ token_activate(struct token *tok, const char *pin,
 		}
 	} else {
 		if ((r = record_open(&rc, pin, pinlen, kek, err)) != 0) {
-			sp_err_clear(err);
-			sp_err_set(err, r, "token %s: wrong PIN", tok->name);
+			if (r == SP_ERR_PIN) {
+				sp_err_clear(err);
+				sp_err_set(err, r, "token %s: wrong PIN",
+				    tok->name);
+			}
 			goto out;
 		}
 		have_kek = true;

@@ -18,7 +18,6 @@
 #include "crypto/dn.h"
 #include "crypto/ids.h"
 #include "crypto/key.h"
-#include "crypto/token.h"
 #include "crypto/x509.h"
 #include "kb/kb.h"
 #include "kb/kb_int.h"
@@ -127,23 +126,23 @@ serial_hex(const X509 *x)
 }
 
 /*
- * The binding's key: its token (borrowed; tokens live as long as the CA
- * service) and a copy of its SPKI (*spki heap). SP_ERR_NOTFOUND with the
- * reason if the token or key is gone.
+ * A copy of the SPKI of the binding's key (*spki heap). SP_ERR_NOTFOUND
+ * with the reason if the token or key is gone.
  */
 static int
 binding_key(struct kb_service *kb, const char *token, const char *alias,
-    struct token **tok, unsigned char **spki, size_t *spkilen,
-    struct sp_err *err)
+    unsigned char **spki, size_t *spkilen, struct sp_err *err)
 {
-	int	r;
+	enum key_alg	alg;
+	int		r;
 
 	*spki = NULL;
 	*spkilen = 0;
-	if ((*tok = ca_service_token(kb->ca, token)) == NULL)
+	if (!tokens_has(kb->tokens, token))
 		return sp_err_set(err, SP_ERR_NOTFOUND, "no crypto token "
 		    "named \"%.64s\"", token);
-	if ((r = token_key_spki(*tok, alias, spki, spkilen)) == SP_ERR_ALLOC)
+	if ((r = tokens_key_find(kb->tokens, token, alias, &alg, spki,
+	    spkilen, NULL)) == SP_ERR_ALLOC)
 		return sp_err_set(err, r, "out of memory");
 	if (r != 0)
 		return sp_err_set(err, SP_ERR_NOTFOUND, "token %s has no key "
@@ -280,7 +279,7 @@ view_cleanup(struct view *v)
 }
 
 /*
- * Works out a binding's status (kb.h lists them). Takes CA service locks:
+ * Works out a binding's status (kb.h lists them). Takes token service locks:
  * never call from a store callback or inside a transaction.
  */
 static const char *
@@ -288,7 +287,6 @@ binding_status(struct kb_service *kb, const struct binding *b, const X509 *x,
     char *why, size_t whysz)
 {
 	struct sp_err	 e = { 0 };
-	struct token	*tok;
 	unsigned char	*spki = NULL;
 	size_t		 spkilen;
 	time_t		 now = sp_now();
@@ -296,8 +294,7 @@ binding_status(struct kb_service *kb, const struct binding *b, const X509 *x,
 	const char	*st = "active";
 
 	why[0] = '\0';
-	if (binding_key(kb, b->token, b->key, &tok, &spki, &spkilen,
-	    &e) != 0) {
+	if (binding_key(kb, b->token, b->key, &spki, &spkilen, &e) != 0) {
 		snprintf(why, whysz, "%s", e.msg);
 		st = "key_missing";
 	} else if (x == NULL) {
@@ -315,7 +312,7 @@ binding_status(struct kb_service *kb, const struct binding *b, const X509 *x,
 		sp_time_fmt(certs_time(X509_get0_notBefore(x)), t, sizeof(t));
 		snprintf(why, whysz, "certificate not valid before %s", t);
 		st = "not_yet_valid";
-	} else if (!token_is_active(tok)) {
+	} else if (!tokens_is_active(kb->tokens, b->token)) {
 		snprintf(why, whysz, "token %s is not active", b->token);
 		st = "token_inactive";
 	}
@@ -463,15 +460,18 @@ binding_show(struct kb_service *kb, const char *name, bool pem, json_t **out,
 /* --- service -------------------------------------------------------------- */
 
 int
-kb_open(struct store *st, struct ca_service *ca, struct kb_service **out,
+kb_open(struct store *st, struct tokens *tokens, struct kb_service **out,
     struct sp_err *err)
 {
 	struct kb_service	*kb;
+	struct rows		 rs = { 0 };
+	struct sp_err		 e = { 0 };
+	int			 r;
 
 	*out = NULL;
-	if (st == NULL || ca == NULL)
+	if (st == NULL || tokens == NULL)
 		return sp_err_set(err, SP_ERR_INVALID, "key bindings need a "
-		    "store and a CA service");
+		    "store and a token service");
 	if (store_schema_version(st) < 2)
 		return sp_err_set(err, SP_ERR_DB, "database schema %d has no "
 		    "key binding tables", store_schema_version(st));
@@ -482,8 +482,23 @@ kb_open(struct store *st, struct ca_service *ca, struct kb_service **out,
 		return sp_err_set(err, SP_ERR_INTERNAL, "mutex");
 	}
 	kb->st = st;
-	kb->ca = ca;
+	kb->tokens = tokens;
 	atomic_init(&kb->gen, 1);
+	/* Each binding claims its key; rows first, then the token service. */
+	if ((r = store_select(st, NULL, row_binding, &rs, err, BINDING_COLS,
+	    "")) != 0) {
+		rows_free(&rs);
+		kb_free(kb);
+		return r;
+	}
+	for (size_t i = 0; i < rs.n; i++) {
+		sp_err_clear(&e);
+		/* A database from before the key registry may hold a conflict. */
+		if (tokens_key_claim_stored(tokens, rs.b[i].token, rs.b[i].key,
+		    TOKENS_USE_KB, rs.b[i].name, &e) < 0)
+			log_warnx("key binding %s: %s", rs.b[i].name, e.msg);
+	}
+	rows_free(&rs);
 	*out = kb;
 	return 0;
 }
@@ -505,34 +520,6 @@ kb_generation(struct kb_service *kb)
 
 /* --- key bindings --------------------------------------------------------- */
 
-/* SP_ERR_POLICY if a CA signs with token/key. */
-static int
-check_not_ca_key(struct kb_service *kb, const char *token, const char *key,
-    struct sp_err *err)
-{
-	json_t	*cas, *c;
-	size_t	 i;
-	int	 r = 0;
-
-	if ((cas = ca_list(kb->ca)) == NULL)
-		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
-	json_array_foreach(cas, i, c) {
-		const char *t = json_string_value(json_object_get(c, "token"));
-		const char *k = json_string_value(json_object_get(c, "key"));
-
-		if (t != NULL && k != NULL && strcmp(t, token) == 0 &&
-		    strcmp(k, key) == 0) {
-			r = sp_err_set(err, SP_ERR_POLICY, "key %s in token %s "
-			    "is the signing key of CA %s; a TLS identity needs "
-			    "a key of its own", key, token,
-			    json_string_value(json_object_get(c, "name")));
-			break;
-		}
-	}
-	json_decref(cas);
-	return r;
-}
-
 int
 kb_create(struct kb_service *kb, const char *name, const char *token,
     const char *key, const char *type, const char *actor, json_t **out,
@@ -541,11 +528,10 @@ kb_create(struct kb_service *kb, const char *name, const char *token,
 	struct store_txn	*tx = NULL;
 	struct binding	 b = { 0 };
 	struct view	 v = { 0 };
-	struct token	*tok;
 	unsigned char	*spki = NULL;
 	size_t		 spkilen;
 	int64_t		 count = 0;
-	bool		 locked = false;
+	bool		 locked = false, claimed = false;
 	int		 r;
 
 	*out = NULL;
@@ -560,9 +546,13 @@ kb_create(struct kb_service *kb, const char *name, const char *token,
 	if (token == NULL || key == NULL)
 		return sp_err_set(err, SP_ERR_INVALID, "a key binding needs a "
 		    "token and a key");
-	if ((r = binding_key(kb, token, key, &tok, &spki, &spkilen,
-	    err)) != 0 || (r = check_not_ca_key(kb, token, key, err)) != 0)
+	if ((r = binding_key(kb, token, key, &spki, &spkilen, err)) != 0)
 		goto out;
+	/* The key registry: never a CA's key (nor later its own CA's). */
+	if ((r = tokens_key_claim(kb->tokens, token, key, TOKENS_USE_KB, name,
+	    err)) < 0)
+		goto out;
+	claimed = r == 1;
 
 	pthread_mutex_lock(&kb->mtx);
 	locked = true;
@@ -595,6 +585,7 @@ kb_create(struct kb_service *kb, const char *name, const char *token,
 	}
 	if ((r = store_txn_commit(tx, err)) != 0)
 		goto out;
+	claimed = false;	/* the binding keeps its key */
 	kb_bump(kb);
 	pthread_mutex_unlock(&kb->mtx);
 	locked = false;
@@ -608,6 +599,8 @@ kb_create(struct kb_service *kb, const char *name, const char *token,
 	if ((*out = binding_json(&b, &v)) == NULL)
 		r = sp_err_set(err, SP_ERR_ALLOC, "out of memory");
  out:
+	if (claimed)
+		tokens_key_release(kb->tokens, token, key, TOKENS_USE_KB, name);
 	if (locked)
 		pthread_mutex_unlock(&kb->mtx);
 	free(spki);
@@ -778,7 +771,6 @@ kb_csr(struct kb_service *kb, const char *name, const char *dn,
     struct sp_err *err)
 {
 	struct rows	 rs = { 0 };
-	struct token	*tok;
 	X509_NAME	*subj = NULL;
 	GENERAL_NAMES	*gens = NULL;
 	X509_REQ	*req = NULL;
@@ -793,10 +785,10 @@ kb_csr(struct kb_service *kb, const char *name, const char *dn,
 
 	*pem = NULL;
 	if ((r = binding_get(kb, name, &rs, err)) != 0 ||
-	    (r = binding_key(kb, rs.b[0].token, rs.b[0].key, &tok, &spki,
+	    (r = binding_key(kb, rs.b[0].token, rs.b[0].key, &spki,
 	    &spkilen, err)) != 0)
 		goto out;
-	if (!token_is_active(tok)) {
+	if (!tokens_is_active(kb->tokens, rs.b[0].token)) {
 		r = sp_err_set(err, SP_ERR_STATE, "token %s is not active: "
 		    "activate it to sign the request", rs.b[0].token);
 		goto out;
@@ -808,7 +800,8 @@ kb_csr(struct kb_service *kb, const char *name, const char *dn,
 	if ((r = dn_parse(dn, &subj, err)) != 0 ||
 	    (r = sans_parse(sans, nsans, &gens, err)) != 0 ||
 	    (r = csr_build(subj, spki, spkilen, gens, &req, err)) != 0 ||
-	    (r = token_sign_init(tok, rs.b[0].key, &md, err)) != 0)
+	    (r = tokens_sign_init(kb->tokens, rs.b[0].token, rs.b[0].key,
+	    &md, err)) != 0)
 		goto out;
 	/* Returns the signature's length, or 0 on failure. */
 	if (X509_REQ_sign_ctx(req, md) <= 0) {
@@ -963,7 +956,6 @@ kb_install_cert(struct kb_service *kb, const char *name,
 	struct store_txn	*tx = NULL;
 	struct rows	 rs = { 0 };
 	STACK_OF(X509)	*in = NULL, *extra = NULL, *path = NULL;
-	struct token	*tok;
 	X509		*leaf;
 	unsigned char	*spki = NULL, *der = NULL, *cder = NULL;
 	size_t		 spkilen, derlen, cderlen;
@@ -1001,7 +993,7 @@ kb_install_cert(struct kb_service *kb, const char *name,
 	pthread_mutex_lock(&kb->mtx);
 	locked = true;
 	if ((r = binding_get(kb, name, &rs, err)) != 0 ||
-	    (r = binding_key(kb, rs.b[0].token, rs.b[0].key, &tok, &spki,
+	    (r = binding_key(kb, rs.b[0].token, rs.b[0].key, &spki,
 	    &spkilen, err)) != 0)
 		goto out;
 	if (!certs_spki_matches(leaf, spki, spkilen)) {
@@ -1108,7 +1100,6 @@ kb_identity(struct kb_service *kb, const char *name, X509 **cert,
 {
 	struct rows	 rs = { 0 };
 	struct view	 v = { 0 };
-	struct token	*tok;
 	EVP_PKEY	*pk = NULL;
 	int		 r;
 
@@ -1123,12 +1114,13 @@ kb_identity(struct kb_service *kb, const char *name, X509 **cert,
 		    "usable (%s): %s", rs.b[0].name, v.status, v.why);
 		goto out;
 	}
-	if ((tok = ca_service_token(kb->ca, rs.b[0].token)) == NULL) {
+	if (!tokens_has(kb->tokens, rs.b[0].token)) {
 		r = sp_err_set(err, SP_ERR_STATE, "token %s is gone",
 		    rs.b[0].token);
 		goto out;
 	}
-	if ((r = token_key_get1_tls(tok, rs.b[0].key, &pk, err)) != 0) {
+	if ((r = tokens_key_get1_tls(kb->tokens, rs.b[0].token, rs.b[0].key,
+	    &pk, err)) != 0) {
 		if (r == SP_ERR_NOTFOUND)
 			r = SP_ERR_STATE;	/* the binding exists */
 		goto out;

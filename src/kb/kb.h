@@ -31,7 +31,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
-#include "ca/ca.h"
+#include "token/token.h"
 #include "store/store.h"
 #include "util/err.h"
 
@@ -45,10 +45,11 @@
 struct kb_service;
 
 /*
- * New service over st, using ca's crypto tokens (both borrowed: they must
- * outlive the service). The generation starts at 1.
+ * New service over st, using the token service's keys (both borrowed: they
+ * must outlive the service); each binding claims its key in the key
+ * registry. The generation starts at 1.
  */
-int	kb_open(struct store *st, struct ca_service *ca,
+int	kb_open(struct store *st, struct tokens *tokens,
 	    struct kb_service **out, struct sp_err *err) SP_WUR;
 void	kb_free(struct kb_service *kb);
 

@@ -19,19 +19,18 @@
 #define FP_HEX		64	/* SHA-256 fingerprint in hex */
 
 /*
- * Lock order: kb->mtx, then the CA service (ca_service_token(),
- * ca_list()), then the store. The CA service holds its own lock while it
- * calls the store, so nothing here may call into the CA service from a
- * store callback or inside a store transaction: every token lookup happens
- * before store_txn_begin() and after store_select() returns.
+ * Lock order: kb->mtx, then the token service, then the store. The token
+ * service holds its own lock while it calls the store, so nothing here may
+ * call into it from a store callback or inside a store transaction: every
+ * token lookup happens before store_txn_begin() and after store_select()
+ * returns.
  */
 struct kb_service {
 	struct store		*st;
-	struct ca_service	*ca;
+	struct tokens		*tokens;
 	pthread_mutex_t		 mtx;	/* serialises changes */
 	_Atomic uint64_t	 gen;
 };
-
 const char	*kb_actor(const char *actor);
 void		 kb_bump(struct kb_service *kb);
 /* Audit row with details obj (stolen). */

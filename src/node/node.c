@@ -27,6 +27,7 @@
 #include "node/node.h"
 #include "peer/peer.h"
 #include "store/store.h"
+#include "token/token.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -36,6 +37,7 @@ struct node {
 	struct config		 conf;
 	char			 dir[PATH_MAX];
 	struct store		*st;
+	struct tokens		*tokens;
 	struct ca_service	*ca;
 	struct authz		*authz;
 	struct kb_service	*kb;
@@ -254,6 +256,7 @@ node_cleanup(struct node *n)
 	kb_free(n->kb);
 	authz_free(n->authz);
 	ca_service_free(n->ca);
+	tokens_free(n->tokens);
 	store_close(n->st);
 }
 
@@ -308,9 +311,10 @@ node_run(const char *dir, struct sp_err *err)
 		goto out;
 	}
 	if ((r = store_open(n.conf.database, &n.st, err)) != 0 ||
-	    (r = ca_service_open(n.st, &n.ca, err)) != 0 ||
+	    (r = tokens_open(n.st, &n.tokens, err)) != 0 ||
+	    (r = ca_service_open(n.st, n.tokens, &n.ca, err)) != 0 ||
 	    (r = authz_open(n.st, &n.authz, err)) != 0 ||
-	    (r = kb_open(n.st, n.ca, &n.kb, err)) != 0)
+	    (r = kb_open(n.st, n.tokens, &n.kb, err)) != 0)
 		goto out;
 	store_set_crl_keep(n.st, n.conf.crl_keep);
 	authz_set_incoming_max(n.authz, n.conf.incoming_max);
@@ -334,6 +338,7 @@ node_run(const char *dir, struct sp_err *err)
 	    .head_timeout = n.conf.head_timeout,
 	    .idle_timeout = n.conf.idle_timeout });
 	n.actx.ca = n.ca;
+	n.actx.tokens = n.tokens;
 	n.actx.st = n.st;
 	n.actx.authz = n.authz;
 	n.actx.kb = n.kb;

@@ -248,3 +248,24 @@ def test_deactivated_token_blocks_issuance(fresh_pki):
     leaf = pki.issue(csr)
     assert helpers.openssl_verify(pki.root_pem, pki.sub_pem,
                                   leaf.path).returncode == 0
+
+
+def test_key_registry_both_ways(mnode):
+    """A key is used by CAs or by key bindings, never both (issue 6 item
+    8): `ca create` refuses a key binding's key, `keybinding create` a CA's
+    key, and neither creates anything."""
+    mnode.cli("token", "create", "reg", "--pin", "registry-pin")
+    mnode.cli("token", "genkey", "reg", "tls", "--alg", "ec-p256")
+    mnode.cli("token", "genkey", "reg", "sign", "--alg", "ec-p256")
+    mnode.cli("keybinding", "create", "reg-tls", "--token", "reg", "--key",
+              "tls")
+    mnode.fail("ca", "create", "reg-ca", "--dn", "CN=Reg", "--token", "reg",
+               "--key", "tls", match=r"key binding reg-tls")
+    mnode.cli("ca", "create", "reg-ca", "--dn", "CN=Reg", "--token", "reg",
+              "--key", "sign")
+    mnode.fail("keybinding", "create", "reg-tls2", "--token", "reg", "--key",
+               "sign", match=r"signing key of CA reg-ca")
+    names = [c["name"] for c in mnode.cli_json("ca", "list")]
+    assert "reg-ca" in names and names.count("reg-ca") == 1
+    kbs = [k["name"] for k in mnode.cli_json("keybinding", "list")]
+    assert "reg-tls" in kbs and "reg-tls2" not in kbs

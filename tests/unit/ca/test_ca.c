@@ -40,6 +40,7 @@ struct fixture {
 	char			 dir[64];
 	char			 path[128];
 	struct store		*st;
+	struct tokens		*tk;
 	struct ca_service	*svc;
 };
 
@@ -82,7 +83,8 @@ svc_open(struct fixture *fx)
 	struct sp_err	err = { 0 };
 
 	if (store_open(fx->path, &fx->st, &err) != 0 ||
-	    ca_service_open(fx->st, &fx->svc, &err) != 0)
+	    tokens_open(fx->st, &fx->tk, &err) != 0 ||
+	    ca_service_open(fx->st, fx->tk, &fx->svc, &err) != 0)
 		print_error("open: %s\n", err.msg);
 	assert_non_null(fx->st);
 	assert_non_null(fx->svc);
@@ -92,8 +94,10 @@ static void
 svc_close(struct fixture *fx)
 {
 	ca_service_free(fx->svc);
+	tokens_free(fx->tk);
 	store_close(fx->st);
 	fx->svc = NULL;
+	fx->tk = NULL;
 	fx->st = NULL;
 }
 
@@ -112,7 +116,8 @@ setup(void **state)
 	}
 	snprintf(fx->path, sizeof(fx->path), "%s/ca.db", fx->dir);
 	if (store_open(fx->path, &fx->st, &err) != 0 ||
-	    ca_service_open(fx->st, &fx->svc, &err) != 0) {
+	    tokens_open(fx->st, &fx->tk, &err) != 0 ||
+	    ca_service_open(fx->st, fx->tk, &fx->svc, &err) != 0) {
 		fprintf(stderr, "setup: %s\n", err.msg);
 		return -1;
 	}
@@ -160,17 +165,17 @@ expect_rc(int got, int want, const struct sp_err *err, const char *what,
 }
 
 static void
-token_with_keys(struct ca_service *svc, const char *token,
+token_with_keys(struct tokens *tk, const char *token,
     const char *const *aliases, size_t n)
 {
 	struct sp_err	 err = { 0 };
 	json_t		*j = NULL;
 
-	if (ca_token_create(svc, token, PIN, ACTOR, &err) != 0)
+	if (tokens_create(tk, token, PIN, ACTOR, &err) != 0)
 		print_error("token: %s\n", err.msg);
 	assert_int_equal(err.code, 0);
 	for (size_t i = 0; i < n; i++) {
-		if (ca_token_genkey(svc, token, aliases[i], "ec-p256", ACTOR,
+		if (tokens_genkey(tk, token, aliases[i], "ec-p256", ACTOR,
 		    &j, &err) != 0)
 			print_error("genkey: %s\n", err.msg);
 		assert_non_null(j);
@@ -202,12 +207,12 @@ create_ca(struct ca_service *svc, const char *name, const char *dn,
 
 /* Token "tok" with keys, a root "Root" and a sub CA "Sub" under it. */
 static void
-make_pki(struct ca_service *svc)
+make_pki(struct tokens *tk, struct ca_service *svc)
 {
 	static const char *const aliases[] = { "root-key", "sub-key",
 				    "spare-key" };
 
-	token_with_keys(svc, "tok", aliases, 3);
+	token_with_keys(tk, "tok", aliases, 3);
 	create_ca(svc, "Root", "CN=Test Root,O=Sallyport,C=SE", "root-key",
 	    NULL, 0);
 	create_ca(svc, "Sub", "CN=Test Sub,O=Sallyport,C=SE", "sub-key", "Root",
@@ -446,7 +451,7 @@ test_open_installs_builtins(void **state)
 	j = ca_list(fx->svc);
 	assert_int_equal(json_array_size(j), 0);
 	json_decref(j);
-	j = ca_token_list(fx->svc);
+	j = tokens_list(fx->tk);
 	assert_int_equal(json_array_size(j), 0);
 	json_decref(j);
 
@@ -465,22 +470,22 @@ test_tokens(void **state)
 	struct sp_err	 err = { 0 };
 	json_t		*j = NULL, *t;
 
-	expect_rc(ca_token_create(fx->svc, "tok", "123", ACTOR, &err),
+	expect_rc(tokens_create(fx->tk, "tok", "123", ACTOR, &err),
 	    SP_ERR_INVALID, &err, "short PIN", "PIN");
 	sp_err_clear(&err);
-	expect_rc(ca_token_create(fx->svc, "bad name", PIN, ACTOR, &err),
+	expect_rc(tokens_create(fx->tk, "bad name", PIN, ACTOR, &err),
 	    SP_ERR_INVALID, &err, "bad name", "token name");
-	j = ca_token_list(fx->svc);
+	j = tokens_list(fx->tk);
 	assert_int_equal(json_array_size(j), 0);
 	json_decref(j);
 
-	OK(ca_token_create(fx->svc, "tok", PIN, ACTOR, &err_));
+	OK(tokens_create(fx->tk, "tok", PIN, ACTOR, &err_));
 	sp_err_clear(&err);
-	expect_rc(ca_token_create(fx->svc, "tok", PIN, ACTOR, &err),
+	expect_rc(tokens_create(fx->tk, "tok", PIN, ACTOR, &err),
 	    SP_ERR_EXISTS, &err, "duplicate", NULL);
 
 	/* Created tokens are active. */
-	j = ca_token_list(fx->svc);
+	j = tokens_list(fx->tk);
 	t = json_array_get(j, 0);
 	assert_string_equal(json_string_value(json_object_get(t, "name")),
 	    "tok");
@@ -490,10 +495,10 @@ test_tokens(void **state)
 	/* Keys. */
 	j = NULL;
 	sp_err_clear(&err);
-	expect_rc(ca_token_genkey(fx->svc, "tok", "k", "dsa", ACTOR, &j, &err),
+	expect_rc(tokens_genkey(fx->tk, "tok", "k", "dsa", ACTOR, &j, &err),
 	    SP_ERR_INVALID, &err, "bad alg", "dsa");
 	assert_null(j);
-	OK(ca_token_genkey(fx->svc, "tok", "k1", "ec-p256", ACTOR, &j, &err_));
+	OK(tokens_genkey(fx->tk, "tok", "k1", "ec-p256", ACTOR, &j, &err_));
 	assert_string_equal(json_string_value(json_object_get(j, "alg")),
 	    "ec-p256");
 	assert_int_equal(strlen(json_string_value(json_object_get(j,
@@ -501,42 +506,42 @@ test_tokens(void **state)
 	json_decref(j);
 	j = NULL;
 	sp_err_clear(&err);
-	expect_rc(ca_token_genkey(fx->svc, "tok", "k1", "ec-p256", ACTOR, &j,
+	expect_rc(tokens_genkey(fx->tk, "tok", "k1", "ec-p256", ACTOR, &j,
 	    &err), SP_ERR_EXISTS, &err, "dup alias", NULL);
 	sp_err_clear(&err);
-	expect_rc(ca_token_genkey(fx->svc, "nope", "k2", "ec-p256", ACTOR, &j,
+	expect_rc(tokens_genkey(fx->tk, "nope", "k2", "ec-p256", ACTOR, &j,
 	    &err), SP_ERR_NOTFOUND, &err, "no token", NULL);
 	sp_err_clear(&err);
-	expect_rc(ca_token_genkey(fx->svc, "tok", "bad alias", "ec-p256", ACTOR,
+	expect_rc(tokens_genkey(fx->tk, "tok", "bad alias", "ec-p256", ACTOR,
 	    &j, &err), SP_ERR_INVALID, &err, "bad alias", NULL);
 	/* A key that could not be made leaves nothing behind. */
-	j = ca_token_list(fx->svc);
+	j = tokens_list(fx->tk);
 	assert_int_equal(json_array_size(json_object_get(json_array_get(j, 0),
 	    "keys")), 1);
 	json_decref(j);
 
 	/* Deactivate: no key generation; wrong PIN keeps it inactive. */
-	OK(ca_token_deactivate(fx->svc, "tok", ACTOR, &err_));
-	j = ca_token_list(fx->svc);
+	OK(tokens_deactivate(fx->tk, "tok", ACTOR, &err_));
+	j = tokens_list(fx->tk);
 	assert_true(json_is_false(json_object_get(json_array_get(j, 0),
 	    "active")));
 	json_decref(j);
 	j = NULL;
 	sp_err_clear(&err);
-	expect_rc(ca_token_genkey(fx->svc, "tok", "k2", "ec-p256", ACTOR, &j,
+	expect_rc(tokens_genkey(fx->tk, "tok", "k2", "ec-p256", ACTOR, &j,
 	    &err), SP_ERR_STATE, &err, "inactive genkey", NULL);
 	sp_err_clear(&err);
-	expect_rc(ca_token_activate(fx->svc, "tok", "wrong pin", ACTOR, &err),
+	expect_rc(tokens_activate(fx->tk, "tok", "wrong pin", ACTOR, &err),
 	    SP_ERR_PIN, &err, "wrong PIN", NULL);
-	j = ca_token_list(fx->svc);
+	j = tokens_list(fx->tk);
 	assert_true(json_is_false(json_object_get(json_array_get(j, 0),
 	    "active")));
 	json_decref(j);
 	sp_err_clear(&err);
-	expect_rc(ca_token_activate(fx->svc, "nope", PIN, ACTOR, &err),
+	expect_rc(tokens_activate(fx->tk, "nope", PIN, ACTOR, &err),
 	    SP_ERR_NOTFOUND, &err, "no token", NULL);
-	OK(ca_token_activate(fx->svc, "tok", PIN, ACTOR, &err_));
-	j = ca_token_list(fx->svc);
+	OK(tokens_activate(fx->tk, "tok", PIN, ACTOR, &err_));
+	j = tokens_list(fx->tk);
 	assert_true(json_is_true(json_object_get(json_array_get(j, 0),
 	    "active")));
 	json_decref(j);
@@ -544,9 +549,9 @@ test_tokens(void **state)
 	assert_int_equal(audit_events(fx->svc, "token.activate"), 1);
 
 	/* Deleting keys. */
-	OK(ca_token_delkey(fx->svc, "tok", "k1", ACTOR, &err_));
+	OK(tokens_delkey(fx->tk, "tok", "k1", ACTOR, &err_));
 	sp_err_clear(&err);
-	expect_rc(ca_token_delkey(fx->svc, "tok", "k1", ACTOR, &err),
+	expect_rc(tokens_delkey(fx->tk, "tok", "k1", ACTOR, &err),
 	    SP_ERR_NOTFOUND, &err, "delkey twice", NULL);
 	audit_intact(fx->svc);
 }
@@ -561,7 +566,7 @@ test_ca_create_root_and_sub(void **state)
 	json_t			*j = NULL;
 	struct sp_err		 err = { 0 };
 
-	make_pki(fx->svc);
+	make_pki(fx->tk, fx->svc);
 
 	/* Root: self-signed and verifies with its own key. */
 	root = ca_cert(fx->svc, "Root");
@@ -619,7 +624,7 @@ test_ca_create_errors(void **state)
 	struct sp_err		 err = { 0 };
 	json_t			*j = NULL;
 
-	make_pki(fx->svc);
+	make_pki(fx->tk, fx->svc);
 	req.name = "Other";
 	req.dn = "CN=Other";
 	req.token = "tok";
@@ -675,7 +680,7 @@ test_ca_create_errors(void **state)
 	assert_int_equal(cert_count(fx->svc, NULL, NULL), 1);
 
 	/* The sub CA could not be made while the token is inactive. */
-	OK(ca_token_deactivate(fx->svc, "tok", ACTOR, &err_));
+	OK(tokens_deactivate(fx->tk, "tok", ACTOR, &err_));
 	req.validity_days = 0;
 	sp_err_clear(&err);
 	expect_rc(ca_create(fx->svc, &req, ACTOR, &j, &err), SP_ERR_STATE,
@@ -700,7 +705,7 @@ test_ca_validity_nested(void **state)
 	struct ca_issue_res	 res;
 
 	/* A short-lived root: nothing under it may outlive it. */
-	token_with_keys(fx->svc, "tok", aliases, 2);
+	token_with_keys(fx->tk, "tok", aliases, 2);
 	create_ca(fx->svc, "Root", "CN=Short Root", "r", NULL, 10);
 	create_ca(fx->svc, "Sub", "CN=Sub", "s", "Root", 0);
 	root = ca_cert(fx->svc, "Root");
@@ -739,7 +744,7 @@ test_issue_batch_mixed(void **state)
 	struct sp_err		 err = { 0 };
 	size_t			 i;
 
-	make_pki(fx->svc);
+	make_pki(fx->tk, fx->svc);
 	memset(req, 0, sizeof(req));
 	csr[GOOD_EC] = make_csr(k_ec, "www.example.com", www, &len[GOOD_EC]);
 	csr[GOOD_RSA] = make_csr(k_rsa, "api.example.com", ipsan,
@@ -876,7 +881,7 @@ test_issue_one_group_commit(void **state)
 	json_t			*out = NULL;
 	struct sp_err		 err = { 0 };
 
-	make_pki(fx->svc);
+	make_pki(fx->tk, fx->svc);
 	memset(a, 0, sizeof(a));
 	for (int i = 0; i < N; i++) {
 		a[i].svc = fx->svc;
@@ -940,8 +945,8 @@ test_issue_token_inactive(void **state)
 	struct ca_issue_res	 res;
 	struct sp_err		 err = { 0 };
 
-	make_pki(fx->svc);
-	OK(ca_token_deactivate(fx->svc, "tok", ACTOR, &err_));
+	make_pki(fx->tk, fx->svc);
+	OK(tokens_deactivate(fx->tk, "tok", ACTOR, &err_));
 	issue_one(fx->svc, "Sub", "TLS_SERVER", 0, &res);
 	expect_rc(res.rc, SP_ERR_STATE, &res.err, "inactive issue", "active");
 	assert_null(res.der);
@@ -952,14 +957,14 @@ test_issue_token_inactive(void **state)
 	    cert_count(fx->svc, "Sub", "failed"));
 
 	/* A wrong PIN does not help. */
-	expect_rc(ca_token_activate(fx->svc, "tok", "not the pin", ACTOR,
+	expect_rc(tokens_activate(fx->tk, "tok", "not the pin", ACTOR,
 	    &err), SP_ERR_PIN, &err, "wrong PIN", NULL);
 	issue_one(fx->svc, "Sub", "TLS_SERVER", 0, &res);
 	assert_int_equal(res.rc, SP_ERR_STATE);
 	assert_int_equal(cert_count(fx->svc, "Sub", "active"), 0);
 
 	/* The right one does. */
-	OK(ca_token_activate(fx->svc, "tok", PIN, ACTOR, &err_));
+	OK(tokens_activate(fx->tk, "tok", PIN, ACTOR, &err_));
 	issue_one(fx->svc, "Sub", "TLS_SERVER", 0, &res);
 	assert_int_equal(res.rc, 0);
 	OPENSSL_free(res.der);
@@ -979,7 +984,7 @@ test_revoke(void **state)
 	char		 typed[3 * SERIAL_LEN + 3];
 	size_t		 k = 0;
 
-	make_pki(fx->svc);
+	make_pki(fx->tk, fx->svc);
 	issue_ok(fx->svc, a);
 	issue_ok(fx->svc, b);
 
@@ -1124,7 +1129,7 @@ test_crl(void **state)
 	STACK_OF(X509_CRL)	*crls;
 	struct ca_issue_res	 res;
 
-	make_pki(fx->svc);
+	make_pki(fx->tk, fx->svc);
 	/* No CRL yet. */
 	expect_rc(ca_crl_get(fx->svc, "Sub", &der, &len, &err),
 	    SP_ERR_NOTFOUND, &err, "no CRL yet", NULL);
@@ -1219,7 +1224,7 @@ test_crl(void **state)
 	expect_rc(ca_crl_create(fx->svc, "Nope", ACTOR, &j, &err),
 	    SP_ERR_NOTFOUND, &err, "CRL for no CA", NULL);
 	/* An inactive token cannot sign a CRL. */
-	OK(ca_token_deactivate(fx->svc, "tok", ACTOR, &err_));
+	OK(tokens_deactivate(fx->tk, "tok", ACTOR, &err_));
 	sp_err_clear(&err);
 	expect_rc(ca_crl_create(fx->svc, "Sub", ACTOR, &j, &err),
 	    SP_ERR_STATE, &err, "inactive CRL", NULL);
@@ -1242,7 +1247,7 @@ test_crl_tick(void **state)
 	struct sp_err	 err = { 0 };
 	json_t		*j = NULL;
 
-	make_pki(fx->svc);
+	make_pki(fx->tk, fx->svc);
 	/* Both CAs are due right after creation. */
 	OK(ca_crl_create(fx->svc, "Sub", ACTOR, &j, &err_));
 	json_decref(j);
@@ -1260,7 +1265,7 @@ test_audit(void **state)
 	char		 a[2 * SERIAL_LEN + 1];
 	sqlite3		*db = NULL;
 
-	make_pki(fx->svc);
+	make_pki(fx->tk, fx->svc);
 	issue_ok(fx->svc, a);
 	OK(ca_revoke(fx->svc, "Sub", a, "superseded", ACTOR, &err_));
 	audit_intact(fx->svc);
@@ -1302,7 +1307,7 @@ test_reopen_keeps_state(void **state)
 	int64_t			 rowid = 0;
 	X509			*leaf, *sub;
 
-	make_pki(fx->svc);
+	make_pki(fx->tk, fx->svc);
 	issue_ok(fx->svc, a);
 	OK(ca_revoke(fx->svc, "Sub", a, "certificateHold", ACTOR, &err_));
 	OK(ca_profile_create(fx->svc, "SHORT", "TLS_SERVER", sets, 1, ACTOR,
@@ -1347,7 +1352,7 @@ test_reopen_keeps_state(void **state)
 	    &err), SP_ERR_STATE, &err, "revoke failed row", "never issued");
 
 	/* Tokens come back inactive; the PIN brings the keys back. */
-	j = ca_token_list(fx->svc);
+	j = tokens_list(fx->tk);
 	assert_true(json_is_false(json_object_get(json_array_get(j, 0),
 	    "active")));
 	assert_int_equal(json_array_size(json_object_get(json_array_get(j, 0),
@@ -1355,7 +1360,7 @@ test_reopen_keeps_state(void **state)
 	json_decref(j);
 	issue_one(fx->svc, "Sub", "SHORT", 0, &res);
 	assert_int_equal(res.rc, SP_ERR_STATE);
-	OK(ca_token_activate(fx->svc, "tok", PIN, ACTOR, &err_));
+	OK(tokens_activate(fx->tk, "tok", PIN, ACTOR, &err_));
 	issue_one(fx->svc, "Sub", "SHORT", 0, &res);
 	assert_int_equal(res.rc, 0);
 	leaf = d2i_cert(res.der, res.derlen);
@@ -1386,7 +1391,7 @@ test_profile_create_and_enforce(void **state)
 	json_t			*j = NULL, *before;
 	int			 day;
 
-	make_pki(fx->svc);
+	make_pki(fx->tk, fx->svc);
 	OK(ca_profile_create(fx->svc, "SHORT", "TLS_SERVER", sets, 2, ACTOR,
 	    &err_));
 
@@ -1460,10 +1465,10 @@ test_delkey_in_use(void **state)
 	struct fixture	*fx = *state;
 	struct sp_err	 err = { 0 };
 
-	make_pki(fx->svc);
-	expect_rc(ca_token_delkey(fx->svc, "tok", "sub-key", ACTOR, &err),
+	make_pki(fx->tk, fx->svc);
+	expect_rc(tokens_delkey(fx->tk, "tok", "sub-key", ACTOR, &err),
 	    SP_ERR_STATE, &err, "delkey in use", "Sub");
-	OK(ca_token_delkey(fx->svc, "tok", "spare-key", ACTOR, &err_));
+	OK(tokens_delkey(fx->tk, "tok", "spare-key", ACTOR, &err_));
 }
 
 static void
@@ -1477,10 +1482,10 @@ test_key_algorithms(void **state)
 	X509_CRL		*crl;
 
 	/* An Ed25519 root over an RSA sub CA over an EC leaf. */
-	OK(ca_token_create(fx->svc, "tok", PIN, ACTOR, &err_));
-	OK(ca_token_genkey(fx->svc, "tok", "ed", "ed25519", ACTOR, &j, &err_));
+	OK(tokens_create(fx->tk, "tok", PIN, ACTOR, &err_));
+	OK(tokens_genkey(fx->tk, "tok", "ed", "ed25519", ACTOR, &j, &err_));
 	json_decref(j);
-	OK(ca_token_genkey(fx->svc, "tok", "rsa", "rsa2048", ACTOR, &j,
+	OK(tokens_genkey(fx->tk, "tok", "rsa", "rsa2048", ACTOR, &j,
 	    &err_));
 	json_decref(j);
 	create_ca(fx->svc, "Root", "CN=Ed Root", "ed", NULL, 0);
@@ -1532,7 +1537,7 @@ test_leaf_key_usage_fits_key(void **state)
 	 * signature-only key's certificate must not assert keyEncipherment
 	 * or dataEncipherment, whatever the profile lists for RSA keys.
 	 */
-	make_pki(fx->svc);
+	make_pki(fx->tk, fx->svc);
 	memset(req, 0, sizeof(req));
 	csr[0] = make_csr(k_ec, "www.example.com", www, &len[0]);
 	csr[1] = make_csr(k_ed, "A User", email, &len[1]);

@@ -185,7 +185,8 @@ test_wrong_pin(void **state)
 	assert_true(token_is_active(tok));
 	/* Re-activation checks the PIN; a wrong one changes nothing. */
 	assert_int_equal(token_activate(tok, PIN, NULL, NULL, NULL), 0);
-	assert_int_equal(token_activate(tok, "wrong pin", NULL, NULL, NULL), SP_ERR_PIN);
+	assert_int_equal(token_activate(tok, "wrong pin", NULL, NULL, NULL),
+	    SP_ERR_PIN);
 	assert_true(token_is_active(tok));
 	token_deactivate(tok);
 	assert_false(token_is_active(tok));

@@ -54,6 +54,7 @@ struct fixture {
 	char			 dir[64];
 	char			 path[128];
 	struct store		*st;
+	struct tokens		*tk;
 	struct ca_service	*ca;
 	struct kb_service	*kb;
 };
@@ -98,7 +99,7 @@ genkey(struct fixture *fx, const char *alias, const char *alg)
 {
 	json_t	*j = NULL;
 
-	OK(ca_token_genkey(fx->ca, "tok", alias, alg, ACTOR, &j, &err_));
+	OK(tokens_genkey(fx->tk, "tok", alias, alg, ACTOR, &j, &err_));
 	json_decref(j);
 }
 
@@ -122,8 +123,9 @@ static void
 services_open(struct fixture *fx)
 {
 	OK(store_open(fx->path, &fx->st, &err_));
-	OK(ca_service_open(fx->st, &fx->ca, &err_));
-	OK(kb_open(fx->st, fx->ca, &fx->kb, &err_));
+	OK(tokens_open(fx->st, &fx->tk, &err_));
+	OK(ca_service_open(fx->st, fx->tk, &fx->ca, &err_));
+	OK(kb_open(fx->st, fx->tk, &fx->kb, &err_));
 }
 
 static void
@@ -131,6 +133,7 @@ services_close(struct fixture *fx)
 {
 	kb_free(fx->kb);
 	ca_service_free(fx->ca);
+	tokens_free(fx->tk);
 	store_close(fx->st);
 	fx->kb = NULL;
 	fx->ca = NULL;
@@ -156,7 +159,7 @@ setup(void **state)
 	snprintf(fx->path, sizeof(fx->path), "%s/kb.db", fx->dir);
 	*state = fx;
 	services_open(fx);
-	OK(ca_token_create(fx->ca, "tok", PIN, ACTOR, &err_));
+	OK(tokens_create(fx->tk, "tok", PIN, ACTOR, &err_));
 	genkey(fx, "root", "ec-p256");
 	genkey(fx, "tls", "ec-p256");
 	genkey(fx, "other", "ec-p256");
@@ -344,6 +347,7 @@ static void
 test_create(void **state)
 {
 	struct fixture	*fx = *state;
+	struct ca_create_req req = { 0 };
 	json_t		*j = NULL;
 	X509		*x = NULL;
 	STACK_OF(X509)	*chain = NULL;
@@ -379,6 +383,27 @@ test_create(void **state)
 	    SP_ERR_POLICY, "CA Root");
 	assert_null(j);
 
+	/*
+	 * The key registry, the other way round: a binding's key never
+	 * becomes a CA key. Both hold after a restart (the registry is
+	 * rebuilt from the CAs and bindings as they load).
+	 */
+	req.name = "Evil";
+	req.dn = "CN=Evil";
+	req.token = "tok";
+	req.key = "tls";
+	FAILS(ca_create(fx->ca, &req, ACTOR, &j, &err_), SP_ERR_POLICY,
+	    "key binding peer-auth");
+	assert_null(j);
+	services_close(fx);
+	services_open(fx);
+	FAILS(ca_create(fx->ca, &req, ACTOR, &j, &err_), SP_ERR_POLICY,
+	    "key binding peer-auth");
+	FAILS(kb_create(fx->kb, "x", "tok", "root", NULL, ACTOR, &j, &err_),
+	    SP_ERR_POLICY, "CA Root");
+	assert_null(j);
+	OK(tokens_activate(fx->tk, "tok", PIN, ACTOR, &err_));
+
 	/* A binding without a certificate is no identity. */
 	FAILS(kb_identity(fx->kb, "peer-auth", &x, &chain, &k, &err_),
 	    SP_ERR_STATE, "no_certificate");
@@ -408,7 +433,9 @@ test_csr(void **state)
 	GENERAL_NAMES		*gens = NULL;
 	GENERAL_NAME		*gn;
 	unsigned char		*der = NULL;
-	struct token_keyinfo	 ki;
+	unsigned char		*kspki = NULL;
+	size_t			 kspkilen = 0;
+	enum key_alg		 kalg;
 	unsigned char		 v6[16];
 	int			 n;
 
@@ -436,11 +463,12 @@ test_csr(void **state)
 	assert_int_equal(inet_pton(AF_INET6, "2001:db8::1", v6), 1);
 	assert_memory_equal(ASN1_STRING_get0_data(gn->d.iPAddress), v6, 16);
 	/* The request carries the binding's key. */
-	assert_int_equal(token_key_find(ca_service_token(fx->ca, "tok"), "tls",
-	    &ki), 0);
+	assert_int_equal(tokens_key_find(fx->tk, "tok", "tls", &kalg, &kspki,
+	    &kspkilen, NULL), 0);
 	n = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(req), &der);
-	assert_int_equal((size_t)n, ki.spkilen);
-	assert_memory_equal(der, ki.spki, ki.spkilen);
+	assert_int_equal((size_t)n, kspkilen);
+	assert_memory_equal(der, kspki, kspkilen);
+	free(kspki);
 	OPENSSL_free(der);
 	GENERAL_NAMES_free(gens);
 	X509_REQ_free(req);
@@ -487,7 +515,7 @@ test_csr(void **state)
 	FAILS(kb_csr(fx->kb, "nosuch", NULL, NULL, 0, ACTOR, &pem, &err_),
 	    SP_ERR_NOTFOUND, NULL);
 	/* Signing needs an active token. */
-	OK(ca_token_deactivate(fx->ca, "tok", ACTOR, &err_));
+	OK(tokens_deactivate(fx->tk, "tok", ACTOR, &err_));
 	FAILS(kb_csr(fx->kb, "va1", NULL, NULL, 0, ACTOR, &pem, &err_),
 	    SP_ERR_STATE, "not active");
 	assert_null(pem);
@@ -745,12 +773,12 @@ test_status(void **state)
 	assert_status(fx, "peer", "active");
 
 	/* Token deactivated: no identity. */
-	OK(ca_token_deactivate(fx->ca, "tok", ACTOR, &err_));
+	OK(tokens_deactivate(fx->tk, "tok", ACTOR, &err_));
 	assert_status(fx, "peer", "token_inactive");
 	FAILS(kb_identity(fx->kb, "peer", &x, &chain, &k, &err_),
 	    SP_ERR_STATE, "not active");
 	assert_null(x);
-	OK(ca_token_activate(fx->ca, "tok", PIN, ACTOR, &err_));
+	OK(tokens_activate(fx->tk, "tok", PIN, ACTOR, &err_));
 	OK(kb_identity(fx->kb, "peer", &x, &chain, &k, &err_));
 	X509_free(x);
 	sk_X509_pop_free(chain, X509_free);
@@ -766,7 +794,7 @@ test_status(void **state)
 	sp_time_set_fake(0);
 
 	/* The key deleted, then a new key under the same alias. */
-	OK(ca_token_delkey(fx->ca, "tok", "tls", ACTOR, &err_));
+	OK(tokens_delkey(fx->tk, "tok", "tls", ACTOR, &err_));
 	assert_status(fx, "peer", "key_missing");
 	FAILS(kb_identity(fx->kb, "peer", &x, &chain, &k, &err_),
 	    SP_ERR_STATE, "no key");
@@ -1016,7 +1044,7 @@ test_persistence(void **state)
 	/* Tokens come back inactive. */
 	assert_status(fx, "peer", "token_inactive");
 	assert_status(fx, "spare", "no_certificate");
-	OK(ca_token_activate(fx->ca, "tok", PIN, ACTOR, &err_));
+	OK(tokens_activate(fx->tk, "tok", PIN, ACTOR, &err_));
 	assert_status(fx, "peer", "active");
 	OK(kb_identity(fx->kb, "peer", &x, &chain, &k, &err_));
 	assert_int_equal(X509_check_private_key(x, k), 1);
