@@ -33,6 +33,7 @@ struct outreq {
 	int			 evreq_err;	/* evhttp's reason, or -1 */
 	char			 path[sizeof(PEER_PREFIX) + PEER_PATH_MAX];
 	char			*body;
+	bool			 retried;	/* resent once (see on_response) */
 	enum peer_req_error	 fail;		/* failed, completion pending */
 	struct sp_err		 ferr;
 	peer_request_done	*done;

@@ -228,6 +228,26 @@ on_response(struct evhttp_request *req, void *arg)
 	if (status == 0) {
 		e = no_response(oc, rq, ssl, &err);
 		conn_kill(oc);
+		/*
+		 * A kept-alive connection the peer closed as we reused it (its
+		 * idle timeout raced our request): nothing was answered, so an
+		 * idempotent request goes once more, first in line, on a fresh
+		 * connection, as HTTP clients do (RFC 9112 9.3.1).
+		 */
+		if (oc->used && !rq->retried && rq->method != EVHTTP_REQ_POST &&
+		    (e == PEER_REQ_TRANSPORT || e == PEER_REQ_TLS)) {
+			struct lane	*ln = &c->lanes[rq->lane];
+
+			log_debug("peer: %s: %s; sending %s again on a new "
+			    "connection", c->name, err.msg, rq->path);
+			rq->retried = true;
+			rq->oc = NULL;
+			rq->evreq_err = -1;
+			TAILQ_INSERT_HEAD(&ln->queue, rq, q);
+			ln->nqueued++;
+			connector_pump_later(c);
+			return;
+		}
 		req_finish(rq, e, 0, NULL, kind, &err);
 		return;
 	}

@@ -175,6 +175,7 @@ struct fixture {
 	int			 hang_ms;	/* /hang answers after this */
 	int			 served;	/* requests the server saw */
 	struct held		 held[HELD_MAX];
+	struct evhttp_connection *flaky_seen[8];	/* /flaky answered */
 };
 
 static struct bufferevent *
@@ -234,6 +235,37 @@ hold(struct fixture *fx, struct evhttp_request *req, int ms)
 }
 
 static void
+on_drop(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	evhttp_connection_free(arg);
+}
+
+/*
+ * /flaky answers the first request on a connection and drops the
+ * connection, unanswered, at the next one: a keep-alive connection the
+ * server closed just as the client reused it.
+ */
+static void
+flaky(struct fixture *fx, struct evhttp_request *req)
+{
+	struct evhttp_connection	*evcon = evhttp_request_get_connection(req);
+	size_t				 i;
+
+	for (i = 0; i < 8 && fx->flaky_seen[i] != NULL; i++)
+		if (fx->flaky_seen[i] == evcon) {
+			fx->flaky_seen[i] = (void *)1;	/* gone */
+			assert_int_equal(event_base_once(fx->base, -1,
+			    EV_TIMEOUT, on_drop, evcon, NULL), 0);
+			return;
+		}
+	assert_true(i < 8);
+	fx->flaky_seen[i] = evcon;
+	reply_json(req, 200, "{\"flaky\":true}");
+}
+
+static void
 on_request(struct evhttp_request *req, void *arg)
 {
 	struct fixture	*fx = arg;
@@ -258,6 +290,8 @@ on_request(struct evhttp_request *req, void *arg)
 		hold(fx, req, fx->hang_ms);
 	else if (strcmp(uri, "/peer/v1/never") == 0)
 		hold(fx, req, -1);
+	else if (strcmp(uri, "/peer/v1/flaky") == 0)
+		flaky(fx, req);
 	else
 		reply_json(req, 404, "{\"error\":{\"code\":\"notfound\","
 		    "\"message\":\"no such endpoint\"}}");
@@ -874,6 +908,40 @@ test_ping(void **state)
 	json_decref(pr.result);
 }
 
+/*
+ * A reused connection the server dropped without answering: a GET goes
+ * once more on a fresh connection and succeeds; a POST is not resent
+ * (it may have been acted on) and fails.
+ */
+static void
+test_reused_connection_dropped(void **state)
+{
+	struct fixture	*fx = *state;
+	struct result	 r1 = { 0 }, r2 = { 0 }, r3 = { 0 };
+
+	SUBMIT_OK(fx, "t", "GET", "/flaky", NULL, 0, PEER_LANE_NORMAL, &r1);
+	loop_until(fx, &r1.calls, 1, 5000);
+	assert_int_equal(r1.error, PEER_REQ_OK);
+	assert_int_equal(fx->served, 1);
+
+	SUBMIT_OK(fx, "t", "GET", "/flaky", NULL, 0, PEER_LANE_NORMAL, &r2);
+	loop_until(fx, &r2.calls, 1, 5000);
+	assert_int_equal(r2.error, PEER_REQ_OK);
+	assert_true(json_is_true(json_object_get(r2.body, "flaky")));
+	assert_string_not_equal(r2.connection, "reused");
+	assert_int_equal(fx->served, 3);	/* dropped, then sent again */
+
+	SUBMIT_OK(fx, "t", "POST", "/flaky", NULL, 0, PEER_LANE_NORMAL, &r3);
+	loop_until(fx, &r3.calls, 1, 5000);
+	assert_true(r3.error == PEER_REQ_TRANSPORT || r3.error == PEER_REQ_TLS);
+	assert_int_equal(fx->served, 4);	/* not resent */
+	loop_for(fx, 50);
+	assert_int_equal(r1.calls + r2.calls + r3.calls, 3);
+	json_decref(r1.body);
+	json_decref(r2.body);
+	json_decref(r3.body);
+}
+
 #define T(f)	cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -888,6 +956,7 @@ main(void)
 		T(test_ping),
 		T(test_reset_from_callback),
 		T(test_long_lane_outlives_idle_timeout),
+		T(test_reused_connection_dropped),
 	};
 
 	return cmocka_run_group_tests_name("connector", tests, group_setup,
