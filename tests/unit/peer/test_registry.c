@@ -725,6 +725,12 @@ test_deferred_replies(void **state)
 	    GET("/wait/none"), body, sizeof(body)), 503);
 	assert_non_null(strstr(body, "timeout"));
 	assert_int_equal(fx->timeouts, 2);
+	/* A request pipelined behind a deferred one waits its turn. */
+	assert_int_equal(exchange(fx, fx->k.cli, fx->k.clikey,
+	    "GET /peer/v1/wait/later HTTP/1.1\r\nHost: x\r\n\r\n"
+	    GET("/ping"), body, sizeof(body)), 200);
+	assert_non_null(strstr(body, "\"later\":true"));
+	assert_non_null(strstr(body, "\"pong\":true"));
 	/* A handler that neither replies nor defers: 500, not a hang. */
 	assert_int_equal(exchange(fx, fx->k.cli, fx->k.clikey,
 	    GET("/forgets"), body, sizeof(body)), 500);
