@@ -457,15 +457,17 @@ conn_head_rescan(struct lconn *c)
 static void
 conn_refuse(struct lconn *c, const char *why, int cap)
 {
-	struct listener	*l = c->p->lst;
-	char		 tail[64];
+	struct listener			*l = c->p->lst;
+	struct evhttp_connection	*evcon = c->evcon;
+	char				 tail[64];
 
 	l->refused++;
 	if (ratelim_ok(&l->rl_conn))
 		log_warnx("peer: refused %s: %s (%d)%s", c->client, why, cap,
 		    ratelim_tail(&l->rl_conn, tail, sizeof(tail)));
-	evhttp_connection_free(c->evcon);
+	/* Last use of c: freeing the connection may free it. */
 	c->evcon = NULL;
+	evhttp_connection_free(evcon);
 }
 
 /*

@@ -304,49 +304,57 @@ listener_base_ok(struct peer *p, X509 *cert)
 	return ok;
 }
 
-/* An endpoint's rules: static ones (cached), then derived ones. */
+/* An endpoint's static rules (cached per row); false with msg if refused. */
 static bool
-authorize_endpoint(struct peer *p, struct peer_req *r, const char *fp,
-    int idx, int *status, char *msg, size_t msgsz)
+authorize_static(struct peer *p, struct peer_req *r, const char *fp, int idx,
+    char *msg, size_t msgsz)
+{
+	const struct authz_entry	*e;
+
+	if (rules_count(r->ep->rules) == 0 ||
+	    (e = authorize(p, r->cert, fp, idx))->ok)
+		return true;
+	snprintf(msg, msgsz, "%s", e->msg);
+	return false;
+}
+
+/*
+ * An endpoint's rules derived from the request (never cached), with its
+ * static ones. Returns 0, 403 (refused) or 400 (the rule function found
+ * the request bad), with msg.
+ */
+static int
+authorize_derived(struct peer *p, struct peer_req *r, char *msg, size_t msgsz)
 {
 	const struct peer_endpoint	*ep = r->ep;
-	const struct authz_entry	*e;
 	char				 derived[PEER_RULES_MAX][PEER_RULE_MAX];
 	const char			*list[PEER_RULES_MAX + 16];
 	struct sp_err			 err = { 0 };
 	size_t				 ns = rules_count(ep->rules), n = 0;
 	int				 nd;
 
-	if (ns > 16)
-		ns = 16;
-	if (ns > 0 && !(e = authorize(p, r->cert, fp, idx))->ok) {
-		*status = 403;
-		snprintf(msg, msgsz, "%s", e->msg);
-		return false;
-	}
 	if (ep->derive == NULL)
-		return true;
+		return 0;
+	memset(derived, 0, sizeof(derived));
 	if ((nd = ep->derive(r, ep->arg, derived, &err)) < 0 ||
 	    nd > PEER_RULES_MAX) {
-		*status = 400;
 		snprintf(msg, msgsz, "%s", err.msg[0] ? err.msg :
-		    "bad request path");
-		return false;
+		    "bad request");
+		return 400;
 	}
-	for (size_t i = 0; i < ns; i++)
+	for (size_t i = 0; i < ns && i < 16; i++)
 		list[n++] = ep->rules[i];
 	for (int i = 0; i < nd; i++) {
 		derived[i][PEER_RULE_MAX - 1] = '\0';
 		list[n++] = derived[i];
 	}
-	if (n == 0)
-		return true;
+	if (nd == 0)
+		return 0;
 	if (authz_check(p->az, r->cert, list, n, NULL, &err) != 0) {
-		*status = 403;
 		snprintf(msg, msgsz, "%s", err.msg);
-		return false;
+		return 403;
 	}
-	return true;
+	return 0;
 }
 
 /*
@@ -374,7 +382,7 @@ listener_head(struct lconn *c, const char *line)
 	char			 target[PEER_URL_MAX + 1], fp[65], why[256];
 	size_t			 max = registry_max_body(p), n;
 	size_t			 plen = strlen(PEER_PREFIX);
-	int			 idx, status;
+	int			 idx;
 
 	if (c->evcon == NULL || c->norole || !c->handshake_done)
 		return;		/* PEER_NOROLE_MAX_BODY stays */
@@ -401,8 +409,15 @@ listener_head(struct lconn *c, const char *line)
 	if ((r.cert = SSL_get0_peer_certificate(c->ssl)) == NULL ||
 	    peer_fingerprint(r.cert, fp) != 0)
 		goto out;
-	max = authorize_endpoint(p, &r, fp, idx, &status, why, sizeof(why)) ?
-	    r.ep->max_body : 0;
+	/*
+	 * Derived rules without the body (not read yet): a rule function that
+	 * needs it cannot decide now (400 here), which keeps the limit.
+	 */
+	if (!authorize_static(p, &r, fp, idx, why, sizeof(why)) ||
+	    authorize_derived(p, &r, why, sizeof(why)) == 403)
+		max = 0;
+	else
+		max = r.ep->max_body;
  out:
 	ERR_clear_error();
 	if (uri != NULL)
@@ -812,11 +827,8 @@ on_request(struct evhttp_request *req, void *arg)
 		reply_err(req, 405, "method", "method not allowed here");
 		goto done;
 	}
-	if (!authorize_endpoint(p, r, fp, idx, &status, why, sizeof(why))) {
-		if (status == 403)
-			refuse_req(req, 403, "denied", why);
-		else
-			reply_err(req, status, "invalid", why);
+	if (!authorize_static(p, r, fp, idx, why, sizeof(why))) {
+		refuse_req(req, 403, "denied", why);
 		goto done;
 	}
 	in = evhttp_request_get_input_buffer(req);
@@ -835,6 +847,14 @@ on_request(struct evhttp_request *req, void *arg)
 			    "unreadable body");
 			goto done;
 		}
+	}
+	/* After decoding, before any handler acts on the body. */
+	if ((status = authorize_derived(p, r, why, sizeof(why))) == 403) {
+		refuse_req(req, 403, "denied", why);
+		goto done;
+	} else if (status != 0) {
+		reply_err(req, status, "invalid", why);
+		goto done;
 	}
 	TAILQ_INSERT_TAIL(&c->pending, r, entry);
 	r->listed = true;

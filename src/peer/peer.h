@@ -117,10 +117,13 @@ struct peer_req;
 typedef void peer_handler_fn(struct peer_req *r, void *arg);
 
 /*
- * Rules derived from the request (from peer_req_param()): writes up to
- * PEER_RULES_MAX rules into rules[] and returns how many, or a negative
- * code with err set (the client gets 400 with err's message). Runs before
- * the handler and before the body is acted on.
+ * Rules derived from the request: writes up to PEER_RULES_MAX rules into
+ * rules[] and returns how many, or a negative code with err set (the
+ * client gets 400 with err's message). Called twice: when the request
+ * head has arrived, with peer_req_body() NULL (the path's parameters
+ * only; a function that needs the body fails then, which only leaves the
+ * body limit as it is), and after the body is decoded, before the handler
+ * runs; the second call decides.
  */
 typedef int peer_rules_fn(const struct peer_req *r, void *arg,
     char rules[PEER_RULES_MAX][PEER_RULE_MAX], struct sp_err *err);

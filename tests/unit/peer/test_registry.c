@@ -273,6 +273,22 @@ kb_rules(const struct peer_req *r, void *arg,
 	return 1;
 }
 
+/* "/ca/<body's ca>": a rule from the body, decided before the handler. */
+static int
+ca_rules(const struct peer_req *r, void *arg,
+    char rules[PEER_RULES_MAX][PEER_RULE_MAX], struct sp_err *err)
+{
+	const char	*ca;
+
+	(void)arg;
+	if (peer_req_body(r) == NULL ||
+	    (ca = json_string_value(json_object_get(peer_req_body(r),
+	    "ca"))) == NULL)
+		return sp_err_set(err, SP_ERR_INVALID, "body needs \"ca\"");
+	snprintf(rules[0], PEER_RULE_MAX, "/ca/%s", ca);
+	return 1;
+}
+
 static void
 on_later(evutil_socket_t fd, short what, void *arg)
 {
@@ -358,6 +374,8 @@ setup(void **state)
 	    "t", &err), 0);
 	assert_int_equal(authz_rule_set(fx->az, "R", "/kb/modify/good", true,
 	    false, "t", &err), 0);
+	assert_int_equal(authz_rule_set(fx->az, "R", "/ca/good", true,
+	    false, "t", &err), 0);
 	assert_non_null(fx->base = event_base_new());
 	assert_non_null(fx->later = evtimer_new(fx->base, on_later, fx));
 	hooks.arg = &fx->k;
@@ -383,6 +401,9 @@ setup(void **state)
 	    0);
 	assert_int_equal(peer_endpoint_add(fx->p, &(struct peer_endpoint){
 	    PEER_GET, "/wait/*", NULL, NULL, 0, ep_wait, fx }, &err), 0);
+	assert_int_equal(peer_endpoint_add(fx->p, &(struct peer_endpoint){
+	    PEER_POST, "/publish", NULL, ca_rules, 256, ep_echo, NULL }, &err),
+	    0);
 	assert_int_equal(peer_endpoint_add(fx->p, &(struct peer_endpoint){
 	    PEER_GET, "/forgets", NULL, NULL, 0, ep_forgets, NULL }, &err), 0);
 	*state = fx;
@@ -602,6 +623,14 @@ test_prefix_and_derived_rules(void **state)
 	assert_int_equal(post(fx, "/kb/bad/csr", "", body, sizeof(body)),
 	    403);
 	assert_non_null(strstr(body, "/kb/modify/bad"));
+	/* Rules computed from the body: after decoding, before the handler. */
+	assert_int_equal(post(fx, "/publish", "{\"ca\":\"good\"}", body,
+	    sizeof(body)), 200);
+	assert_int_equal(post(fx, "/publish", "{\"ca\":\"bad\"}", body,
+	    sizeof(body)), 403);
+	assert_non_null(strstr(body, "/ca/bad"));
+	assert_int_equal(post(fx, "/publish", "{}", body, sizeof(body)), 400);
+	assert_non_null(strstr(body, "body needs"));
 }
 
 static void
@@ -696,6 +725,12 @@ test_deferred_replies(void **state)
 	    GET("/wait/none"), body, sizeof(body)), 503);
 	assert_non_null(strstr(body, "timeout"));
 	assert_int_equal(fx->timeouts, 2);
+	/* A request pipelined behind a deferred one waits its turn. */
+	assert_int_equal(exchange(fx, fx->k.cli, fx->k.clikey,
+	    "GET /peer/v1/wait/later HTTP/1.1\r\nHost: x\r\n\r\n"
+	    GET("/ping"), body, sizeof(body)), 200);
+	assert_non_null(strstr(body, "\"later\":true"));
+	assert_non_null(strstr(body, "\"pong\":true"));
 	/* A handler that neither replies nor defers: 500, not a hang. */
 	assert_int_equal(exchange(fx, fx->k.cli, fx->k.clikey,
 	    GET("/forgets"), body, sizeof(body)), 500);
