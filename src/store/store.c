@@ -375,6 +375,11 @@ static int
 vbind(struct conn *c, sqlite3_stmt *s, const char *what, struct sp_err *err,
     const char *fmt, va_list ap)
 {
+	if (sqlite3_bind_parameter_count(s) < 0 ||
+	    (size_t)sqlite3_bind_parameter_count(s) != strlen(fmt))
+		return sp_err_set(err, SP_ERR_INTERNAL, "database: %s: %d "
+		    "parameters, %zu given", what,
+		    sqlite3_bind_parameter_count(s), strlen(fmt));
 	for (int i = 0; fmt[i] != '\0'; i++) {
 		const char	*str;
 		const void	*blob;
@@ -409,10 +414,6 @@ vbind(struct conn *c, sqlite3_stmt *s, const char *what, struct sp_err *err,
 			    "parameter %d: %s", what, i + 1,
 			    sqlite3_errmsg(c->db));
 	}
-	if (sqlite3_bind_parameter_count(s) != (int)strlen(fmt))
-		return sp_err_set(err, SP_ERR_INTERNAL, "database: %s: %d "
-		    "parameters, %zu given", what,
-		    sqlite3_bind_parameter_count(s), strlen(fmt));
 	return 0;
 }
 

@@ -309,9 +309,12 @@ int	store_audit_foreach(struct store *st, struct store_txn *tx,
 
 /*
  * For modules whose tables are simple (keybindings, trust, roles, peer
- * settings): the module owns its SQL, the store owns the connection, the
- * lock and transactions. fmt has one letter per parameter: 's' a string
- * (NULL binds NULL), 'i' an int64_t, 'b' a blob as (const void *, size_t).
+ * settings): the module owns its SQL, the store owns the connections and
+ * transactions. fmt has one letter per parameter: 's' a string (NULL binds
+ * NULL), 'i' an int64_t, 'b' a blob as (const void *, size_t) (NULL binds
+ * NULL); as many letters as the statement has parameters, else
+ * SP_ERR_INTERNAL. Every bind is checked: a value too large is
+ * SP_ERR_LIMIT. Errors never carry a database result code.
  */
 struct store_row;
 typedef int store_row_cb(const struct store_row *, void *);

@@ -1752,6 +1752,58 @@ test_txn_misuse(void **state)
 	    "key = 'x'"), 0);
 }
 
+/*
+ * The store's own codes and words: UNIQUE is SP_ERR_EXISTS without the
+ * database's wording, a value too large to bind is SP_ERR_LIMIT (64-bit
+ * length, never wrapped through an int), a parameter count that does not
+ * match, or an id asked of a statement without RETURNING, is a caller bug.
+ */
+static void
+test_errors_are_the_stores(void **state)
+{
+	struct fixture	*fx = *state;
+	struct sp_err	 err = { 0 };
+	int64_t		 id = 0;
+	static const unsigned char b[4];
+
+	assert_int_equal(store_token_insert(fx->st, NULL, "dup", "v", &id,
+	    &err), 0);
+	assert_true(id > 0);
+	assert_int_equal(store_token_insert(fx->st, NULL, "dup", "v", &id,
+	    &err), SP_ERR_EXISTS);
+	assert_int_equal(id, 0);
+	assert_string_equal(err.msg, "database: insert token: already exists");
+	assert_null(strstr(err.msg, "UNIQUE"));
+	assert_null(strstr(err.msg, "constraint"));
+
+	/* 3 GB claimed for a 4-byte buffer: refused before it is read. */
+	sp_err_clear(&err);
+	assert_int_equal(store_exec(fx->st, NULL, NULL, &err, "INSERT INTO "
+	    "settings VALUES (?, ?)", "sb", "big", (const void *)b,
+	    (size_t)3000000000u), SP_ERR_LIMIT);
+	assert_non_null(strstr(err.msg, "too large"));
+	assert_int_equal(raw_int(fx, "SELECT count(*) FROM settings"), 0);
+
+	sp_err_clear(&err);
+	assert_int_equal(store_exec(fx->st, NULL, NULL, &err, "INSERT INTO "
+	    "settings VALUES (?, ?)", "s", "k"), SP_ERR_INTERNAL);
+	assert_non_null(strstr(err.msg, "parameters"));
+	sp_err_clear(&err);
+	assert_int_equal(store_exec(fx->st, NULL, NULL, &err, "DELETE FROM "
+	    "settings WHERE key = ?", "ss", "k", "v"), SP_ERR_INTERNAL);
+	sp_err_clear(&err);
+	assert_int_equal(store_exec(fx->st, NULL, &id, &err, "INSERT INTO "
+	    "settings VALUES ('k', 'v')", ""), SP_ERR_INTERNAL);
+	assert_non_null(strstr(err.msg, "RETURNING"));
+	assert_int_equal(raw_int(fx, "SELECT count(*) FROM settings"), 0);
+	/* With RETURNING the id is the new row's. */
+	sp_err_clear(&err);
+	assert_int_equal(store_exec(fx->st, NULL, &id, &err, "INSERT INTO roles "
+	    "(name, created) VALUES ('r', 0) RETURNING id", ""), 1);
+	assert_int_equal(id, raw_int(fx, "SELECT id FROM roles WHERE "
+	    "name = 'r'"));
+}
+
 #define T(f)	cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -1787,6 +1839,7 @@ main(void)
 		T(test_generic_statements),
 		T(test_reader_not_blocked_by_writer),
 		T(test_txn_misuse),
+		T(test_errors_are_the_stores),
 	};
 
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
