@@ -208,11 +208,14 @@ acquire(struct store *st, struct store_txn *tx, bool write, struct run *ru,
 	memset(ru, 0, sizeof(*ru));
 	ru->st = st;
 	if (tx != NULL) {
-		if (tx != &st->tx || !tx->open ||
+		if (tx->st != st || !tx->open ||
 		    !pthread_equal(tx->owner, pthread_self()))
 			return sp_err_set(err, SP_ERR_INTERNAL, "store: "
 			    "statement on a transaction that is not open");
-		ru->c = &st->w;
+		if (write && tx->reader)
+			return sp_err_set(err, SP_ERR_INTERNAL, "store: a write "
+			    "in a read transaction");
+		ru->c = tx->c;
 		return 0;
 	}
 	if (!write) {
@@ -655,6 +658,7 @@ txn_begin(struct store *st, bool lazy, struct store_txn **out,
 	}
 	memset(tx, 0, sizeof(*tx));
 	tx->st = st;
+	tx->c = &st->w;
 	tx->owner = pthread_self();
 	tx->open = true;
 	tx->lazy = lazy;
@@ -673,6 +677,43 @@ store_txn_begin_lazy(struct store *st, struct store_txn **out,
     struct sp_err *err)
 {
 	return txn_begin(st, true, out, err);
+}
+
+int
+store_txn_begin_read(struct store *st, struct store_txn **out,
+    struct sp_err *err)
+{
+	struct store_txn	*tx;
+	int			 r;
+
+	*out = NULL;
+	if ((tx = calloc(1, sizeof(*tx))) == NULL)
+		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
+	if ((r = reader_get(st, &tx->c, err)) != 0) {
+		free(tx);
+		return r;
+	}
+	/* Deferred: the snapshot is taken by the first read. */
+	if ((r = exec(tx->c, "BEGIN", err)) != 0) {
+		reader_put(st, tx->c);
+		free(tx);
+		return r;
+	}
+	tx->st = st;
+	tx->owner = pthread_self();
+	tx->open = true;
+	tx->reader = true;
+	*out = tx;
+	return 0;
+}
+
+/* Ends a read transaction: its connection back to the pool. */
+static void
+read_end(struct store_txn *tx, const char *sql)
+{
+	(void)exec(tx->c, sql, NULL);
+	reader_put(tx->st, tx->c);
+	free(tx);
 }
 
 int
@@ -706,6 +747,10 @@ store_txn_commit(struct store_txn *tx, struct sp_err *err)
 
 	if ((r = store_txn_check(tx, "commit", err)) != 0)
 		return r;
+	if (tx->reader) {
+		read_end(tx, "COMMIT");
+		return 0;
+	}
 	if ((r = store_audit_head_flush(tx, err)) != 0 ||
 	    (r = exec(&tx->st->w, "COMMIT", err)) != 0)
 		(void)exec(&tx->st->w, "ROLLBACK", NULL);
@@ -718,6 +763,10 @@ store_txn_rollback(struct store_txn *tx)
 {
 	if (store_txn_check(tx, "rollback", NULL) != 0)
 		return;
+	if (tx->reader) {
+		read_end(tx, "ROLLBACK");
+		return;
+	}
 	(void)exec(&tx->st->w, "ROLLBACK", NULL);
 	txn_end(tx);
 }

@@ -108,6 +108,14 @@ int	store_txn_begin(struct store *st, struct store_txn **tx,
 	    struct sp_err *err) SP_WUR;
 int	store_txn_begin_lazy(struct store *st, struct store_txn **tx,
 	    struct sp_err *err) SP_WUR;
+/*
+ * A read transaction: one snapshot over several reads, on a reader
+ * connection of its own (never behind the writer); writes in it are
+ * refused. Committed or rolled back like the others; its handle is freed
+ * then, so it must not be used after.
+ */
+int	store_txn_begin_read(struct store *st, struct store_txn **tx,
+	    struct sp_err *err) SP_WUR;
 int	store_txn_commit(struct store_txn *tx, struct sp_err *err) SP_WUR;
 void	store_txn_rollback(struct store_txn *tx);
 

@@ -40,14 +40,18 @@ struct conn {
 };
 
 /*
- * The writer's transaction. There is one writer connection, so one open
- * transaction at a time: the handle is the store's, valid from begin to
- * commit or rollback, and holds wmtx all that time.
+ * A transaction. The writer's: there is one writer connection, so one
+ * open write transaction at a time; its handle is the store's (st->tx),
+ * valid from begin to commit or rollback, and holds wmtx all that time.
+ * A read transaction's handle is allocated with a reader connection of
+ * its own and freed when it ends.
  */
 struct store_txn {
 	struct store	*st;
+	struct conn	*c;		/* the writer, or a read txn's reader */
 	pthread_t	 owner;
 	bool		 open;
+	bool		 reader;	/* a read transaction (heap handle) */
 	bool		 lazy;		/* synchronous=NORMAL for this txn */
 	/*
 	 * The audit head while the transaction appends to the log: read

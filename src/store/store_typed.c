@@ -630,10 +630,10 @@ store_audit_verify(struct store *st, struct store_txn *tx,
 	int			 r;
 
 	memset(rep, 0, sizeof(*rep));
-	/* The head and the rows from one snapshot: a writer's transaction
-	 * (never a half-written chain). */
+	/* The head and the rows from one snapshot (a read transaction:
+	 * writers go on), never a half-written chain. */
 	if (tx == NULL) {
-		if ((r = store_txn_begin(st, &own, err)) != 0)
+		if ((r = store_txn_begin_read(st, &own, err)) != 0)
 			return r;
 		tx = own;
 	}

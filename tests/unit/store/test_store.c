@@ -1804,6 +1804,53 @@ test_errors_are_the_stores(void **state)
 	    "name = 'r'"));
 }
 
+/*
+ * A read transaction is one snapshot on a reader connection: a commit
+ * made after its first read is not seen until it ends; writes in it are
+ * refused; it does not hold the writer (a write transaction runs while
+ * it is open, on the same thread).
+ */
+static void
+test_read_txn_snapshot(void **state)
+{
+	struct fixture			*fx = *state;
+	struct sp_err			 err = { 0 };
+	struct store_txn		*rt = NULL, *wt = NULL;
+	struct store_audit_report	 rep;
+	int64_t				 n = -1;
+
+	assert_int_equal(store_txn_begin_read(fx->st, &rt, &err), 0);
+	assert_non_null(rt);
+	assert_int_equal(store_select(fx->st, rt, row_count_cb, &n, &err,
+	    "SELECT count(*) FROM settings", ""), 0);
+	assert_int_equal(n, 0);
+	/* A writer commits meanwhile. */
+	assert_int_equal(store_txn_begin(fx->st, &wt, &err), 0);
+	assert_int_equal(store_exec(fx->st, wt, NULL, &err, "INSERT INTO "
+	    "settings VALUES ('snap', '1')", ""), 1);
+	assert_int_equal(store_txn_commit(wt, &err), 0);
+	/* Not in the snapshot; seen outside it. */
+	assert_int_equal(store_select(fx->st, rt, row_count_cb, &n, &err,
+	    "SELECT count(*) FROM settings", ""), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_select(fx->st, NULL, row_count_cb, &n, &err,
+	    "SELECT count(*) FROM settings", ""), 0);
+	assert_int_equal(n, 1);
+	/* No writes in it. */
+	assert_int_equal(store_exec(fx->st, rt, NULL, &err, "DELETE FROM "
+	    "settings", ""), SP_ERR_INTERNAL);
+	assert_non_null(strstr(err.msg, "read transaction"));
+	assert_int_equal(store_txn_commit(rt, &err), 0);
+	/* Rolled back the same way, and the audit walk uses one. */
+	sp_err_clear(&err);
+	assert_int_equal(store_txn_begin_read(fx->st, &rt, &err), 0);
+	store_txn_rollback(rt);
+	assert_int_equal(store_audit_append(fx->st, NULL, "e", "a", "{}", &err),
+	    0);
+	assert_int_equal(store_audit_verify(fx->st, NULL, &rep, &err), 0);
+	assert_int_equal(rep.rows, 1);
+}
+
 #define T(f)	cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -1840,6 +1887,7 @@ main(void)
 		T(test_reader_not_blocked_by_writer),
 		T(test_txn_misuse),
 		T(test_errors_are_the_stores),
+		T(test_read_txn_snapshot),
 	};
 
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
