@@ -1851,6 +1851,67 @@ test_read_txn_snapshot(void **state)
 	assert_int_equal(rep.rows, 1);
 }
 
+/*
+ * Writers, readers and read transactions from several threads at once:
+ * every write lands, every read succeeds, the chain stays whole.
+ */
+#define MIXTHREADS	6
+#define MIXROUNDS	20
+
+static void *
+mixed_thread(void *arg)
+{
+	struct store			*st = arg;
+	struct sp_err			 err = { 0 };
+	struct store_txn		*tx;
+	struct store_audit_report	 rep;
+	char				 key[32];
+	int64_t				 n;
+	intptr_t			 bad = 0;
+	static _Atomic int		 next;
+
+	for (int i = 0; i < MIXROUNDS; i++) {
+		snprintf(key, sizeof(key), "mix-%d", next++);
+		if (store_txn_begin(st, &tx, &err) != 0 ||
+		    store_exec(st, tx, NULL, &err, "INSERT INTO settings "
+		    "VALUES (?, '1')", "s", key) != 1 ||
+		    store_audit_append(st, tx, "mix", key, "{}", &err) != 0 ||
+		    store_txn_commit(tx, &err) != 0)
+			bad++;
+		if (store_select(st, NULL, row_count_cb, &n, &err, "SELECT "
+		    "count(*) FROM settings WHERE key = ?", "s", key) != 0 ||
+		    n != 1)
+			bad++;
+		if (i % 5 == 0 && store_audit_verify(st, NULL, &rep, &err) != 0)
+			bad++;
+	}
+	if (bad != 0)
+		print_error("mixed: %s\n", err.msg);
+	return (void *)bad;
+}
+
+static void
+test_mixed_threads(void **state)
+{
+	struct fixture			*fx = *state;
+	struct sp_err			 err = { 0 };
+	struct store_audit_report	 rep;
+	pthread_t			 th[MIXTHREADS];
+	void				*ret;
+
+	for (int i = 0; i < MIXTHREADS; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, mixed_thread,
+		    fx->st), 0);
+	for (int i = 0; i < MIXTHREADS; i++) {
+		assert_int_equal(pthread_join(th[i], &ret), 0);
+		assert_null(ret);
+	}
+	assert_int_equal(store_audit_verify(fx->st, NULL, &rep, &err), 0);
+	assert_int_equal(rep.rows, MIXTHREADS * MIXROUNDS);
+	assert_int_equal(raw_int(fx, "SELECT count(*) FROM settings"),
+	    MIXTHREADS * MIXROUNDS);
+}
+
 #define T(f)	cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -1888,6 +1949,7 @@ main(void)
 		T(test_txn_misuse),
 		T(test_errors_are_the_stores),
 		T(test_read_txn_snapshot),
+		T(test_mixed_threads),
 	};
 
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
