@@ -108,6 +108,14 @@ int	store_txn_begin(struct store *st, struct store_txn **tx,
 	    struct sp_err *err) SP_WUR;
 int	store_txn_begin_lazy(struct store *st, struct store_txn **tx,
 	    struct sp_err *err) SP_WUR;
+/*
+ * A read transaction: one snapshot over several reads, on a reader
+ * connection of its own (never behind the writer); writes in it are
+ * refused. Committed or rolled back like the others; its handle is freed
+ * then, so it must not be used after.
+ */
+int	store_txn_begin_read(struct store *st, struct store_txn **tx,
+	    struct sp_err *err) SP_WUR;
 int	store_txn_commit(struct store_txn *tx, struct sp_err *err) SP_WUR;
 void	store_txn_rollback(struct store_txn *tx);
 
@@ -309,9 +317,12 @@ int	store_audit_foreach(struct store *st, struct store_txn *tx,
 
 /*
  * For modules whose tables are simple (keybindings, trust, roles, peer
- * settings): the module owns its SQL, the store owns the connection, the
- * lock and transactions. fmt has one letter per parameter: 's' a string
- * (NULL binds NULL), 'i' an int64_t, 'b' a blob as (const void *, size_t).
+ * settings): the module owns its SQL, the store owns the connections and
+ * transactions. fmt has one letter per parameter: 's' a string (NULL binds
+ * NULL), 'i' an int64_t, 'b' a blob as (const void *, size_t) (NULL binds
+ * NULL); as many letters as the statement has parameters, else
+ * SP_ERR_INTERNAL. Every bind is checked: a value too large is
+ * SP_ERR_LIMIT. Errors never carry a database result code.
  */
 struct store_row;
 typedef int store_row_cb(const struct store_row *, void *);

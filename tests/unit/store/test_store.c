@@ -1752,6 +1752,166 @@ test_txn_misuse(void **state)
 	    "key = 'x'"), 0);
 }
 
+/*
+ * The store's own codes and words: UNIQUE is SP_ERR_EXISTS without the
+ * database's wording, a value too large to bind is SP_ERR_LIMIT (64-bit
+ * length, never wrapped through an int), a parameter count that does not
+ * match, or an id asked of a statement without RETURNING, is a caller bug.
+ */
+static void
+test_errors_are_the_stores(void **state)
+{
+	struct fixture	*fx = *state;
+	struct sp_err	 err = { 0 };
+	int64_t		 id = 0;
+	static const unsigned char b[4];
+
+	assert_int_equal(store_token_insert(fx->st, NULL, "dup", "v", &id,
+	    &err), 0);
+	assert_true(id > 0);
+	assert_int_equal(store_token_insert(fx->st, NULL, "dup", "v", &id,
+	    &err), SP_ERR_EXISTS);
+	assert_int_equal(id, 0);
+	assert_string_equal(err.msg, "database: insert token: already exists");
+	assert_null(strstr(err.msg, "UNIQUE"));
+	assert_null(strstr(err.msg, "constraint"));
+
+	/* 3 GB claimed for a 4-byte buffer: refused before it is read. */
+	sp_err_clear(&err);
+	assert_int_equal(store_exec(fx->st, NULL, NULL, &err, "INSERT INTO "
+	    "settings VALUES (?, ?)", "sb", "big", (const void *)b,
+	    (size_t)3000000000u), SP_ERR_LIMIT);
+	assert_non_null(strstr(err.msg, "too large"));
+	assert_int_equal(raw_int(fx, "SELECT count(*) FROM settings"), 0);
+
+	sp_err_clear(&err);
+	assert_int_equal(store_exec(fx->st, NULL, NULL, &err, "INSERT INTO "
+	    "settings VALUES (?, ?)", "s", "k"), SP_ERR_INTERNAL);
+	assert_non_null(strstr(err.msg, "parameters"));
+	sp_err_clear(&err);
+	assert_int_equal(store_exec(fx->st, NULL, NULL, &err, "DELETE FROM "
+	    "settings WHERE key = ?", "ss", "k", "v"), SP_ERR_INTERNAL);
+	sp_err_clear(&err);
+	assert_int_equal(store_exec(fx->st, NULL, &id, &err, "INSERT INTO "
+	    "settings VALUES ('k', 'v')", ""), SP_ERR_INTERNAL);
+	assert_non_null(strstr(err.msg, "RETURNING"));
+	assert_int_equal(raw_int(fx, "SELECT count(*) FROM settings"), 0);
+	/* With RETURNING the id is the new row's. */
+	sp_err_clear(&err);
+	assert_int_equal(store_exec(fx->st, NULL, &id, &err, "INSERT INTO roles "
+	    "(name, created) VALUES ('r', 0) RETURNING id", ""), 1);
+	assert_int_equal(id, raw_int(fx, "SELECT id FROM roles WHERE "
+	    "name = 'r'"));
+}
+
+/*
+ * A read transaction is one snapshot on a reader connection: a commit
+ * made after its first read is not seen until it ends; writes in it are
+ * refused; it does not hold the writer (a write transaction runs while
+ * it is open, on the same thread).
+ */
+static void
+test_read_txn_snapshot(void **state)
+{
+	struct fixture			*fx = *state;
+	struct sp_err			 err = { 0 };
+	struct store_txn		*rt = NULL, *wt = NULL;
+	struct store_audit_report	 rep;
+	int64_t				 n = -1;
+
+	assert_int_equal(store_txn_begin_read(fx->st, &rt, &err), 0);
+	assert_non_null(rt);
+	assert_int_equal(store_select(fx->st, rt, row_count_cb, &n, &err,
+	    "SELECT count(*) FROM settings", ""), 0);
+	assert_int_equal(n, 0);
+	/* A writer commits meanwhile. */
+	assert_int_equal(store_txn_begin(fx->st, &wt, &err), 0);
+	assert_int_equal(store_exec(fx->st, wt, NULL, &err, "INSERT INTO "
+	    "settings VALUES ('snap', '1')", ""), 1);
+	assert_int_equal(store_txn_commit(wt, &err), 0);
+	/* Not in the snapshot; seen outside it. */
+	assert_int_equal(store_select(fx->st, rt, row_count_cb, &n, &err,
+	    "SELECT count(*) FROM settings", ""), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_select(fx->st, NULL, row_count_cb, &n, &err,
+	    "SELECT count(*) FROM settings", ""), 0);
+	assert_int_equal(n, 1);
+	/* No writes in it. */
+	assert_int_equal(store_exec(fx->st, rt, NULL, &err, "DELETE FROM "
+	    "settings", ""), SP_ERR_INTERNAL);
+	assert_non_null(strstr(err.msg, "read transaction"));
+	assert_int_equal(store_txn_commit(rt, &err), 0);
+	/* Rolled back the same way, and the audit walk uses one. */
+	sp_err_clear(&err);
+	assert_int_equal(store_txn_begin_read(fx->st, &rt, &err), 0);
+	store_txn_rollback(rt);
+	assert_int_equal(store_audit_append(fx->st, NULL, "e", "a", "{}", &err),
+	    0);
+	assert_int_equal(store_audit_verify(fx->st, NULL, &rep, &err), 0);
+	assert_int_equal(rep.rows, 1);
+}
+
+/*
+ * Writers, readers and read transactions from several threads at once:
+ * every write lands, every read succeeds, the chain stays whole.
+ */
+#define MIXTHREADS	6
+#define MIXROUNDS	20
+
+static void *
+mixed_thread(void *arg)
+{
+	struct store			*st = arg;
+	struct sp_err			 err = { 0 };
+	struct store_txn		*tx;
+	struct store_audit_report	 rep;
+	char				 key[32];
+	int64_t				 n;
+	intptr_t			 bad = 0;
+	static _Atomic int		 next;
+
+	for (int i = 0; i < MIXROUNDS; i++) {
+		snprintf(key, sizeof(key), "mix-%d", next++);
+		if (store_txn_begin(st, &tx, &err) != 0 ||
+		    store_exec(st, tx, NULL, &err, "INSERT INTO settings "
+		    "VALUES (?, '1')", "s", key) != 1 ||
+		    store_audit_append(st, tx, "mix", key, "{}", &err) != 0 ||
+		    store_txn_commit(tx, &err) != 0)
+			bad++;
+		if (store_select(st, NULL, row_count_cb, &n, &err, "SELECT "
+		    "count(*) FROM settings WHERE key = ?", "s", key) != 0 ||
+		    n != 1)
+			bad++;
+		if (i % 5 == 0 && store_audit_verify(st, NULL, &rep, &err) != 0)
+			bad++;
+	}
+	if (bad != 0)
+		print_error("mixed: %s\n", err.msg);
+	return (void *)bad;
+}
+
+static void
+test_mixed_threads(void **state)
+{
+	struct fixture			*fx = *state;
+	struct sp_err			 err = { 0 };
+	struct store_audit_report	 rep;
+	pthread_t			 th[MIXTHREADS];
+	void				*ret;
+
+	for (int i = 0; i < MIXTHREADS; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, mixed_thread,
+		    fx->st), 0);
+	for (int i = 0; i < MIXTHREADS; i++) {
+		assert_int_equal(pthread_join(th[i], &ret), 0);
+		assert_null(ret);
+	}
+	assert_int_equal(store_audit_verify(fx->st, NULL, &rep, &err), 0);
+	assert_int_equal(rep.rows, MIXTHREADS * MIXROUNDS);
+	assert_int_equal(raw_int(fx, "SELECT count(*) FROM settings"),
+	    MIXTHREADS * MIXROUNDS);
+}
+
 #define T(f)	cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -1787,6 +1947,9 @@ main(void)
 		T(test_generic_statements),
 		T(test_reader_not_blocked_by_writer),
 		T(test_txn_misuse),
+		T(test_errors_are_the_stores),
+		T(test_read_txn_snapshot),
+		T(test_mixed_threads),
 	};
 
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
