@@ -47,7 +47,8 @@ role_name_check(const char *name, struct sp_err *err)
 {
 	if (name == NULL || !authz_role_name_valid(name))
 		return sp_err_set(err, SP_ERR_INVALID, "role name must be "
-		    "1..%d characters of [A-Za-z0-9_.-]", AUTHZ_ROLE_MAX);
+		    "1..%d characters of [A-Za-z0-9_.-], not \".\" or "
+		    "\"..\"", AUTHZ_ROLE_MAX);
 	return 0;
 }
 

@@ -485,7 +485,8 @@ ca_create(struct ca_service *svc, const struct ca_create_req *req,
 	*out = NULL;
 	if (!sp_name_valid(req->name, CA_NAME_MAX))
 		return sp_err_set(err, SP_ERR_INVALID, "CA name must be 1 to %d "
-		    "characters of [A-Za-z0-9_.-]", CA_NAME_MAX);
+		    "characters of [A-Za-z0-9_.-], not \".\" or "
+		    "\"..\"", CA_NAME_MAX);
 	period = req->crl_period ? req->crl_period : 86400;
 	if (period < CRL_PERIOD_MIN || period > CRL_PERIOD_MAX)
 		return sp_err_set(err, SP_ERR_INVALID, "CRL period must be "

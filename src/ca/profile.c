@@ -178,7 +178,8 @@ profile_from_json(const char *name, const json_t *doc, bool builtin,
 	*out = NULL;
 	if (!sp_name_valid(name, PROFILE_NAME_MAX))
 		return sp_err_set(err, SP_ERR_INVALID, "profile name must be 1 "
-		    "to %d characters of [A-Za-z0-9_.-]", PROFILE_NAME_MAX);
+		    "to %d characters of [A-Za-z0-9_.-], not \".\" or "
+		    "\"..\"", PROFILE_NAME_MAX);
 	if (!json_is_object(doc))
 		return sp_err_set(err, SP_ERR_INVALID, "profile %s: not a JSON "
 		    "object", name);

@@ -3,7 +3,7 @@
  * scrypt, unwrapped while the token is active. One mutex per token guards
  * everything below it except the name, which never changes. See
  * docs/internals/crypto.md for the threading and ownership model and
- * docs/decisions-token.md for the KDF.
+ * docs/decisions.md ("Tokens: their own service, scrypt, ...") for the KDF.
  */
 #include <sys/types.h>
 

@@ -537,7 +537,8 @@ kb_create(struct kb_service *kb, const char *name, const char *token,
 	*out = NULL;
 	if (name == NULL || !sp_name_valid(name, KB_NAME_MAX))
 		return sp_err_set(err, SP_ERR_INVALID, "a key binding name is "
-		    "1..%d characters of [A-Za-z0-9_.-]", KB_NAME_MAX);
+		    "1..%d characters of [A-Za-z0-9_.-], not \".\" or "
+		    "\"..\"", KB_NAME_MAX);
 	if (type == NULL)
 		type = KB_TYPE_AUTH;
 	else if (strcmp(type, KB_TYPE_AUTH) != 0)

@@ -154,7 +154,8 @@ on_key1(struct parse *ps, const char *section, const char *name,
 	case CK_NAME:
 		if (!sp_name_valid(value, CONFIG_NAME_MAX)) {
 			snprintf(ps->msg, sizeof(ps->msg), "name must be 1 to "
-			    "%d characters of [A-Za-z0-9_.-]", CONFIG_NAME_MAX);
+			    "%d characters of [A-Za-z0-9_.-], not \".\" or "
+			    "\"..\"", CONFIG_NAME_MAX);
 			return 0;
 		}
 		snprintf(c->name, sizeof(c->name), "%s", value);

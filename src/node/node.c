@@ -103,7 +103,8 @@ node_init(const char *dir, const char *name, const char *peer_listen,
 
 	if (name != NULL && !sp_name_valid(name, CONFIG_NAME_MAX))
 		return sp_err_set(err, SP_ERR_INVALID, "node name must be 1 to "
-		    "%d characters of [A-Za-z0-9_.-]", CONFIG_NAME_MAX);
+		    "%d characters of [A-Za-z0-9_.-], not \".\" or "
+		    "\"..\"", CONFIG_NAME_MAX);
 	if (peer_listen != NULL &&
 	    (r = config_listen_valid(peer_listen, err)) != 0)
 		return r;

@@ -122,7 +122,8 @@ check_conf(const struct peer_connector_conf *cf, bool add, struct sp_err *err)
 {
 	if (add && !sp_name_valid(cf->name, PEER_NAME_MAX))
 		return sp_err_set(err, SP_ERR_INVALID, "connector name must be "
-		    "1 to %d characters of [A-Za-z0-9_.-]", PEER_NAME_MAX);
+		    "1 to %d characters of [A-Za-z0-9_.-], not \".\" or "
+		    "\"..\"", PEER_NAME_MAX);
 	if ((add || cf->auth != NULL) && !sp_name_valid(cf->auth,
 	    PEER_NAME_MAX))
 		return sp_err_set(err, SP_ERR_INVALID, "--auth must name a key "

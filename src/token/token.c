@@ -240,7 +240,8 @@ tokens_create(struct tokens *tk, const char *name, const char *pin,
 
 	if (!sp_name_valid(name, TOKENS_NAME_MAX))
 		return sp_err_set(err, SP_ERR_INVALID, "token name must be 1 to "
-		    "%d characters of [A-Za-z0-9_.-]", TOKENS_NAME_MAX);
+		    "%d characters of [A-Za-z0-9_.-], not \".\" or "
+		    "\"..\"", TOKENS_NAME_MAX);
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
 	/* The slow part (scrypt) before taking the lock. */

@@ -435,6 +435,8 @@ def test_dot_names_refused(mnode, dot_key, what, name):
     }[what]
     err = mnode.fail(*args, match=r"name|invalid")
     assert "out of memory" not in err
+    # The message says why: the characters are allowed, the name is not.
+    assert 'not "." or ".."' in err, err
     # Nothing was created under that name.
     assert name not in [l.split("\t")[0] for l in mnode.cli(
         *({"connector": ["peer", "connector"]}.get(what, [what])),
