@@ -1013,9 +1013,14 @@ test_revoke(void **state)
 	expect_rc(ca_revoke(fx->svc, "Sub", "", NULL, ACTOR, &err),
 	    SP_ERR_INVALID, &err, "empty serial", "serial");
 	sp_err_clear(&err);
+	/* 21 bytes: longer than RFC 5280 allows (leading zeros do not count). */
 	expect_rc(ca_revoke(fx->svc, "Sub",
-	    "0123456789abcdef0123456789abcdef012345678", NULL, ACTOR, &err),
+	    "123456789abcdef0123456789abcdef0123456789a", NULL, ACTOR, &err),
 	    SP_ERR_INVALID, &err, "long serial", "serial");
+	sp_err_clear(&err);
+	expect_rc(ca_revoke(fx->svc, "Sub",
+	    "00:0123456789abcdef0123456789abcdef01234567", NULL, ACTOR, &err),
+	    SP_ERR_NOTFOUND, &err, "zero-padded serial", NULL);
 	sp_err_clear(&err);
 	expect_rc(ca_revoke(fx->svc, "Sub", NULL, NULL, ACTOR, &err),
 	    SP_ERR_INVALID, &err, "no serial", "serial");

@@ -1,0 +1,83 @@
+/*
+ * What the CA service's files share (ca.c: the service, CAs, profiles and
+ * audit queries; issue.c: issuance; revoke.c: revocation, certificate
+ * queries and CRLs). Not an interface: other modules use ca/ca.h.
+ */
+#ifndef SP_CA_CA_INT_H
+#define SP_CA_CA_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "ca/ca.h"
+#include "ca/profile.h"
+#include "crypto/x509.h"
+#include "store/store.h"
+#include "token/token.h"
+
+#define CRL_PERIOD_MIN	10		/* seconds */
+#define CRL_PERIOD_MAX	(366 * 86400)
+#define CA_DAYS_MAX	36500
+#define BACKDATE	60		/* seconds of clock skew tolerated */
+
+struct ca {
+	int64_t		 id;
+	char		 name[CA_NAME_MAX + 1];
+	char		 token[CA_TOKEN_NAME_MAX + 1];
+	char		 key[TOKEN_ALIAS_MAX + 1];
+	int64_t		 issuer_id;
+	X509		*cert;
+	long long	 crl_period;
+	bool		 crl_warned;	/* scheduled CRL failure logged */
+};
+
+/*
+ * The lock guards the arrays; CAs are immutable once loaded, profiles are
+ * replaced (not changed) by edits. Tokens are the token service's.
+ */
+struct gc_item;
+
+struct ca_service {
+	struct store		 *st;
+	pthread_rwlock_t	  lk;
+	/* Group commit of single issuance requests (ca_issue_one()). */
+	pthread_mutex_t		  gc_mtx;
+	pthread_cond_t		  gc_cond;
+	struct gc_item		 *gc_head, *gc_tail;
+	bool			  gc_leader;
+	struct tokens		 *tokens;
+	struct ca		**cas;
+	size_t			  ncas;
+	struct profile		**profs;
+	size_t			  nprofs;
+};
+
+/* The CA named (borrowed, under svc->lk); SP_ERR_NOTFOUND in err if none. */
+struct ca	*ca_get(struct ca_service *svc, const char *name,
+		    struct sp_err *err);
+struct ca	*ca_find_id(struct ca_service *svc, int64_t id);
+/* The profile slot named (to replace it), or NULL. Hold the lock. */
+struct profile	**ca_prof_find(struct ca_service *svc, const char *name);
+/* An audit row in tx (NULL: its own) with details obj (stolen). */
+int		 ca_audit(struct ca_service *svc, struct store_txn *tx,
+		    const char *event, const char *actor, json_t *obj,
+		    struct sp_err *err) SP_WUR;
+/* A signing context for a CA's key, from the token service. */
+int		 ca_sign_with(struct ca_service *svc, const char *token,
+		    const char *key, EVP_MD_CTX **md, struct sp_err *err) SP_WUR;
+/* The TBSCertificate DER as recorded before signing. */
+int		 ca_tbs_der(X509 *x, unsigned char **der, size_t *len,
+		    struct sp_err *err) SP_WUR;
+void		 ca_template_from_profile(struct cert_template *t,
+		    const struct profile *p);
+unsigned int	 ca_key_usage_for(unsigned int ku, int alg);
+void		 ca_serial_hex(const X509 *x, char out[2 * SERIAL_LEN + 1]);
+int		 ca_serial_norm(const char *in, char out[2 * SERIAL_LEN + 1],
+		    struct sp_err *err) SP_WUR;
+
+#endif

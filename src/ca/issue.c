@@ -1,0 +1,357 @@
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "ca/ca.h"
+#include "ca/ca_int.h"
+#include "ca/profile.h"
+#include "crypto/certs.h"
+#include "crypto/dn.h"
+#include "crypto/ids.h"
+#include "crypto/key.h"
+#include "token/token.h"
+#include "util/log.h"
+#include "util/util.h"
+
+
+/* --- issuance ------------------------------------------------------------ */
+
+/*
+ * Signing contexts prepared once per batch and key, copied for each
+ * certificate: EVP_DigestSignInit_ex() fetches the digest and signature
+ * algorithms (provider store lookups, shared locks) every time, a copy
+ * only takes references. Lives for one batch, under svc->lk, so a token
+ * deactivated meanwhile is not used past the batch that began before.
+ * The prototypes outlive their copies: OpenSSL 3.0's signature dupctx
+ * leaves the copy's AlgorithmIdentifier pointing into the prototype.
+ */
+#define SIGN_CACHE_MAX	4
+
+struct sign_cache {
+	const struct ca	*ca[SIGN_CACHE_MAX];
+	EVP_MD_CTX	*md[SIGN_CACHE_MAX];
+	size_t		 n;
+};
+
+static void
+sign_cache_cleanup(struct sign_cache *sc)
+{
+	for (size_t i = 0; i < sc->n; i++)
+		EVP_MD_CTX_free(sc->md[i]);
+	sc->n = 0;
+}
+
+static int
+sign_copy(struct ca_service *svc, struct sign_cache *sc, const struct ca *ca,
+    EVP_MD_CTX **md, struct sp_err *err)
+{
+	EVP_MD_CTX	*proto = NULL;
+	size_t		 i;
+	int		 r;
+
+	*md = NULL;
+	for (i = 0; i < sc->n && sc->ca[i] != ca; i++)
+		;
+	if (i == sc->n) {
+		if ((r = ca_sign_with(svc, ca->token, ca->key, &proto, err)) != 0)
+			return r;
+		if (sc->n == SIGN_CACHE_MAX) {
+			*md = proto;	/* a batch for many CAs: no copy */
+			return 0;
+		}
+		sc->ca[i] = ca;
+		sc->md[i] = proto;
+		sc->n++;
+	}
+	if ((*md = EVP_MD_CTX_new()) == NULL ||
+	    !EVP_MD_CTX_copy_ex(*md, sc->md[i])) {
+		EVP_MD_CTX_free(*md);
+		*md = NULL;
+		return sp_err_ossl(err, SP_ERR_CRYPTO, "EVP_MD_CTX_copy_ex");
+	}
+	return 0;
+}
+
+/* Per-request state between the two transactions of a batch. */
+struct pending {
+	struct ca	*ca;
+	EVP_MD_CTX	*md;
+	X509		*x;
+	struct csr	*req;
+	char		*subject;
+	const char	*profile;
+	int64_t		 rowid;
+	unsigned char	*tbs;
+	size_t		 tbslen;
+};
+
+static void
+pending_cleanup(struct pending *pd)
+{
+	EVP_MD_CTX_free(pd->md);
+	X509_free(pd->x);
+	csr_free(pd->req);
+	free(pd->subject);
+	OPENSSL_free(pd->tbs);
+}
+
+/* Parses and checks one request and builds its certificate. Hold lk. */
+static int
+issue_prepare(struct ca_service *svc, const struct ca_issue_req *rq,
+    struct pending *pd, struct sign_cache *sc, struct sp_err *err)
+{
+	struct profile		**pp;
+	struct cert_template	 t = { 0 };
+	GENERAL_NAMES		*sans = NULL;
+	unsigned char		 serial[SERIAL_LEN];
+	time_t			 now = sp_now(), limit;
+	int			 r, days;
+
+	if ((pd->ca = ca_get(svc, rq->ca, err)) == NULL)
+		return SP_ERR_NOTFOUND;
+	if (rq->profile == NULL || (pp = ca_prof_find(svc, rq->profile)) == NULL)
+		return sp_err_set(err, SP_ERR_NOTFOUND, "no profile named "
+		    "\"%.64s\"", rq->profile ? rq->profile : "");
+	if ((*pp)->ca)
+		return sp_err_set(err, SP_ERR_POLICY, "profile %s makes CA "
+		    "certificates; create sub CAs with: ca create --signed-by",
+		    rq->profile);
+	if ((r = csr_decode(rq->csr, rq->csrlen, &pd->req, err)) != 0)
+		return r;
+	days = rq->days ? rq->days : (*pp)->validity_days;
+	if ((r = profile_check_csr(*pp, pd->req, days, &sans, err)) != 0)
+		return r;
+	if ((r = serial_generate(serial)) != 0) {
+		sp_err_set(err, r, "random serial");
+		goto out;
+	}
+	ca_template_from_profile(&t, *pp);
+	t.key_usage = ca_key_usage_for(t.key_usage,
+	    key_alg_of(csr_get0_pubkey(pd->req)));
+	t.serial = serial;
+	t.subject = csr_get0_subject(pd->req);
+	t.spki = csr_get0_spki(pd->req);
+	t.issuer = pd->ca->cert;
+	t.not_before = now - BACKDATE;
+	t.not_after = now + (time_t)days * 86400;
+	limit = certs_time(X509_get0_notAfter(pd->ca->cert));
+	if (t.not_after > limit)
+		t.not_after = limit;	/* never outlive the CA */
+	t.sans = sans;
+	if ((r = sign_copy(svc, sc, pd->ca, &pd->md, err)) != 0 ||
+	    (r = cert_build(&t, &pd->x, err)) != 0 ||
+	    (r = cert_set_sigalg(pd->x, pd->md, err)) != 0 ||
+	    (r = ca_tbs_der(pd->x, &pd->tbs, &pd->tbslen, err)) != 0)
+		goto out;
+	if ((pd->subject = dn_print(t.subject)) == NULL) {
+		r = sp_err_set(err, SP_ERR_ALLOC, "out of memory");
+		goto out;
+	}
+	pd->profile = (*pp)->name;
+ out:
+	GENERAL_NAMES_free(sans);
+	return r;
+}
+
+static int
+issue_reserve(struct ca_service *svc, struct store_txn *tx,
+    struct pending *pd, struct ca_issue_res *res)
+{
+	struct store_cert	sc = { 0 };
+
+	ca_serial_hex(pd->x, res->serial);
+	sc.ca_id = pd->ca->id;
+	sc.serial = res->serial;
+	sc.subject = pd->subject;
+	sc.profile = pd->profile;
+	sc.not_before = certs_time(X509_get0_notBefore(pd->x));
+	sc.not_after = certs_time(X509_get0_notAfter(pd->x));
+	sc.der = pd->tbs;
+	sc.derlen = pd->tbslen;
+	return store_cert_reserve(svc->st, tx, &sc, &pd->rowid, &res->err);
+}
+
+int
+ca_issue_batch(struct ca_service *svc, const struct ca_issue_req *reqs,
+    size_t n, struct ca_issue_res *res, const char *actor)
+{
+	struct store_txn	*tx = NULL;
+	struct pending		*pd = NULL;
+	struct sign_cache	 sc = { 0 };
+	struct sp_err		 err = { 0 };
+	char			 fp[65];
+	int			 r = 0;
+
+	if (n == 0)
+		return 0;
+	if (n > CA_BATCH_MAX)
+		return SP_ERR_LIMIT;
+	if ((pd = calloc(n, sizeof(*pd))) == NULL)
+		return SP_ERR_ALLOC;
+	memset(res, 0, n * sizeof(*res));
+	pthread_rwlock_rdlock(&svc->lk);
+	for (size_t i = 0; i < n; i++)
+		res[i].rc = issue_prepare(svc, &reqs[i], &pd[i], &sc,
+		    &res[i].err);
+
+	/*
+	 * Record before signing: serials and TBS are stored before anything
+	 * is signed. That commit need not wait for the disk: no certificate
+	 * leaves the node before the durable commit below, which makes the
+	 * reservations durable with it (WAL keeps them in order), so one
+	 * fsync per batch suffices.
+	 */
+	if ((r = store_txn_begin_lazy(svc->st, &tx, &err)) != 0)
+		goto fail_all;
+	for (size_t i = 0; i < n; i++) {
+		if (res[i].rc != 0)
+			continue;
+		res[i].rc = issue_reserve(svc, tx, &pd[i], &res[i]);
+		if (res[i].rc == SP_ERR_EXISTS) {
+			/* A 2^-159 collision: fail this one, not the batch. */
+			sp_err_set(&res[i].err, SP_ERR_INTERNAL, "serial "
+			    "collision, retry");
+			res[i].rc = SP_ERR_INTERNAL;
+		}
+	}
+	if ((r = store_txn_commit(tx, &err)) != 0)
+		goto fail_all;
+
+	for (size_t i = 0; i < n; i++) {
+		if (res[i].rc != 0)
+			continue;
+		if ((res[i].rc = cert_sign(pd[i].x, pd[i].md,
+		    &res[i].err)) == 0)
+			res[i].rc = certs_der(pd[i].x, &res[i].der,
+			    &res[i].derlen, &res[i].err);
+	}
+
+	/* Store what was signed (and mark what was not) with its audit. */
+	if ((r = store_txn_begin(svc->st, &tx, &err)) != 0)
+		goto fail_all;
+	for (size_t i = 0; i < n; i++) {
+		if (pd[i].rowid == 0)
+			continue;
+		if (res[i].rc != 0) {
+			r = store_cert_failed(svc->st, tx, pd[i].rowid, &err);
+		} else {
+			cert_fingerprint(res[i].der, res[i].derlen, fp);
+			if ((r = store_cert_issued(svc->st, tx, pd[i].rowid,
+			    res[i].der, res[i].derlen, fp, &err)) == 0)
+				r = ca_audit(svc, tx, "cert.issue",
+				    reqs[i].actor ? reqs[i].actor : actor,
+				    json_pack("{s:s,s:s,s:s,s:s,s:s}", "ca",
+				    pd[i].ca->name, "serial", res[i].serial,
+				    "subject", pd[i].subject, "profile",
+				    pd[i].profile, "fingerprint", fp), &err);
+		}
+		if (r != 0) {
+			store_txn_rollback(tx);
+			goto fail_all;
+		}
+	}
+	if ((r = store_txn_commit(tx, &err)) != 0)
+		goto fail_all;
+	goto out;
+ fail_all:
+	/* Nothing signed in this batch leaves the node. */
+	log_warnx("issuance batch failed: %s", err.msg);
+	for (size_t i = 0; i < n; i++) {
+		OPENSSL_free(res[i].der);
+		res[i].der = NULL;
+		res[i].derlen = 0;
+		if (res[i].rc == 0) {
+			res[i].rc = r;
+			res[i].err = err;
+		}
+	}
+ out:
+	pthread_rwlock_unlock(&svc->lk);
+	for (size_t i = 0; i < n; i++)
+		pending_cleanup(&pd[i]);
+	sign_cache_cleanup(&sc);
+	free(pd);
+	return r;
+}
+
+struct gc_item {
+	const struct ca_issue_req	*req;
+	struct ca_issue_res		*res;
+	bool				 done;
+	struct gc_item			*next;
+};
+
+int
+ca_issue_one(struct ca_service *svc, const struct ca_issue_req *req,
+    struct ca_issue_res *res, const char *actor)
+{
+	struct gc_item		 me = { req, res, false, NULL }, *it, *batch;
+	struct ca_issue_req	*reqs = NULL;
+	struct ca_issue_res	*ress = NULL;
+	struct ca_issue_req	 mine = *req;
+	size_t			 n, i;
+	int			 r;
+
+	if (mine.actor == NULL)
+		mine.actor = actor;
+	me.req = &mine;
+	memset(res, 0, sizeof(*res));
+	pthread_mutex_lock(&svc->gc_mtx);
+	if (svc->gc_tail != NULL)
+		svc->gc_tail->next = &me;
+	else
+		svc->gc_head = &me;
+	svc->gc_tail = &me;
+	while (!me.done) {
+		if (svc->gc_leader) {
+			pthread_cond_wait(&svc->gc_cond, &svc->gc_mtx);
+			continue;
+		}
+		/* Lead: take what has gathered, up to a batch. */
+		svc->gc_leader = true;
+		batch = svc->gc_head;
+		for (n = 1, it = batch; it->next != NULL && n < CA_BATCH_MAX;
+		    it = it->next)
+			n++;
+		svc->gc_head = it->next;
+		if (svc->gc_head == NULL)
+			svc->gc_tail = NULL;
+		it->next = NULL;
+		pthread_mutex_unlock(&svc->gc_mtx);
+
+		reqs = calloc(n, sizeof(*reqs));
+		ress = calloc(n, sizeof(*ress));
+		if (reqs == NULL || ress == NULL)
+			r = SP_ERR_ALLOC;
+		else {
+			for (i = 0, it = batch; it != NULL; it = it->next, i++)
+				reqs[i] = *it->req;
+			r = ca_issue_batch(svc, reqs, n, ress, actor);
+		}
+		pthread_mutex_lock(&svc->gc_mtx);
+		for (i = 0, it = batch; it != NULL; it = it->next, i++) {
+			if (r == SP_ERR_ALLOC || ress == NULL) {
+				it->res->rc = SP_ERR_ALLOC;
+				sp_err_set(&it->res->err, SP_ERR_ALLOC,
+				    "out of memory");
+			} else
+				*it->res = ress[i];
+			it->done = true;
+		}
+		free(reqs);
+		free(ress);
+		reqs = NULL;
+		ress = NULL;
+		svc->gc_leader = false;
+		pthread_cond_broadcast(&svc->gc_cond);
+	}
+	pthread_mutex_unlock(&svc->gc_mtx);
+	return res->rc;
+}
