@@ -110,6 +110,10 @@ int	ca_issue_batch(struct ca_service *svc, const struct ca_issue_req *reqs,
  * ca_issue_batch() (one pair of transactions, one fsync) while
  * the others wait for their result. The caller frees res->der.
  */
+/* Group-commit counters since open: batches run, requests they carried. */
+void	ca_issue_stats(struct ca_service *svc, uint64_t *batches,
+	    uint64_t *requests);
+
 int	ca_issue_one(struct ca_service *svc, const struct ca_issue_req *req,
 	    struct ca_issue_res *res, const char *actor) SP_WUR;
 

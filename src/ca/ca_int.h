@@ -50,6 +50,8 @@ struct ca_service {
 	pthread_cond_t		  gc_cond;
 	struct gc_item		 *gc_head, *gc_tail;
 	bool			  gc_leader;
+	uint64_t		  gc_batches;	/* under gc_mtx */
+	uint64_t		  gc_requests;
 	struct tokens		 *tokens;
 	struct ca		**cas;
 	size_t			  ncas;

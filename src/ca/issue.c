@@ -178,6 +178,36 @@ issue_reserve(struct ca_service *svc, struct store_txn *tx,
 	return store_cert_reserve(svc->st, tx, &sc, &pd->rowid, &res->err);
 }
 
+/*
+ * After a failed batch: its stored reservations are marked failed now, in
+ * one transaction, so `cert list` never shows them reserved (no
+ * certificate of the batch left the node). If even that fails, start-up
+ * does it (store_cert_abandon_reserved()).
+ */
+static void
+mark_batch_failed(struct ca_service *svc, struct pending *pd, size_t n)
+{
+	struct store_txn	*tx = NULL;
+	struct sp_err		 err = { 0 };
+	size_t			 i;
+
+	if (store_txn_begin(svc->st, &tx, &err) != 0)
+		goto fail;
+	for (i = 0; i < n; i++)
+		if (pd[i].rowid != 0 && store_cert_failed(svc->st, tx,
+		    pd[i].rowid, &err) != 0)
+			break;
+	if (i < n) {
+		store_txn_rollback(tx);
+		goto fail;
+	}
+	if (store_txn_commit(tx, &err) == 0)
+		return;
+ fail:
+	log_warnx("issuance batch: its reservations stay reserved until the "
+	    "next start: %s", err.msg);
+}
+
 int
 ca_issue_batch(struct ca_service *svc, const struct ca_issue_req *reqs,
     size_t n, struct ca_issue_res *res, const char *actor)
@@ -187,6 +217,7 @@ ca_issue_batch(struct ca_service *svc, const struct ca_issue_req *reqs,
 	struct sign_cache	 sc = { 0 };
 	struct sp_err		 err = { 0 };
 	char			 fp[65];
+	bool			 reserved = false;
 	int			 r = 0;
 
 	if (n == 0)
@@ -223,6 +254,7 @@ ca_issue_batch(struct ca_service *svc, const struct ca_issue_req *reqs,
 	}
 	if ((r = store_txn_commit(tx, &err)) != 0)
 		goto fail_all;
+	reserved = true;
 
 	for (size_t i = 0; i < n; i++) {
 		if (res[i].rc != 0)
@@ -263,6 +295,8 @@ ca_issue_batch(struct ca_service *svc, const struct ca_issue_req *reqs,
  fail_all:
 	/* Nothing signed in this batch leaves the node. */
 	log_warnx("issuance batch failed: %s", err.msg);
+	if (reserved)
+		mark_batch_failed(svc, pd, n);
 	for (size_t i = 0; i < n; i++) {
 		OPENSSL_free(res[i].der);
 		res[i].der = NULL;
@@ -279,6 +313,15 @@ ca_issue_batch(struct ca_service *svc, const struct ca_issue_req *reqs,
 	sign_cache_cleanup(&sc);
 	free(pd);
 	return r;
+}
+
+void
+ca_issue_stats(struct ca_service *svc, uint64_t *batches, uint64_t *requests)
+{
+	pthread_mutex_lock(&svc->gc_mtx);
+	*batches = svc->gc_batches;
+	*requests = svc->gc_requests;
+	pthread_mutex_unlock(&svc->gc_mtx);
 }
 
 struct gc_item {
@@ -324,6 +367,8 @@ ca_issue_one(struct ca_service *svc, const struct ca_issue_req *req,
 		if (svc->gc_head == NULL)
 			svc->gc_tail = NULL;
 		it->next = NULL;
+		svc->gc_batches++;
+		svc->gc_requests += n;
 		pthread_mutex_unlock(&svc->gc_mtx);
 
 		reqs = calloc(n, sizeof(*reqs));

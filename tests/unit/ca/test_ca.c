@@ -871,6 +871,57 @@ gc_thread(void *p)
 	return NULL;
 }
 
+static pthread_barrier_t	gc_start;
+
+static void *
+gc_thread_sync(void *p)
+{
+	pthread_barrier_wait(&gc_start);
+	return gc_thread(p);
+}
+
+/*
+ * Callers that arrive together share batches. Grouping is a race by
+ * nature (a caller that arrives after the leader took the queue waits for
+ * the next batch), so the test gives it three tries; with grouping broken
+ * every try has one batch per request.
+ */
+static void
+test_issue_one_groups(void **state)
+{
+	struct fixture	*fx = *state;
+	enum { N = 16 };
+	struct gc_arg	 a[N];
+	pthread_t	 t[N];
+	uint64_t	 b0, r0, b1, r1;
+	bool		 grouped = false;
+
+	make_pki(fx->tk, fx->svc);
+	for (int round = 0; round < 3 && !grouped; round++) {
+		ca_issue_stats(fx->svc, &b0, &r0);
+		memset(a, 0, sizeof(a));
+		assert_int_equal(pthread_barrier_init(&gc_start, NULL, N), 0);
+		for (int i = 0; i < N; i++) {
+			a[i].svc = fx->svc;
+			a[i].csr = make_csr(k_ec, "www.example.com", www,
+			    &a[i].len);
+			assert_int_equal(pthread_create(&t[i], NULL,
+			    gc_thread_sync, &a[i]), 0);
+		}
+		for (int i = 0; i < N; i++) {
+			pthread_join(t[i], NULL);
+			assert_int_equal(a[i].rc, 0);
+			OPENSSL_free(a[i].res.der);
+			free(a[i].csr);
+		}
+		pthread_barrier_destroy(&gc_start);
+		ca_issue_stats(fx->svc, &b1, &r1);
+		assert_int_equal(r1 - r0, N);
+		grouped = b1 - b0 < N;
+	}
+	assert_true(grouped);
+}
+
 static void
 test_issue_one_group_commit(void **state)
 {
@@ -922,6 +973,44 @@ test_issue_one_group_commit(void **state)
 	out = NULL;
 	assert_int_equal(ca_audit_verify(fx->svc, &out, &err), 0);
 	json_decref(out);
+}
+
+/*
+ * A batch whose second transaction fails (injected: the database refuses
+ * to activate any row) leaves no row reserved: its reservations are
+ * marked failed at once, not at the next start.
+ */
+static void
+test_issue_batch_failed_rows_marked(void **state)
+{
+	struct fixture		*fx = *state;
+	struct ca_issue_req	 req[3];
+	struct ca_issue_res	 res[3];
+	unsigned char		*csr[3];
+	size_t			 len[3];
+	struct sp_err		 err = { 0 };
+
+	make_pki(fx->tk, fx->svc);
+	assert_true(store_exec(fx->st, NULL, NULL, &err, "CREATE TRIGGER "
+	    "no_activate BEFORE UPDATE ON certs WHEN NEW.status = 1 BEGIN "
+	    "SELECT RAISE(ABORT, 'injected'); END", "") >= 0);
+	memset(req, 0, sizeof(req));
+	for (int i = 0; i < 3; i++) {
+		csr[i] = make_csr(k_ec, "www.example.com", www, &len[i]);
+		req[i].ca = "Sub";
+		req[i].profile = "TLS_SERVER";
+		req[i].csr = csr[i];
+		req[i].csrlen = len[i];
+	}
+	assert_int_not_equal(ca_issue_batch(fx->svc, req, 3, res, ACTOR), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_not_equal(res[i].rc, 0);
+		assert_null(res[i].der);
+		free(csr[i]);
+	}
+	assert_int_equal(cert_count(fx->svc, "Sub", "reserved"), 0);
+	assert_int_equal(cert_count(fx->svc, "Sub", "failed"), 3);
+	assert_int_equal(cert_count(fx->svc, "Sub", "active"), 0);
 }
 
 static void
@@ -1592,6 +1681,8 @@ main(void)
 		T(test_ca_validity_nested),
 		T(test_issue_batch_mixed),
 		T(test_issue_one_group_commit),
+		T(test_issue_one_groups),
+		T(test_issue_batch_failed_rows_marked),
 		T(test_issue_batch_limits),
 		T(test_issue_token_inactive),
 		T(test_revoke),
