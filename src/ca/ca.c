@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -42,7 +43,6 @@ ca_service_free(struct ca_service *svc)
 	free(svc->profs);
 	pthread_rwlock_destroy(&svc->lk);
 	pthread_mutex_destroy(&svc->gc_mtx);
-	pthread_cond_destroy(&svc->gc_cond);
 	free(svc);
 }
 
@@ -216,7 +216,11 @@ ca_service_open(struct store *st, struct tokens *tokens,
 		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
 	pthread_rwlock_init(&svc->lk, NULL);
 	pthread_mutex_init(&svc->gc_mtx, NULL);
-	pthread_cond_init(&svc->gc_cond, NULL);
+	{
+		long	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+		svc->gc_leaders_max = ncpu < 1 ? 1 : ncpu > 8 ? 8 : (int)ncpu;
+	}
 	svc->st = st;
 	svc->tokens = tokens;
 	if ((r = store_ca_foreach(st, NULL, load_ca, svc)) != 0 ||

@@ -47,9 +47,9 @@ struct ca_service {
 	pthread_rwlock_t	  lk;
 	/* Group commit of single issuance requests (ca_issue_one()). */
 	pthread_mutex_t		  gc_mtx;
-	pthread_cond_t		  gc_cond;
 	struct gc_item		 *gc_head, *gc_tail;
-	bool			  gc_leader;
+	int			  gc_leaders;	/* batches running now */
+	int			  gc_leaders_max; /* one per CPU, at most 8 */
 	uint64_t		  gc_batches;	/* under gc_mtx */
 	uint64_t		  gc_requests;
 	struct tokens		 *tokens;

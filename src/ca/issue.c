@@ -324,18 +324,32 @@ ca_issue_stats(struct ca_service *svc, uint64_t *batches, uint64_t *requests)
 	pthread_mutex_unlock(&svc->gc_mtx);
 }
 
+/*
+ * A waiting caller. Each waits on its own condition, so a finished batch
+ * wakes only its callers and, when requests wait, the one at the head of
+ * the queue (to lead the next batch): never all 64 waiters for each batch.
+ */
 struct gc_item {
 	const struct ca_issue_req	*req;
 	struct ca_issue_res		*res;
 	bool				 done;
+	pthread_cond_t			 cv;
 	struct gc_item			*next;
 };
+
+/* Under gc_mtx: lets the head of the queue lead if a CPU is free. */
+static void
+wake_head(struct ca_service *svc)
+{
+	if (svc->gc_head != NULL && svc->gc_leaders < svc->gc_leaders_max)
+		pthread_cond_signal(&svc->gc_head->cv);
+}
 
 int
 ca_issue_one(struct ca_service *svc, const struct ca_issue_req *req,
     struct ca_issue_res *res, const char *actor)
 {
-	struct gc_item		 me = { req, res, false, NULL }, *it, *batch;
+	struct gc_item		 me = { .req = req, .res = res }, *it, *batch;
 	struct ca_issue_req	*reqs = NULL;
 	struct ca_issue_res	*ress = NULL;
 	struct ca_issue_req	 mine = *req;
@@ -346,6 +360,7 @@ ca_issue_one(struct ca_service *svc, const struct ca_issue_req *req,
 		mine.actor = actor;
 	me.req = &mine;
 	memset(res, 0, sizeof(*res));
+	pthread_cond_init(&me.cv, NULL);
 	pthread_mutex_lock(&svc->gc_mtx);
 	if (svc->gc_tail != NULL)
 		svc->gc_tail->next = &me;
@@ -353,12 +368,19 @@ ca_issue_one(struct ca_service *svc, const struct ca_issue_req *req,
 		svc->gc_head = &me;
 	svc->gc_tail = &me;
 	while (!me.done) {
-		if (svc->gc_leader) {
-			pthread_cond_wait(&svc->gc_cond, &svc->gc_mtx);
+		/*
+		 * Lead when a CPU is free for another batch and requests
+		 * wait (perhaps not this caller's: it may be in a batch
+		 * already, and then it leads the next one until its own is
+		 * done). While batches run, new requests gather for the
+		 * next one, so grouping grows with the load.
+		 */
+		if (svc->gc_leaders >= svc->gc_leaders_max ||
+		    svc->gc_head == NULL) {
+			pthread_cond_wait(&me.cv, &svc->gc_mtx);
 			continue;
 		}
-		/* Lead: take what has gathered, up to a batch. */
-		svc->gc_leader = true;
+		svc->gc_leaders++;
 		batch = svc->gc_head;
 		for (n = 1, it = batch; it->next != NULL && n < CA_BATCH_MAX;
 		    it = it->next)
@@ -369,6 +391,7 @@ ca_issue_one(struct ca_service *svc, const struct ca_issue_req *req,
 		it->next = NULL;
 		svc->gc_batches++;
 		svc->gc_requests += n;
+		wake_head(svc);		/* more than a batch waits */
 		pthread_mutex_unlock(&svc->gc_mtx);
 
 		reqs = calloc(n, sizeof(*reqs));
@@ -389,14 +412,16 @@ ca_issue_one(struct ca_service *svc, const struct ca_issue_req *req,
 			} else
 				*it->res = ress[i];
 			it->done = true;
+			pthread_cond_signal(&it->cv);
 		}
 		free(reqs);
 		free(ress);
 		reqs = NULL;
 		ress = NULL;
-		svc->gc_leader = false;
-		pthread_cond_broadcast(&svc->gc_cond);
+		svc->gc_leaders--;
+		wake_head(svc);
 	}
 	pthread_mutex_unlock(&svc->gc_mtx);
+	pthread_cond_destroy(&me.cv);
 	return res->rc;
 }
