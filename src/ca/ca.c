@@ -126,6 +126,38 @@ ca_audit(struct ca_service *svc, struct store_txn *tx, const char *event,
 	return r;
 }
 
+/* --- commit hooks ------------------------------------------------------- */
+
+int
+ca_add_commit_hook(struct ca_service *svc, ca_commit_hook *fn, void *arg)
+{
+	if (fn == NULL)
+		return SP_ERR_INVALID;
+	if (svc->nhooks == CA_HOOKS_MAX)
+		return SP_ERR_LIMIT;
+	svc->hooks[svc->nhooks].fn = fn;
+	svc->hooks[svc->nhooks].arg = arg;
+	svc->nhooks++;
+	return 0;
+}
+
+int
+ca_run_hooks(struct ca_service *svc, struct store_txn *tx,
+    const struct ca_change_ev *ev, struct sp_err *err)
+{
+	int	r;
+
+	for (size_t i = 0; i < svc->nhooks; i++)
+		if ((r = svc->hooks[i].fn(svc->hooks[i].arg, svc->st, tx, ev,
+		    err)) != 0) {
+			if (err != NULL && err->msg[0] == '\0')
+				sp_err_set(err, r, "a commit hook refused the "
+				    "change");
+			return r;
+		}
+	return 0;
+}
+
 /* --- loading ----------------------------------------------------------- */
 
 static int
@@ -558,6 +590,10 @@ ca_create(struct ca_service *svc, const struct ca_create_req *req,
 	if ((rowid != 0 && (r = store_cert_issued(svc->st, tx, rowid, der, derlen,
 	    fp, err)) != 0) ||
 	    (r = store_ca_insert(svc->st, tx, &sca, &ca->id, err)) != 0 ||
+	    (r = ca_run_hooks(svc, tx, &(struct ca_change_ev){
+	    .what = CA_CHANGE_CA, .ca = req->name, .ca_id = ca->id,
+	    .serial = shex, .status = CERT_ACTIVE, .reason = -1, .der = der,
+	    .derlen = derlen }, err)) != 0 ||
 	    (r = ca_audit(svc, tx, "ca.create", actor, json_pack("{s:s,s:s,s:s,s:s,"
 	    "s:s,s:s}", "ca", req->name, "subject", req->dn, "issuer",
 	    iss ? iss->name : req->name, "serial", shex, "fingerprint", fp,

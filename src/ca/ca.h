@@ -110,6 +110,51 @@ int	ca_issue_batch(struct ca_service *svc, const struct ca_issue_req *reqs,
  * ca_issue_batch() (one pair of transactions, one fsync) while
  * the others wait for their result. The caller frees res->der.
  */
+/* --- commit hooks ---------------------------------------------------------
+ *
+ * Every change another node must hear of (a CA created, a certificate
+ * issued, a status changed, a CRL made) calls the registered hooks inside
+ * the change's own durable transaction, after its rows and before its
+ * commit. A hook writes what it needs (the publisher's outbox) with tx, so
+ * its rows exist exactly when the change does; a hook that fails rolls
+ * the whole change back and the caller gets its error. Hooks run on
+ * worker threads, under the CA service's read lock; they must not call
+ * back into the CA service.
+ */
+#define CA_HOOKS_MAX	4
+
+enum ca_change {
+	CA_CHANGE_CA,		/* a CA was created (der: its certificate) */
+	CA_CHANGE_CERT,		/* a certificate was issued (der) */
+	CA_CHANGE_STATUS,	/* revoked, put on hold or released */
+	CA_CHANGE_CRL,		/* a CRL was made (der, crl_number) */
+	CA_CHANGE__MAX
+};
+
+struct ca_change_ev {
+	enum ca_change		 what;
+	const char		*ca;		/* the CA's name */
+	int64_t			 ca_id;
+	const char		*serial;	/* crypto/ids.h form; NULL: CRL */
+	enum cert_status	 status;	/* CERT, STATUS */
+	time_t			 revoked_at;	/* STATUS, if revoked */
+	int			 reason;	/* CRLReason, -1: none */
+	const unsigned char	*der;		/* NULL for STATUS */
+	size_t			 derlen;
+	int64_t			 crl_number;	/* CRL */
+};
+
+typedef int ca_commit_hook(void *arg, struct store *st, struct store_txn *tx,
+    const struct ca_change_ev *ev, struct sp_err *err);
+
+/*
+ * Registers a hook (called in registration order). Only before the
+ * service is used from more than one thread (at node start).
+ * SP_ERR_LIMIT beyond CA_HOOKS_MAX.
+ */
+int	ca_add_commit_hook(struct ca_service *svc, ca_commit_hook *fn,
+	    void *arg) SP_WUR;
+
 /* Group-commit counters since open: batches run, requests they carried. */
 void	ca_issue_stats(struct ca_service *svc, uint64_t *batches,
 	    uint64_t *requests);

@@ -48,6 +48,11 @@ struct ca_service {
 	/* Group commit of single issuance requests (ca_issue_one()). */
 	pthread_mutex_t		  gc_mtx;
 	struct gc_item		 *gc_head, *gc_tail;
+	struct {
+		ca_commit_hook	*fn;
+		void		*arg;
+	}			  hooks[CA_HOOKS_MAX];
+	size_t			  nhooks;
 	int			  gc_leaders;	/* batches running now */
 	int			  gc_leaders_max; /* one per CPU, at most 8 */
 	uint64_t		  gc_batches;	/* under gc_mtx */
@@ -78,6 +83,9 @@ int		 ca_tbs_der(X509 *x, unsigned char **der, size_t *len,
 void		 ca_template_from_profile(struct cert_template *t,
 		    const struct profile *p);
 unsigned int	 ca_key_usage_for(unsigned int ku, int alg);
+/* Runs the commit hooks for ev in tx; the first failure is returned. */
+int		 ca_run_hooks(struct ca_service *svc, struct store_txn *tx,
+		    const struct ca_change_ev *ev, struct sp_err *err) SP_WUR;
 void		 ca_serial_hex(const X509 *x, char out[2 * SERIAL_LEN + 1]);
 int		 ca_serial_norm(const char *in, char out[2 * SERIAL_LEN + 1],
 		    struct sp_err *err) SP_WUR;

@@ -277,6 +277,14 @@ ca_issue_batch(struct ca_service *svc, const struct ca_issue_req *reqs,
 			cert_fingerprint(res[i].der, res[i].derlen, fp);
 			if ((r = store_cert_issued(svc->st, tx, pd[i].rowid,
 			    res[i].der, res[i].derlen, fp, &err)) == 0)
+				r = ca_run_hooks(svc, tx, &(struct ca_change_ev){
+				    .what = CA_CHANGE_CERT,
+				    .ca = pd[i].ca->name, .ca_id = pd[i].ca->id,
+				    .serial = res[i].serial,
+				    .status = CERT_ACTIVE, .reason = -1,
+				    .der = res[i].der, .derlen = res[i].derlen },
+				    &err);
+			if (r == 0)
 				r = ca_audit(svc, tx, "cert.issue",
 				    reqs[i].actor ? reqs[i].actor : actor,
 				    json_pack("{s:s,s:s,s:s,s:s,s:s}", "ca",

@@ -45,10 +45,11 @@ set_revocation(struct ca_service *svc, const char *caname, const char *serial,
     int reason, bool unrevoke, const char *actor, struct sp_err *err)
 {
 	struct store_txn	*tx = NULL;
-	struct ca	*ca;
-	struct certrow	 cr = { 0 };
-	char		 sn[2 * SERIAL_LEN + 2];
-	int		 r;
+	struct ca		*ca;
+	struct certrow		 cr = { 0 };
+	char			 sn[2 * SERIAL_LEN + 2];
+	time_t			 revoked_at = 0;
+	int			 r;
 
 	if ((r = ca_serial_norm(serial, sn, err)) != 0)
 		return r;
@@ -88,9 +89,16 @@ set_revocation(struct ca_service *svc, const char *caname, const char *serial,
 			    cert_status_name(cr.status));
 			goto undo;
 		}
+		revoked_at = sp_now();
 		r = store_cert_set_status(svc->st, tx, cr.id, CERT_REVOKED,
-		    sp_now(), reason, err);
+		    revoked_at, reason, err);
 	}
+	if (r == 0)
+		r = ca_run_hooks(svc, tx, &(struct ca_change_ev){
+		    .what = CA_CHANGE_STATUS, .ca = ca->name, .ca_id = ca->id,
+		    .serial = sn, .status = unrevoke ? CERT_ACTIVE :
+		    CERT_REVOKED, .revoked_at = unrevoke ? 0 : revoked_at,
+		    .reason = unrevoke ? -1 : reason }, err);
 	if (r == 0)
 		r = ca_audit(svc, tx, unrevoke ? "cert.unrevoke" : "cert.revoke",
 		    actor, json_pack("{s:s,s:s,s:s}", "ca", ca->name, "serial",
@@ -320,6 +328,10 @@ crl_make(struct ca_service *svc, struct ca *ca, const char *actor,
 	    &len, err)) != 0 ||
 	    (r = store_crl_insert(svc->st, tx, ca->id, number, now, nextupd, der,
 	    len, err)) != 0 ||
+	    (r = ca_run_hooks(svc, tx, &(struct ca_change_ev){
+	    .what = CA_CHANGE_CRL, .ca = ca->name, .ca_id = ca->id,
+	    .reason = -1, .der = der, .derlen = len, .crl_number = number },
+	    err)) != 0 ||
 	    (r = ca_audit(svc, tx, "crl.create", actor, json_pack("{s:s,s:I,s:i}",
 	    "ca", ca->name, "number", (json_int_t)number, "entries",
 	    (int)rc.n), err)) != 0)

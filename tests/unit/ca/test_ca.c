@@ -1013,6 +1013,110 @@ test_issue_batch_failed_rows_marked(void **state)
 	assert_int_equal(cert_count(fx->svc, "Sub", "active"), 0);
 }
 
+/* Commit hooks: each change, in its own transaction; a refusal undoes it. */
+struct hook_log {
+	int	n[CA_CHANGE__MAX];
+	bool	refuse_status;
+};
+
+static int
+hook_record(void *arg, struct store *st, struct store_txn *tx,
+    const struct ca_change_ev *ev, struct sp_err *err)
+{
+	struct hook_log	*hl = arg;
+	int		 r;
+
+	if (ev->what == CA_CHANGE_STATUS && hl->refuse_status)
+		return sp_err_set(err, SP_ERR_DB, "outbox full (test)");
+	if (ev->what != CA_CHANGE_STATUS && (ev->der == NULL ||
+	    ev->derlen == 0))
+		return sp_err_set(err, SP_ERR_INTERNAL, "no DER");
+	/* In the change's transaction: a row of our own. */
+	if ((r = store_exec(st, tx, NULL, err, "INSERT INTO hook_rows "
+	    "(what, serial, status) VALUES (?, ?, ?)", "isi",
+	    (int64_t)ev->what, ev->serial, (int64_t)ev->status)) < 0)
+		return r;
+	hl->n[ev->what]++;
+	return 0;
+}
+
+static int
+row_int1(const struct store_row *row, void *arg)
+{
+	*(int64_t *)arg = store_row_int(row, 0);
+	return 0;
+}
+
+static int64_t
+hook_rows(struct store *st, int what)
+{
+	struct sp_err	err = { 0 };
+	int64_t		n = -1;
+
+	assert_int_equal(store_select(st, NULL, row_int1, &n, &err,
+	    "SELECT count(*) FROM hook_rows WHERE what = ?", "i",
+	    (int64_t)what), 0);
+	return n;
+}
+
+static int
+hook_nop(void *arg, struct store *st, struct store_txn *tx,
+    const struct ca_change_ev *ev, struct sp_err *err)
+{
+	(void)arg;
+	(void)st;
+	(void)tx;
+	(void)ev;
+	(void)err;
+	return 0;
+}
+
+static void
+test_commit_hooks(void **state)
+{
+	struct fixture		*fx = *state;
+	struct hook_log		 hl = { 0 };
+	struct ca_issue_res	 res;
+	struct sp_err		 err = { 0 };
+	json_t			*out = NULL;
+
+	assert_true(store_exec(fx->st, NULL, NULL, &err, "CREATE TABLE "
+	    "hook_rows (what INTEGER, serial TEXT, status INTEGER)", "") >= 0);
+	assert_int_equal(ca_add_commit_hook(fx->svc, hook_record, &hl), 0);
+	for (int i = 1; i < CA_HOOKS_MAX; i++)
+		assert_int_equal(ca_add_commit_hook(fx->svc, hook_nop, NULL), 0);
+	assert_int_equal(ca_add_commit_hook(fx->svc, hook_nop, NULL),
+	    SP_ERR_LIMIT);
+
+	make_pki(fx->tk, fx->svc);		/* two CAs */
+	assert_int_equal(hl.n[CA_CHANGE_CA], 2);
+	assert_int_equal(hook_rows(fx->st, CA_CHANGE_CA), 2);
+
+	issue_one(fx->svc, "Sub", "TLS_SERVER", 0, &res);
+	assert_int_equal(res.rc, 0);
+	assert_int_equal(hl.n[CA_CHANGE_CERT], 1);
+	assert_int_equal(hook_rows(fx->st, CA_CHANGE_CERT), 1);
+
+	OK(ca_revoke(fx->svc, "Sub", res.serial, "keyCompromise", ACTOR,
+	    &err_));
+	assert_int_equal(hook_rows(fx->st, CA_CHANGE_STATUS), 1);
+	OK(ca_crl_create(fx->svc, "Sub", ACTOR, &out, &err_));
+	json_decref(out);
+	assert_true(hook_rows(fx->st, CA_CHANGE_CRL) >= 1);
+
+	/* A refusing hook undoes the change: still revoked, nothing added. */
+	OPENSSL_free(res.der);
+	issue_one(fx->svc, "Sub", "TLS_SERVER", 0, &res);
+	assert_int_equal(res.rc, 0);
+	hl.refuse_status = true;
+	expect_rc(ca_revoke(fx->svc, "Sub", res.serial, "superseded", ACTOR,
+	    &err), SP_ERR_DB, &err, "refused by hook", "outbox full");
+	assert_int_equal(cert_count(fx->svc, "Sub", "revoked"), 1);
+	assert_int_equal(cert_count(fx->svc, "Sub", "active"), 1);
+	assert_int_equal(hook_rows(fx->st, CA_CHANGE_STATUS), 1);
+	OPENSSL_free(res.der);
+}
+
 static void
 test_issue_batch_limits(void **state)
 {
@@ -1683,6 +1787,7 @@ main(void)
 		T(test_issue_one_group_commit),
 		T(test_issue_one_groups),
 		T(test_issue_batch_failed_rows_marked),
+		T(test_commit_hooks),
 		T(test_issue_batch_limits),
 		T(test_issue_token_inactive),
 		T(test_revoke),
