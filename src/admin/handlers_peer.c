@@ -1,8 +1,9 @@
 /*
  * Admin commands for the peer transport. They touch loop-owned state
  * (connectors, pools, the listener), so they run on the loop thread
- * (admin_async_fn) and reply right away, except ping, which replies when
- * its requests have come back.
+ * (admin_async_fn). Those that change something reply when its database
+ * write, done on a worker, has come back (the loop never waits for a
+ * commit); ping replies when its requests have come back.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -62,17 +63,88 @@ a_status(struct admin_ctx *ctx, json_t *args, const char *actor,
 	done(reply, cookie, 0, NULL, peer_status(ctx->peer));
 }
 
-typedef int set_fn(struct peer *, bool, const char *, struct sp_err *);
+static json_t	*connector_json(struct peer *, const char *);
+
+/* A change in flight: what to answer once its write has come back. */
+enum later_kind { LK_STATUS, LK_CONNECTOR, LK_DELETED };
+
+struct later {
+	struct admin_ctx	*ctx;
+	admin_reply_fn		*reply;
+	void			*cookie;
+	enum later_kind		 kind;
+	char			 name[128];
+};
+
+static void
+later_done(void *arg, int rc, const struct sp_err *err)
+{
+	struct later	*l = arg;
+	json_t		*res = NULL;
+
+	if (rc == 0) {
+		switch (l->kind) {
+		case LK_STATUS:
+			res = peer_status(l->ctx->peer);
+			break;
+		case LK_CONNECTOR:
+			res = connector_json(l->ctx->peer, l->name);
+			break;
+		case LK_DELETED:
+			res = json_pack("{s:s,s:b}", "name", l->name,
+			    "deleted", 1);
+			break;
+		}
+	}
+	done(l->reply, l->cookie, rc, err, res);
+	free(l);
+}
+
+/* NULL (and the reply sent) if out of memory. */
+static struct later *
+later_new(struct admin_ctx *ctx, enum later_kind kind, const char *name,
+    admin_reply_fn *reply, void *cookie)
+{
+	struct later	*l;
+	struct sp_err	 err = { 0 };
+
+	if ((l = calloc(1, sizeof(*l))) == NULL) {
+		sp_err_set(&err, SP_ERR_ALLOC, "out of memory");
+		done(reply, cookie, err.code, &err, NULL);
+		return NULL;
+	}
+	l->ctx = ctx;
+	l->reply = reply;
+	l->cookie = cookie;
+	l->kind = kind;
+	snprintf(l->name, sizeof(l->name), "%s", name ? name : "");
+	return l;
+}
+
+/* The change was refused before anything was queued: answer now. */
+static void
+later_refused(struct later *l, int r, const struct sp_err *err)
+{
+	done(l->reply, l->cookie, r, err, NULL);
+	free(l);
+}
+
+typedef int set_fn(struct peer *, bool, const char *, peer_done_fn *, void *,
+    struct sp_err *);
 
 /* An on/off switch of the peer service; replies with the new status. */
 static void
 toggle(struct admin_ctx *ctx, set_fn *set, bool on, const char *actor,
     admin_reply_fn *reply, void *cookie)
 {
-	struct sp_err	err = { 0 };
-	int		r = set(ctx->peer, on, actor, &err);
+	struct sp_err	 err = { 0 };
+	struct later	*l;
+	int		 r;
 
-	done(reply, cookie, r, &err, r == 0 ? peer_status(ctx->peer) : NULL);
+	if ((l = later_new(ctx, LK_STATUS, NULL, reply, cookie)) == NULL)
+		return;
+	if ((r = set(ctx->peer, on, actor, later_done, l, &err)) != 0)
+		later_refused(l, r, &err);
 }
 
 static void
@@ -80,7 +152,7 @@ a_incoming_enable(struct admin_ctx *ctx, json_t *args, const char *actor,
     admin_reply_fn *reply, void *cookie)
 {
 	(void)args;
-	toggle(ctx, peer_set_incoming, true, actor, reply, cookie);
+	toggle(ctx, peer_set_incoming_async, true, actor, reply, cookie);
 }
 
 static void
@@ -88,7 +160,7 @@ a_incoming_disable(struct admin_ctx *ctx, json_t *args, const char *actor,
     admin_reply_fn *reply, void *cookie)
 {
 	(void)args;
-	toggle(ctx, peer_set_incoming, false, actor, reply, cookie);
+	toggle(ctx, peer_set_incoming_async, false, actor, reply, cookie);
 }
 
 static void
@@ -97,12 +169,15 @@ a_incoming_keybinding(struct admin_ctx *ctx, json_t *args, const char *actor,
 {
 	struct sp_err	 err = { 0 };
 	const char	*kb;
+	struct later	*l;
 	int		 r;
 
-	if (!need(args, "keybinding", &kb, reply, cookie))
+	if (!need(args, "keybinding", &kb, reply, cookie) ||
+	    (l = later_new(ctx, LK_STATUS, NULL, reply, cookie)) == NULL)
 		return;
-	r = peer_set_incoming_keybinding(ctx->peer, kb, actor, &err);
-	done(reply, cookie, r, &err, r == 0 ? peer_status(ctx->peer) : NULL);
+	if ((r = peer_set_incoming_keybinding_async(ctx->peer, kb, actor,
+	    later_done, l, &err)) != 0)
+		later_refused(l, r, &err);
 }
 
 static void
@@ -110,7 +185,7 @@ a_outgoing_enable(struct admin_ctx *ctx, json_t *args, const char *actor,
     admin_reply_fn *reply, void *cookie)
 {
 	(void)args;
-	toggle(ctx, peer_set_outgoing, true, actor, reply, cookie);
+	toggle(ctx, peer_set_outgoing_async, true, actor, reply, cookie);
 }
 
 static void
@@ -118,7 +193,7 @@ a_outgoing_disable(struct admin_ctx *ctx, json_t *args, const char *actor,
     admin_reply_fn *reply, void *cookie)
 {
 	(void)args;
-	toggle(ctx, peer_set_outgoing, false, actor, reply, cookie);
+	toggle(ctx, peer_set_outgoing_async, false, actor, reply, cookie);
 }
 
 static json_t *
@@ -156,9 +231,10 @@ static void
 a_connector_add(struct admin_ctx *ctx, json_t *args, const char *actor,
     admin_reply_fn *reply, void *cookie)
 {
-	struct peer_connector_conf	cf;
-	struct sp_err			err = { 0 };
-	int				r;
+	struct peer_connector_conf	 cf;
+	struct later			*l;
+	struct sp_err			 err = { 0 };
+	int				 r;
 
 	if (!conf_from(args, &cf, &err)) {
 		done(reply, cookie, err.code, &err, NULL);
@@ -169,44 +245,50 @@ a_connector_add(struct admin_ctx *ctx, json_t *args, const char *actor,
 	    !present(reply, cookie, cf.auth, "auth"))
 		return;
 	cf.enabled = 1;
-	r = peer_connector_add(ctx->peer, &cf, actor, &err);
-	done(reply, cookie, r, &err, r == 0 ? connector_json(ctx->peer,
-	    cf.name) : NULL);
+	if ((l = later_new(ctx, LK_CONNECTOR, cf.name, reply, cookie)) == NULL)
+		return;
+	if ((r = peer_connector_add_async(ctx->peer, &cf, actor, later_done,
+	    l, &err)) != 0)
+		later_refused(l, r, &err);
 }
 
 static void
 a_connector_edit(struct admin_ctx *ctx, json_t *args, const char *actor,
     admin_reply_fn *reply, void *cookie)
 {
-	struct peer_connector_conf	cf;
-	struct sp_err			err = { 0 };
-	int				r;
+	struct peer_connector_conf	 cf;
+	struct later			*l;
+	struct sp_err			 err = { 0 };
+	int				 r;
 
 	if (!conf_from(args, &cf, &err)) {
 		done(reply, cookie, err.code, &err, NULL);
 		return;
 	}
-	if (!present(reply, cookie, cf.name, "name"))
+	if (!present(reply, cookie, cf.name, "name") ||
+	    (l = later_new(ctx, LK_CONNECTOR, cf.name, reply, cookie)) == NULL)
 		return;
-	r = peer_connector_edit(ctx->peer, &cf, actor, &err);
-	done(reply, cookie, r, &err, r == 0 ? connector_json(ctx->peer,
-	    cf.name) : NULL);
+	if ((r = peer_connector_edit_async(ctx->peer, &cf, actor, later_done,
+	    l, &err)) != 0)
+		later_refused(l, r, &err);
 }
 
 static void
 set_enabled(struct admin_ctx *ctx, json_t *args, const char *actor, int on,
     admin_reply_fn *reply, void *cookie)
 {
-	struct peer_connector_conf	cf = { 0 };
-	struct sp_err			err = { 0 };
-	int				r;
+	struct peer_connector_conf	 cf = { 0 };
+	struct later			*l;
+	struct sp_err			 err = { 0 };
+	int				 r;
 
 	cf.enabled = on;
-	if (!need(args, "name", &cf.name, reply, cookie))
+	if (!need(args, "name", &cf.name, reply, cookie) ||
+	    (l = later_new(ctx, LK_CONNECTOR, cf.name, reply, cookie)) == NULL)
 		return;
-	r = peer_connector_edit(ctx->peer, &cf, actor, &err);
-	done(reply, cookie, r, &err, r == 0 ? connector_json(ctx->peer,
-	    cf.name) : NULL);
+	if ((r = peer_connector_edit_async(ctx->peer, &cf, actor, later_done,
+	    l, &err)) != 0)
+		later_refused(l, r, &err);
 }
 
 static void
@@ -227,31 +309,35 @@ static void
 a_connector_clone(struct admin_ctx *ctx, json_t *args, const char *actor,
     admin_reply_fn *reply, void *cookie)
 {
+	struct later	*l;
 	struct sp_err	 err = { 0 };
 	const char	*from, *to;
 	int		 r;
 
 	if (!need(args, "name", &from, reply, cookie) ||
-	    !need(args, "new_name", &to, reply, cookie))
+	    !need(args, "new_name", &to, reply, cookie) ||
+	    (l = later_new(ctx, LK_CONNECTOR, to, reply, cookie)) == NULL)
 		return;
-	r = peer_connector_clone(ctx->peer, from, to, actor, &err);
-	done(reply, cookie, r, &err, r == 0 ? connector_json(ctx->peer, to) :
-	    NULL);
+	if ((r = peer_connector_clone_async(ctx->peer, from, to, actor,
+	    later_done, l, &err)) != 0)
+		later_refused(l, r, &err);
 }
 
 static void
 a_connector_delete(struct admin_ctx *ctx, json_t *args, const char *actor,
     admin_reply_fn *reply, void *cookie)
 {
+	struct later	*l;
 	struct sp_err	 err = { 0 };
 	const char	*name;
 	int		 r;
 
-	if (!need(args, "name", &name, reply, cookie))
+	if (!need(args, "name", &name, reply, cookie) ||
+	    (l = later_new(ctx, LK_DELETED, name, reply, cookie)) == NULL)
 		return;
-	r = peer_connector_delete(ctx->peer, name, actor, &err);
-	done(reply, cookie, r, &err, r == 0 ? json_pack("{s:s,s:b}", "name",
-	    name, "deleted", 1) : NULL);
+	if ((r = peer_connector_delete_async(ctx->peer, name, actor,
+	    later_done, l, &err)) != 0)
+		later_refused(l, r, &err);
 }
 
 static void

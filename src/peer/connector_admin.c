@@ -134,10 +134,133 @@ check_conf(const struct peer_connector_conf *cf, bool add, struct sp_err *err)
 	return 0;
 }
 
-int
-peer_connector_add(struct peer *p, const struct peer_connector_conf *cf,
+/*
+ * A change to the stored connectors: validated on the loop, written by
+ * conn_write() (a worker, or inline), applied by conn_apply() on the loop.
+ */
+enum conn_op { CW_ADD, CW_EDIT, CW_DELETE };
+
+struct conn_write {
+	struct peer_write	 w;		/* first */
+	enum conn_op		 op;
+	struct connector	*c;		/* CW_ADD: the new one, owned */
+	struct connector	 tmp;		/* CW_EDIT: the new fields */
+	int64_t			 id;		/* CW_DELETE */
+	char			 name[PEER_NAME_MAX + 1];
+	char			 actor[128];
+};
+
+static int
+conn_delete_row(struct peer *p, int64_t id, const char *name,
     const char *actor, struct sp_err *err)
 {
+	struct store_txn	*tx = NULL;
+	int			 r;
+
+	if ((r = store_txn_begin(p->st, &tx, err)) != 0)
+		return r;
+	if ((r = store_exec(p->st, tx, NULL, err, "DELETE FROM connectors "
+	    "WHERE id = ?", "i", id)) < 0 || (r = audit(p, tx,
+	    "connector.delete", actor, json_pack("{s:s}", "connector", name),
+	    err)) != 0) {
+		store_txn_rollback(tx);
+		return r;
+	}
+	return store_txn_commit(tx, err);
+}
+
+static int
+conn_write(struct peer_write *w, struct sp_err *err)
+{
+	struct conn_write	*cw = (struct conn_write *)w;
+
+	switch (cw->op) {
+	case CW_ADD:
+		return save(w->p, cw->c, true, cw->actor, err);
+	case CW_EDIT:
+		return save(w->p, &cw->tmp, false, cw->actor, err);
+	default:
+		return conn_delete_row(w->p, cw->id, cw->name, cw->actor, err);
+	}
+}
+
+static void
+conn_apply(struct peer_write *w, int rc, const struct sp_err *err)
+{
+	struct conn_write	*cw = (struct conn_write *)w;
+	struct peer		*p = w->p;
+	struct connector	*c = connector_find(p, cw->name);
+	struct sp_err		 e = { 0 };
+
+	if (rc == 0) {
+		switch (cw->op) {
+		case CW_ADD:
+			TAILQ_INSERT_TAIL(&p->connectors, cw->c, e);
+			cw->c = NULL;
+			break;
+		case CW_EDIT:
+			if (c == NULL || c->id != cw->tmp.id) {
+				/* Deleted while the edit was written. */
+				rc = sp_err_set(&e, SP_ERR_NOTFOUND, "connector "
+				    "%s was deleted meanwhile", cw->name);
+				err = &e;
+				break;
+			}
+			connector_drop_pool(c, "connector was changed", false);
+			memcpy(c->url, cw->tmp.url, sizeof(c->url));
+			memcpy(c->host, cw->tmp.host, sizeof(c->host));
+			memcpy(c->base_path, cw->tmp.base_path,
+			    sizeof(c->base_path));
+			memcpy(c->auth, cw->tmp.auth, sizeof(c->auth));
+			c->port = cw->tmp.port;
+			c->max = cw->tmp.max;
+			c->enabled = cw->tmp.enabled;
+			SSL_CTX_free(c->ctx);
+			c->ctx = NULL;
+			SSL_SESSION_free(c->sess);
+			c->sess = NULL;
+			break;
+		case CW_DELETE:
+			if (c == NULL || c->id != cw->id)
+				break;		/* already gone: done */
+			TAILQ_REMOVE(&p->connectors, c, e);
+			c->deleted = true;
+			connector_drop_pool(c, "connector was deleted", false);
+			/* Dead connections awaiting cleanup free it last. */
+			if (c->nconns == 0)
+				connector_free(c);
+			break;
+		}
+	}
+	if (w->done != NULL)
+		w->done(w->arg, rc, err);
+	connector_free(cw->c);
+	free(cw);
+}
+
+static struct conn_write *
+conn_write_new(enum conn_op op, const char *name, const char *actor,
+    peer_done_fn *done, void *arg)
+{
+	struct conn_write	*cw;
+
+	if ((cw = calloc(1, sizeof(*cw))) == NULL)
+		return NULL;
+	cw->w.write = conn_write;
+	cw->w.apply = conn_apply;
+	cw->w.done = done;
+	cw->w.arg = arg;
+	cw->op = op;
+	snprintf(cw->name, sizeof(cw->name), "%s", name);
+	snprintf(cw->actor, sizeof(cw->actor), "%s", actor ? actor : "");
+	return cw;
+}
+
+static int
+conn_add(struct peer *p, const struct peer_connector_conf *cf,
+    const char *actor, peer_done_fn *done, void *arg, struct sp_err *err)
+{
+	struct conn_write	*cw;
 	struct connector	*c;
 	int			 r;
 
@@ -146,29 +269,46 @@ peer_connector_add(struct peer *p, const struct peer_connector_conf *cf,
 	if (connector_find(p, cf->name) != NULL)
 		return sp_err_set(err, SP_ERR_EXISTS, "connector \"%s\" already "
 		    "exists", cf->name);
+	if (cf->url == NULL)
+		return sp_err_set(err, SP_ERR_INVALID, "--url is required");
 	if ((c = connector_new(p)) == NULL)
 		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
 	snprintf(c->name, sizeof(c->name), "%s", cf->name);
 	snprintf(c->auth, sizeof(c->auth), "%s", cf->auth);
 	c->max = cf->max ? cf->max : DEFAULT_MAX;
 	c->enabled = cf->enabled != 0;
-	if (cf->url == NULL ||
-	    (r = connector_url_parse(c, cf->url, err)) != 0 ||
-	    (r = save(p, c, true, actor, err)) != 0) {
-		if (cf->url == NULL)
-			r = sp_err_set(err, SP_ERR_INVALID, "--url is required");
+	if ((r = connector_url_parse(c, cf->url, err)) != 0) {
 		connector_free(c);
 		return r;
 	}
-	TAILQ_INSERT_TAIL(&p->connectors, c, e);
-	return 0;
+	if ((cw = conn_write_new(CW_ADD, cf->name, actor, done, arg)) == NULL) {
+		connector_free(c);
+		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
+	}
+	cw->c = c;
+	return peer_write_run(p, &cw->w, err);
 }
 
 int
-peer_connector_edit(struct peer *p, const struct peer_connector_conf *cf,
+peer_connector_add(struct peer *p, const struct peer_connector_conf *cf,
     const char *actor, struct sp_err *err)
 {
-	struct connector	*c, tmp;
+	return conn_add(p, cf, actor, NULL, NULL, err);
+}
+
+int
+peer_connector_add_async(struct peer *p, const struct peer_connector_conf *cf,
+    const char *actor, peer_done_fn *done, void *arg, struct sp_err *err)
+{
+	return conn_add(p, cf, actor, done, arg, err);
+}
+
+static int
+conn_edit(struct peer *p, const struct peer_connector_conf *cf,
+    const char *actor, peer_done_fn *done, void *arg, struct sp_err *err)
+{
+	struct conn_write	*cw;
+	struct connector	*c;
 	int			 r;
 
 	if ((c = connector_find(p, cf->name)) == NULL)
@@ -176,36 +316,41 @@ peer_connector_edit(struct peer *p, const struct peer_connector_conf *cf,
 		    "\"%.64s\"", cf->name ? cf->name : "");
 	if ((r = check_conf(cf, false, err)) != 0)
 		return r;
-	tmp = *c;
+	if ((cw = conn_write_new(CW_EDIT, c->name, actor, done, arg)) == NULL)
+		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
+	cw->tmp = *c;
 	if (cf->url != NULL &&
-	    (r = connector_url_parse(&tmp, cf->url, err)) != 0)
+	    (r = connector_url_parse(&cw->tmp, cf->url, err)) != 0) {
+		free(cw);
 		return r;
+	}
 	if (cf->auth != NULL)
-		snprintf(tmp.auth, sizeof(tmp.auth), "%s", cf->auth);
+		snprintf(cw->tmp.auth, sizeof(cw->tmp.auth), "%s", cf->auth);
 	if (cf->max > 0)
-		tmp.max = cf->max;
+		cw->tmp.max = cf->max;
 	if (cf->enabled >= 0)
-		tmp.enabled = cf->enabled != 0;
-	if ((r = save(p, &tmp, false, actor, err)) != 0)
-		return r;
-	connector_drop_pool(c, "connector was changed", false);
-	memcpy(c->url, tmp.url, sizeof(c->url));
-	memcpy(c->host, tmp.host, sizeof(c->host));
-	memcpy(c->base_path, tmp.base_path, sizeof(c->base_path));
-	memcpy(c->auth, tmp.auth, sizeof(c->auth));
-	c->port = tmp.port;
-	c->max = tmp.max;
-	c->enabled = tmp.enabled;
-	SSL_CTX_free(c->ctx);
-	c->ctx = NULL;
-	SSL_SESSION_free(c->sess);
-	c->sess = NULL;
-	return 0;
+		cw->tmp.enabled = cf->enabled != 0;
+	return peer_write_run(p, &cw->w, err);
 }
 
 int
-peer_connector_clone(struct peer *p, const char *from, const char *to,
+peer_connector_edit(struct peer *p, const struct peer_connector_conf *cf,
     const char *actor, struct sp_err *err)
+{
+	return conn_edit(p, cf, actor, NULL, NULL, err);
+}
+
+int
+peer_connector_edit_async(struct peer *p,
+    const struct peer_connector_conf *cf, const char *actor,
+    peer_done_fn *done, void *arg, struct sp_err *err)
+{
+	return conn_edit(p, cf, actor, done, arg, err);
+}
+
+static int
+conn_clone(struct peer *p, const char *from, const char *to,
+    const char *actor, peer_done_fn *done, void *arg, struct sp_err *err)
 {
 	struct connector		*c;
 	struct peer_connector_conf	 cf;
@@ -218,37 +363,51 @@ peer_connector_clone(struct peer *p, const char *from, const char *to,
 	cf.auth = c->auth;
 	cf.max = c->max;
 	cf.enabled = c->enabled;
-	return peer_connector_add(p, &cf, actor, err);
+	return conn_add(p, &cf, actor, done, arg, err);
+}
+
+int
+peer_connector_clone(struct peer *p, const char *from, const char *to,
+    const char *actor, struct sp_err *err)
+{
+	return conn_clone(p, from, to, actor, NULL, NULL, err);
+}
+
+int
+peer_connector_clone_async(struct peer *p, const char *from, const char *to,
+    const char *actor, peer_done_fn *done, void *arg, struct sp_err *err)
+{
+	return conn_clone(p, from, to, actor, done, arg, err);
+}
+
+static int
+conn_del(struct peer *p, const char *name, const char *actor,
+    peer_done_fn *done, void *arg, struct sp_err *err)
+{
+	struct conn_write	*cw;
+	struct connector	*c;
+
+	if ((c = connector_find(p, name)) == NULL)
+		return sp_err_set(err, SP_ERR_NOTFOUND, "no connector named "
+		    "\"%.64s\"", name ? name : "");
+	if ((cw = conn_write_new(CW_DELETE, c->name, actor, done, arg)) == NULL)
+		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
+	cw->id = c->id;
+	return peer_write_run(p, &cw->w, err);
 }
 
 int
 peer_connector_delete(struct peer *p, const char *name, const char *actor,
     struct sp_err *err)
 {
-	struct store_txn	*tx = NULL;
-	struct connector	*c;
-	int			 r;
+	return conn_del(p, name, actor, NULL, NULL, err);
+}
 
-	if ((c = connector_find(p, name)) == NULL)
-		return sp_err_set(err, SP_ERR_NOTFOUND, "no connector named "
-		    "\"%.64s\"", name ? name : "");
-	if ((r = store_txn_begin(p->st, &tx, err)) != 0)
-		return r;
-	if ((r = store_exec(p->st, tx, NULL, err, "DELETE FROM connectors WHERE "
-	    "id = ?", "i", c->id)) < 0 || (r = audit(p, tx, "connector.delete",
-	    actor, json_pack("{s:s}", "connector", c->name), err)) != 0) {
-		store_txn_rollback(tx);
-		return r;
-	}
-	if ((r = store_txn_commit(tx, err)) != 0)
-		return r;
-	TAILQ_REMOVE(&p->connectors, c, e);
-	c->deleted = true;
-	connector_drop_pool(c, "connector was deleted", false);
-	/* Dead connections awaiting cleanup free the connector last. */
-	if (c->nconns == 0)
-		connector_free(c);
-	return 0;
+int
+peer_connector_delete_async(struct peer *p, const char *name,
+    const char *actor, peer_done_fn *done, void *arg, struct sp_err *err)
+{
+	return conn_del(p, name, actor, done, arg, err);
 }
 
 json_t *

@@ -6,6 +6,7 @@
 #include <openssl/x509.h>
 
 #include "crypto/ids.h"
+#include "net/pool.h"
 #include "peer/peer_int.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -53,6 +54,147 @@ peer_setting_put(struct peer *p, const char *key, const char *value,
 	return r;
 }
 
+/* --- database writes off the loop ----------------------------------------- */
+
+static void	write_next(struct peer *p);
+
+static void
+write_work(void *arg)
+{
+	struct peer_write	*w = arg;
+
+	w->rc = w->write(w, &w->err);
+}
+
+static void
+write_done(void *arg)
+{
+	struct peer_write	*w = arg;
+	struct peer		*p = w->p;
+
+	p->write_busy = false;
+	w->apply(w, w->rc, &w->err);	/* frees w */
+	write_next(p);
+}
+
+/* Starts the next queued write if none runs (loop thread). */
+static void
+write_next(struct peer *p)
+{
+	struct peer_write	*w;
+	int			 r;
+
+	while (!p->write_busy && (w = TAILQ_FIRST(&p->writes)) != NULL) {
+		TAILQ_REMOVE(&p->writes, w, q);
+		if ((r = pool_submit(p->pool, write_work, write_done, w)) == 0) {
+			p->write_busy = true;
+			return;
+		}
+		/* A full or stopping pool: this one fails, nothing waits. */
+		sp_err_set(&w->err, r, "node too busy or stopping: change not "
+		    "made, try again");
+		w->apply(w, r, &w->err);
+	}
+}
+
+int
+peer_write_run(struct peer *p, struct peer_write *w, struct sp_err *err)
+{
+	int	r;
+
+	w->p = p;
+	if (w->done == NULL || p->pool == NULL) {
+		r = w->write(w, &w->err);
+		if (r != 0 && err != NULL)
+			*err = w->err;
+		w->done = NULL;
+		w->apply(w, r, &w->err);
+		return r;
+	}
+	TAILQ_INSERT_TAIL(&p->writes, w, q);
+	write_next(p);
+	return 0;
+}
+
+/* --- settings -------------------------------------------------------------- */
+
+enum setting_kind { SK_INCOMING, SK_OUTGOING, SK_INCOMING_KB };
+
+struct setting_write {
+	struct peer_write	w;		/* first */
+	enum setting_kind	kind;
+	bool			on;
+	char			value[PEER_NAME_MAX + 1];
+	char			actor[128];
+};
+
+static const char *const setting_keys[] = {
+	[SK_INCOMING] = SET_INCOMING,
+	[SK_OUTGOING] = SET_OUTGOING,
+	[SK_INCOMING_KB] = SET_INCOMING_KB,
+};
+
+static int
+setting_write(struct peer_write *w, struct sp_err *err)
+{
+	struct setting_write	*sw = (struct setting_write *)w;
+
+	return peer_setting_put(w->p, setting_keys[sw->kind], sw->value,
+	    sw->actor, err);
+}
+
+static void
+setting_apply(struct peer_write *w, int rc, const struct sp_err *err)
+{
+	struct setting_write	*sw = (struct setting_write *)w;
+	struct peer		*p = w->p;
+
+	if (rc == 0) {
+		switch (sw->kind) {
+		case SK_INCOMING:
+			p->incoming_enabled = sw->on;
+			log_info("peer: incoming connections %s by %s",
+			    sw->on ? "enabled" : "disabled", sw->actor);
+			break;
+		case SK_OUTGOING:
+			p->outgoing_enabled = sw->on;
+			break;
+		case SK_INCOMING_KB:
+			snprintf(p->incoming_kb, sizeof(p->incoming_kb), "%s",
+			    sw->value);
+			/* The next connection gets the new identity. */
+			p->srv_dirty = true;
+			p->srv_retry = 0;
+			break;
+		}
+	}
+	if (w->done != NULL)
+		w->done(w->arg, rc, err);
+	free(sw);
+}
+
+static int
+setting_change(struct peer *p, enum setting_kind kind, bool on,
+    const char *value, const char *actor, peer_done_fn *done, void *arg,
+    struct sp_err *err)
+{
+	struct setting_write	*sw;
+
+	if ((sw = calloc(1, sizeof(*sw))) == NULL)
+		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
+	sw->w.write = setting_write;
+	sw->w.apply = setting_apply;
+	sw->w.done = done;
+	sw->w.arg = arg;
+	sw->kind = kind;
+	sw->on = on;
+	snprintf(sw->value, sizeof(sw->value), "%s", value != NULL ? value :
+	    on ? "1" : "0");
+	snprintf(sw->actor, sizeof(sw->actor), "%s", actor != NULL ? actor :
+	    "");
+	return peer_write_run(p, &sw->w, err);
+}
+
 static int
 setting_row(const struct store_row *row, void *arg)
 {
@@ -86,6 +228,7 @@ peer_new(struct event_base *base, struct pool *pool, struct store *st,
 	p->hooks = *hooks;
 	snprintf(p->node, sizeof(p->node), "%s", node_name);
 	TAILQ_INIT(&p->connectors);
+	TAILQ_INIT(&p->writes);
 	/* Incoming is off until an operator turns it on; outgoing is on. */
 	p->incoming_enabled = false;
 	p->outgoing_enabled = true;
@@ -108,6 +251,17 @@ peer_free(struct peer *p)
 	if (p == NULL)
 		return;
 	p->pool = NULL;		/* freed before us (node_cleanup()) */
+	{
+		struct peer_write	*w;
+		struct sp_err		 e = { 0 };
+
+		/* Nothing should wait (the pool ran its completions). */
+		while ((w = TAILQ_FIRST(&p->writes)) != NULL) {
+			TAILQ_REMOVE(&p->writes, w, q);
+			sp_err_set(&e, SP_ERR_STATE, "node stopping");
+			w->apply(w, SP_ERR_STATE, &e);
+		}
+	}
 	connectors_free(p);
 	listener_stop(p);
 	free(p);
@@ -131,20 +285,21 @@ int
 peer_set_incoming(struct peer *p, bool enabled, const char *actor,
     struct sp_err *err)
 {
-	int	r;
-
-	if ((r = peer_setting_put(p, SET_INCOMING, enabled ? "1" : "0", actor,
-	    err)) != 0)
-		return r;
-	p->incoming_enabled = enabled;
-	log_info("peer: incoming connections %s by %s",
-	    enabled ? "enabled" : "disabled", actor);
-	return 0;
+	return setting_change(p, SK_INCOMING, enabled, NULL, actor, NULL, NULL,
+	    err);
 }
 
 int
-peer_set_incoming_keybinding(struct peer *p, const char *kb,
-    const char *actor, struct sp_err *err)
+peer_set_incoming_async(struct peer *p, bool enabled, const char *actor,
+    peer_done_fn *done, void *arg, struct sp_err *err)
+{
+	return setting_change(p, SK_INCOMING, enabled, NULL, actor, done, arg,
+	    err);
+}
+
+/* Refuses a binding that cannot serve TLS now (a read, on the loop). */
+static int
+kb_usable(struct peer *p, const char *kb, struct sp_err *err)
 {
 	X509		*cert = NULL;
 	STACK_OF(X509)	*chain = NULL;
@@ -153,32 +308,53 @@ peer_set_incoming_keybinding(struct peer *p, const char *kb,
 
 	if (!sp_name_valid(kb, PEER_NAME_MAX))
 		return sp_err_set(err, SP_ERR_INVALID, "bad key binding name");
-	/* Refuse a binding that cannot serve TLS now. */
 	if ((r = p->hooks.identity(p->hooks.arg, kb, &cert, &chain, &key,
 	    err)) != 0)
 		return r;
 	X509_free(cert);
 	sk_X509_pop_free(chain, X509_free);
 	EVP_PKEY_free(key);
-	if ((r = peer_setting_put(p, SET_INCOMING_KB, kb, actor, err)) != 0)
-		return r;
-	snprintf(p->incoming_kb, sizeof(p->incoming_kb), "%s", kb);
-	p->srv_dirty = true;	/* the next connection gets the new identity */
-	p->srv_retry = 0;
 	return 0;
+}
+
+int
+peer_set_incoming_keybinding(struct peer *p, const char *kb,
+    const char *actor, struct sp_err *err)
+{
+	int	r;
+
+	if ((r = kb_usable(p, kb, err)) != 0)
+		return r;
+	return setting_change(p, SK_INCOMING_KB, true, kb, actor, NULL, NULL,
+	    err);
+}
+
+int
+peer_set_incoming_keybinding_async(struct peer *p, const char *kb,
+    const char *actor, peer_done_fn *done, void *arg, struct sp_err *err)
+{
+	int	r;
+
+	if ((r = kb_usable(p, kb, err)) != 0)
+		return r;
+	return setting_change(p, SK_INCOMING_KB, true, kb, actor, done, arg,
+	    err);
 }
 
 int
 peer_set_outgoing(struct peer *p, bool enabled, const char *actor,
     struct sp_err *err)
 {
-	int	r;
+	return setting_change(p, SK_OUTGOING, enabled, NULL, actor, NULL, NULL,
+	    err);
+}
 
-	if ((r = peer_setting_put(p, SET_OUTGOING, enabled ? "1" : "0", actor,
-	    err)) != 0)
-		return r;
-	p->outgoing_enabled = enabled;
-	return 0;
+int
+peer_set_outgoing_async(struct peer *p, bool enabled, const char *actor,
+    peer_done_fn *done, void *arg, struct sp_err *err)
+{
+	return setting_change(p, SK_OUTGOING, enabled, NULL, actor, done, arg,
+	    err);
 }
 
 int

@@ -189,7 +189,17 @@ typedef void peer_cancel_fn(struct peer_req *r, enum peer_cancel why,
 int	peer_req_defer(struct peer_req *r, int timeout_ms,
 	    peer_cancel_fn *cancel, void *arg) SP_WUR;
 
-/* --- admin (loop thread) ------------------------------------------------ */
+/* --- admin (loop thread) ------------------------------------------------ *
+ *
+ * Each change below has two forms. The plain one does its database write
+ * inline (for tests and tools); the _async one, which the admin commands
+ * use, validates on the loop, writes on a worker thread (the loop never
+ * waits for a commit) and applies the change to memory back on the loop,
+ * then calls done exactly once (never from inside the call if it returned
+ * 0). Writes run one at a time in the order asked, so memory and the
+ * database agree. A refusal before anything is queued is returned.
+ */
+typedef void peer_done_fn(void *arg, int rc, const struct sp_err *err);
 
 /* {"listen","incoming_enabled","incoming_keybinding","outgoing_enabled"} */
 json_t	*peer_status(struct peer *p);
@@ -200,6 +210,15 @@ int	peer_set_incoming(struct peer *p, bool enabled, const char *actor,
 int	peer_set_incoming_keybinding(struct peer *p, const char *kb,
 	    const char *actor, struct sp_err *err) SP_WUR;
 int	peer_set_outgoing(struct peer *p, bool enabled, const char *actor,
+	    struct sp_err *err) SP_WUR;
+int	peer_set_incoming_async(struct peer *p, bool enabled,
+	    const char *actor, peer_done_fn *done, void *arg,
+	    struct sp_err *err) SP_WUR;
+int	peer_set_incoming_keybinding_async(struct peer *p, const char *kb,
+	    const char *actor, peer_done_fn *done, void *arg,
+	    struct sp_err *err) SP_WUR;
+int	peer_set_outgoing_async(struct peer *p, bool enabled,
+	    const char *actor, peer_done_fn *done, void *arg,
 	    struct sp_err *err) SP_WUR;
 
 struct peer_connector_conf {
@@ -219,6 +238,18 @@ int	peer_connector_clone(struct peer *p, const char *from, const char *to,
 	    const char *actor, struct sp_err *err) SP_WUR;
 int	peer_connector_delete(struct peer *p, const char *name,
 	    const char *actor, struct sp_err *err) SP_WUR;
+int	peer_connector_add_async(struct peer *p,
+	    const struct peer_connector_conf *c, const char *actor,
+	    peer_done_fn *done, void *arg, struct sp_err *err) SP_WUR;
+int	peer_connector_edit_async(struct peer *p,
+	    const struct peer_connector_conf *c, const char *actor,
+	    peer_done_fn *done, void *arg, struct sp_err *err) SP_WUR;
+int	peer_connector_clone_async(struct peer *p, const char *from,
+	    const char *to, const char *actor, peer_done_fn *done, void *arg,
+	    struct sp_err *err) SP_WUR;
+int	peer_connector_delete_async(struct peer *p, const char *name,
+	    const char *actor, peer_done_fn *done, void *arg,
+	    struct sp_err *err) SP_WUR;
 /* [{"name","url","state","auth","in_use","ready","max","queued",
  *   "tls_peer"}] */
 json_t	*peer_connector_list(struct peer *p);

@@ -35,6 +35,28 @@ struct incoming_rec {
 
 struct connector;
 TAILQ_HEAD(connector_list, connector);
+
+/*
+ * A database write for the peer layer (settings, stored connectors): the
+ * write runs on a worker and touches only the store and the job; apply
+ * runs on the loop with the outcome, changes memory if rc is 0, calls
+ * done and frees the job. One job at a time, in order (peer.c).
+ */
+struct peer_write;
+typedef int	peer_write_fn(struct peer_write *w, struct sp_err *err);
+typedef void	peer_apply_fn(struct peer_write *w, int rc,
+		    const struct sp_err *err);
+struct peer_write {
+	struct peer		*p;
+	peer_write_fn		*write;
+	peer_apply_fn		*apply;
+	peer_done_fn		*done;
+	void			*arg;
+	int			 rc;
+	struct sp_err		 err;
+	TAILQ_ENTRY(peer_write)	 q;
+};
+TAILQ_HEAD(peer_write_list, peer_write);
 struct listener;
 struct registry;
 
@@ -70,12 +92,23 @@ struct peer {
 
 	/* connectors */
 	struct connector_list	 connectors;
+
+	/* database writes, one at a time (peer_write_run()) */
+	struct peer_write_list	 writes;
+	bool			 write_busy;
 };
 
 /* peer.c */
 int	peer_setting_put(struct peer *p, const char *key, const char *value,
 	    const char *actor, struct sp_err *err) SP_WUR;
 int	peer_fingerprint(X509 *x, char out[65]) SP_WUR;
+/*
+ * Runs w: inline (done == NULL: write, then apply, the outcome returned)
+ * or queued for a worker (0 returned; apply reports through done). Takes
+ * w in every case.
+ */
+int	peer_write_run(struct peer *p, struct peer_write *w,
+	    struct sp_err *err) SP_WUR;
 
 /* listener.c (listener_int.h has the rest of the listener's insides) */
 void	nodelay(evutil_socket_t fd);

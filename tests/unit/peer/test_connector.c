@@ -942,6 +942,96 @@ test_reused_connection_dropped(void **state)
 	json_decref(r3.body);
 }
 
+/* The admin changes' async forms: written off the loop, in order. */
+struct async_log {
+	int	calls;
+	int	rc[8];
+};
+
+static void
+on_async(void *arg, int rc, const struct sp_err *err)
+{
+	struct async_log	*al = arg;
+
+	(void)err;
+	if (al->calls < 8)
+		al->rc[al->calls] = rc;
+	al->calls++;
+}
+
+static int
+row_value(const struct store_row *row, void *arg)
+{
+	snprintf(arg, 8, "%s", store_row_text(row, 0));
+	return 0;
+}
+
+static void
+test_admin_changes_async(void **state)
+{
+	struct fixture			*fx = *state;
+	struct async_log		 al = { 0 };
+	struct peer_connector_conf	 cf = { 0 };
+	struct sp_err			 err = { 0 };
+	char				 url[128], v[8] = "";
+	json_t				*st, *list;
+
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d/peer/v1", fx->port);
+	cf.name = "later";
+	cf.url = url;
+	cf.auth = "client";
+	cf.enabled = 1;
+	assert_int_equal(peer_connector_add_async(fx->p, &cf, "test",
+	    on_async, &al, &err), 0);
+	/* Never inside the call: the write is on a worker. */
+	assert_int_equal(al.calls, 0);
+	list = peer_connector_list(fx->p);
+	assert_int_equal(json_array_size(list), 1);	/* only "t" so far */
+	json_decref(list);
+	/* Three switches queued at once: applied in order. */
+	assert_int_equal(peer_set_outgoing_async(fx->p, false, "test",
+	    on_async, &al, &err), 0);
+	assert_int_equal(peer_set_outgoing_async(fx->p, true, "test",
+	    on_async, &al, &err), 0);
+	assert_int_equal(peer_set_outgoing_async(fx->p, false, "test",
+	    on_async, &al, &err), 0);
+	/*
+	 * The same name again while the first add is in flight: not yet in
+	 * memory, so it is queued, and the database refuses it (below).
+	 */
+	assert_int_equal(peer_connector_add_async(fx->p, &cf, "test",
+	    on_async, &al, &err), 0);
+	loop_until(fx, &al.calls, 5, 5000);
+	assert_int_equal(al.calls, 5);
+	/* The second add lost the race at the database (UNIQUE). */
+	assert_int_equal(al.rc[0], 0);
+	assert_int_equal(al.rc[4], SP_ERR_EXISTS);
+	list = peer_connector_list(fx->p);
+	assert_int_equal(json_array_size(list), 2);
+	json_decref(list);
+	st = peer_status(fx->p);
+	assert_false(json_is_true(json_object_get(st, "outgoing_enabled")));
+	json_decref(st);
+	assert_int_equal(store_select(fx->st, NULL, row_value, v, &err,
+	    "SELECT value FROM settings WHERE key = 'peer.outgoing_enabled'",
+	    ""), 0);
+	assert_string_equal(v, "0");
+	/* Delete: gone from memory once its write came back. */
+	assert_int_equal(peer_connector_delete_async(fx->p, "later", "test",
+	    on_async, &al, &err), 0);
+	loop_until(fx, &al.calls, 6, 5000);
+	assert_int_equal(al.rc[5], 0);
+	list = peer_connector_list(fx->p);
+	assert_int_equal(json_array_size(list), 1);
+	json_decref(list);
+	/* A refusal before anything is queued is returned; done never runs. */
+	assert_int_equal(peer_connector_delete_async(fx->p, "later", "test",
+	    on_async, &al, &err), SP_ERR_NOTFOUND);
+	loop_for(fx, 50);
+	assert_int_equal(al.calls, 6);
+	assert_int_equal(peer_set_outgoing(fx->p, true, "test", &err), 0);
+}
+
 #define T(f)	cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -957,6 +1047,7 @@ main(void)
 		T(test_reset_from_callback),
 		T(test_long_lane_outlives_idle_timeout),
 		T(test_reused_connection_dropped),
+		T(test_admin_changes_async),
 	};
 
 	return cmocka_run_group_tests_name("connector", tests, group_setup,
