@@ -42,6 +42,7 @@ ca_service_free(struct ca_service *svc)
 		profile_free(svc->profs[i]);
 	free(svc->profs);
 	pthread_rwlock_destroy(&svc->lk);
+	pthread_mutex_destroy(&svc->chg_mtx);
 	pthread_mutex_destroy(&svc->gc_mtx);
 	free(svc);
 }
@@ -247,6 +248,7 @@ ca_service_open(struct store *st, struct tokens *tokens,
 	if ((svc = calloc(1, sizeof(*svc))) == NULL)
 		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
 	pthread_rwlock_init(&svc->lk, NULL);
+	pthread_mutex_init(&svc->chg_mtx, NULL);
 	pthread_mutex_init(&svc->gc_mtx, NULL);
 	{
 		long	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -428,8 +430,8 @@ ca_create(struct ca_service *svc, const struct ca_create_req *req,
 	enum key_alg		 kalg;
 	unsigned char		*kspki = NULL;
 	size_t			 kspkilen = 0;
-	bool			 claimed = false;
-	struct profile		**pp;
+	bool			 claimed = false, locked = true;
+	struct profile		**pp, *pcopy = NULL;
 	struct cert_template	 t = { 0 };
 	struct store_ca		 sca = { 0 };
 	struct store_cert	 sc = { 0 };
@@ -464,7 +466,8 @@ ca_create(struct ca_service *svc, const struct ca_create_req *req,
 		    "required");
 	if ((r = dn_parse(req->dn, &name, err)) != 0)
 		return r;
-	pthread_rwlock_wrlock(&svc->lk);
+	pthread_mutex_lock(&svc->chg_mtx);
+	pthread_rwlock_rdlock(&svc->lk);
 	if (ca_find(svc, req->name) != NULL) {
 		r = sp_err_set(err, SP_ERR_EXISTS, "CA \"%s\" already exists",
 		    req->name);
@@ -481,6 +484,15 @@ ca_create(struct ca_service *svc, const struct ca_create_req *req,
 		    "\"%.64s\"", pname);
 		goto out;
 	}
+	/*
+	 * A copy of the profile, and the lock goes: signing and the commit
+	 * below hold only chg_mtx (CAs are never freed, so iss stays).
+	 */
+	if ((r = profile_clone(*pp, (*pp)->name, &pcopy, err)) != 0)
+		goto out;
+	pp = &pcopy;
+	pthread_rwlock_unlock(&svc->lk);
+	locked = false;
 	if (!(*pp)->ca) {
 		r = sp_err_set(err, SP_ERR_POLICY, "profile %s is not a CA "
 		    "profile (ca=false)", pname);
@@ -615,8 +627,10 @@ ca_create(struct ca_service *svc, const struct ca_create_req *req,
 	p = der;
 	if ((ca->cert = d2i_X509(NULL, &p, (long)derlen)) == NULL)
 		fatalx("CA %s: cannot parse its own certificate", req->name);
+	pthread_rwlock_wrlock(&svc->lk);
 	if (push(&svc->cas, &svc->ncas, sizeof(ca), &ca) != 0)
 		fatalx("out of memory adding CA");
+	pthread_rwlock_unlock(&svc->lk);
 	*out = ca_json(svc, ca);
 	ca = NULL;
 	claimed = false;	/* the CA keeps its key */
@@ -625,7 +639,10 @@ ca_create(struct ca_service *svc, const struct ca_create_req *req,
 	if (claimed)
 		tokens_key_release(svc->tokens, req->token, req->key,
 		    TOKENS_USE_CA, req->name);
-	pthread_rwlock_unlock(&svc->lk);
+	if (locked)
+		pthread_rwlock_unlock(&svc->lk);
+	pthread_mutex_unlock(&svc->chg_mtx);
+	profile_free(pcopy);
 	free(kspki);
 	ca_free(ca);
 	X509_NAME_free(name);
@@ -775,28 +792,30 @@ ca_profile_create(struct ca_service *svc, const char *name, const char *from,
     struct sp_err *err)
 {
 	struct profile	**src, *p = NULL;
-	int		  r;
+	int		  r = 0;
 
-	pthread_rwlock_wrlock(&svc->lk);
-	if (name != NULL && ca_prof_find(svc, name) != NULL) {
+	/* The commit holds only chg_mtx; lk for the lookup and the push. */
+	pthread_mutex_lock(&svc->chg_mtx);
+	pthread_rwlock_rdlock(&svc->lk);
+	if (name != NULL && ca_prof_find(svc, name) != NULL)
 		r = sp_err_set(err, SP_ERR_EXISTS, "profile \"%s\" already "
 		    "exists", name);
-		goto out;
-	}
-	if (from == NULL || (src = ca_prof_find(svc, from)) == NULL) {
+	else if (from == NULL || (src = ca_prof_find(svc, from)) == NULL)
 		r = sp_err_set(err, SP_ERR_NOTFOUND, "no profile named "
 		    "\"%.64s\" to copy", from ? from : "");
+	else
+		r = profile_clone(*src, name ? name : "", &p, err);
+	pthread_rwlock_unlock(&svc->lk);
+	if (r != 0 || (r = profile_apply(svc, p, "profile.create", sets,
+	    nsets, actor, err)) != 0)
 		goto out;
-	}
-	if ((r = profile_clone(*src, name ? name : "", &p, err)) != 0 ||
-	    (r = profile_apply(svc, p, "profile.create", sets, nsets, actor,
-	    err)) != 0)
-		goto out;
+	pthread_rwlock_wrlock(&svc->lk);
 	if (push(&svc->profs, &svc->nprofs, sizeof(p), &p) != 0)
 		fatalx("out of memory adding profile");
+	pthread_rwlock_unlock(&svc->lk);
 	p = NULL;
  out:
-	pthread_rwlock_unlock(&svc->lk);
+	pthread_mutex_unlock(&svc->chg_mtx);
 	profile_free(p);
 	return r;
 }
@@ -806,30 +825,38 @@ ca_profile_edit(struct ca_service *svc, const char *name,
     const char *const *sets, size_t nsets, const char *actor,
     struct sp_err *err)
 {
-	struct profile	**pp, *p = NULL;
-	int		  r;
+	struct profile	**pp, *p = NULL, *old;
+	int		  r = 0;
 
-	pthread_rwlock_wrlock(&svc->lk);
-	if (name == NULL || (pp = ca_prof_find(svc, name)) == NULL) {
+	pthread_mutex_lock(&svc->chg_mtx);
+	pthread_rwlock_rdlock(&svc->lk);
+	if (name == NULL || (pp = ca_prof_find(svc, name)) == NULL)
 		r = sp_err_set(err, SP_ERR_NOTFOUND, "no profile named "
 		    "\"%.64s\"", name ? name : "");
-		goto out;
-	}
-	if ((*pp)->builtin) {
+	else if ((*pp)->builtin)
 		r = sp_err_set(err, SP_ERR_DENIED, "profile %s is built in; "
 		    "create a copy with: profile create NAME --from %s", name,
 		    name);
+	else
+		r = profile_clone(*pp, name, &p, err);
+	pthread_rwlock_unlock(&svc->lk);
+	if (r != 0 || (r = profile_apply(svc, p, "profile.edit", sets, nsets,
+	    actor, err)) != 0)
 		goto out;
-	}
-	if ((r = profile_clone(*pp, name, &p, err)) != 0 ||
-	    (r = profile_apply(svc, p, "profile.edit", sets, nsets, actor,
-	    err)) != 0)
-		goto out;
-	profile_free(*pp);
+	/*
+	 * Swap under the write lock: readers use profiles only under lk
+	 * (issuance copies what it needs), so the old one can go now. The
+	 * slot is found again: chg_mtx kept the array as it was.
+	 */
+	pthread_rwlock_wrlock(&svc->lk);
+	pp = ca_prof_find(svc, name);
+	old = *pp;
 	*pp = p;
+	pthread_rwlock_unlock(&svc->lk);
+	profile_free(old);
 	p = NULL;
  out:
-	pthread_rwlock_unlock(&svc->lk);
+	pthread_mutex_unlock(&svc->chg_mtx);
 	profile_free(p);
 	return r;
 }

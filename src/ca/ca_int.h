@@ -45,6 +45,11 @@ struct gc_item;
 struct ca_service {
 	struct store		 *st;
 	pthread_rwlock_t	  lk;
+	/*
+	 * Serialises CA and profile changes, which sign and commit holding
+	 * only this; they take lk briefly to look up and to publish.
+	 */
+	pthread_mutex_t		  chg_mtx;
 	/* Group commit of single issuance requests (ca_issue_one()). */
 	pthread_mutex_t		  gc_mtx;
 	struct gc_item		 *gc_head, *gc_tail;

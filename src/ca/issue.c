@@ -86,7 +86,7 @@ struct pending {
 	X509		*x;
 	struct csr	*req;
 	char		*subject;
-	const char	*profile;
+	char		 profile[PROFILE_NAME_MAX + 1];
 	int64_t		 rowid;
 	unsigned char	*tbs;
 	size_t		 tbslen;
@@ -154,7 +154,7 @@ issue_prepare(struct ca_service *svc, const struct ca_issue_req *rq,
 		r = sp_err_set(err, SP_ERR_ALLOC, "out of memory");
 		goto out;
 	}
-	pd->profile = (*pp)->name;
+	snprintf(pd->profile, sizeof(pd->profile), "%s", (*pp)->name);
  out:
 	GENERAL_NAMES_free(sans);
 	return r;
@@ -227,10 +227,17 @@ ca_issue_batch(struct ca_service *svc, const struct ca_issue_req *reqs,
 	if ((pd = calloc(n, sizeof(*pd))) == NULL)
 		return SP_ERR_ALLOC;
 	memset(res, 0, n * sizeof(*res));
+	/*
+	 * The lock only for the lookups: CAs are never freed while the
+	 * service lives, and what a request needs of its profile is copied,
+	 * so signing and the commits below hold no lock a CA or profile
+	 * change waits on.
+	 */
 	pthread_rwlock_rdlock(&svc->lk);
 	for (size_t i = 0; i < n; i++)
 		res[i].rc = issue_prepare(svc, &reqs[i], &pd[i], &sc,
 		    &res[i].err);
+	pthread_rwlock_unlock(&svc->lk);
 
 	/*
 	 * Record before signing: serials and TBS are stored before anything
@@ -315,7 +322,6 @@ ca_issue_batch(struct ca_service *svc, const struct ca_issue_req *reqs,
 		}
 	}
  out:
-	pthread_rwlock_unlock(&svc->lk);
 	for (size_t i = 0; i < n; i++)
 		pending_cleanup(&pd[i]);
 	sign_cache_cleanup(&sc);

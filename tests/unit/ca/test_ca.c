@@ -1117,6 +1117,114 @@ test_commit_hooks(void **state)
 	OPENSSL_free(res.der);
 }
 
+/*
+ * A CA change holds no lock readers wait on while it signs and commits:
+ * with ca_create() stopped inside its transaction (a commit hook that
+ * waits), ca_list() and a profile lookup still answer at once.
+ */
+struct slow_hook {
+	pthread_mutex_t	mtx;
+	pthread_cond_t	cv;
+	bool		inside, release;
+};
+
+static int
+hook_wait(void *arg, struct store *st, struct store_txn *tx,
+    const struct ca_change_ev *ev, struct sp_err *err)
+{
+	struct slow_hook	*sh = arg;
+	struct timespec		 until;
+
+	(void)st;
+	(void)tx;
+	(void)err;
+	if (ev->what != CA_CHANGE_CA)
+		return 0;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	pthread_mutex_lock(&sh->mtx);
+	sh->inside = true;
+	pthread_cond_broadcast(&sh->cv);
+	while (!sh->release && pthread_cond_timedwait(&sh->cv, &sh->mtx,
+	    &until) == 0)
+		;
+	pthread_mutex_unlock(&sh->mtx);
+	return 0;
+}
+
+struct create_arg {
+	struct ca_service	*svc;
+	int			 rc;
+};
+
+static void *
+create_thread(void *p)
+{
+	struct create_arg	*a = p;
+	struct ca_create_req	 req = { 0 };
+	struct sp_err		 err = { 0 };
+	json_t			*j = NULL;
+
+	req.name = "Slow";
+	req.dn = "CN=Slow CA";
+	req.token = "tok";
+	req.key = "spare-key";
+	req.signed_by = "Root";
+	a->rc = ca_create(a->svc, &req, ACTOR, &j, &err);
+	json_decref(j);
+	return NULL;
+}
+
+static void *
+list_thread(void *p)
+{
+	struct ca_service	*svc = p;
+	json_t			*j, *out = NULL;
+	struct sp_err		 err = { 0 };
+
+	j = ca_list(svc);
+	json_decref(j);
+	if (ca_profile_show(svc, "TLS_SERVER", &out, &err) == 0)
+		json_decref(out);
+	return (void *)1;
+}
+
+static void
+test_change_does_not_block_readers(void **state)
+{
+	struct fixture		*fx = *state;
+	struct slow_hook	 sh = { PTHREAD_MUTEX_INITIALIZER,
+				    PTHREAD_COND_INITIALIZER, false, false };
+	struct create_arg	 ca = { fx->svc, -1 };
+	pthread_t		 tc, tl;
+	struct timespec		 until;
+	void			*ret = NULL;
+	int			 joined;
+
+	make_pki(fx->tk, fx->svc);
+	assert_int_equal(ca_add_commit_hook(fx->svc, hook_wait, &sh), 0);
+	assert_int_equal(pthread_create(&tc, NULL, create_thread, &ca), 0);
+	pthread_mutex_lock(&sh.mtx);
+	while (!sh.inside)
+		pthread_cond_wait(&sh.cv, &sh.mtx);
+	pthread_mutex_unlock(&sh.mtx);
+	/* ca_create() is inside its transaction now. */
+	assert_int_equal(pthread_create(&tl, NULL, list_thread, fx->svc), 0);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 3;
+	joined = pthread_timedjoin_np(tl, &ret, &until);
+	pthread_mutex_lock(&sh.mtx);
+	sh.release = true;
+	pthread_cond_broadcast(&sh.cv);
+	pthread_mutex_unlock(&sh.mtx);
+	if (joined != 0)
+		pthread_join(tl, &ret);
+	pthread_join(tc, NULL);
+	assert_int_equal(joined, 0);	/* the readers did not wait */
+	assert_int_equal(ca.rc, 0);
+	assert_int_equal(cert_count(fx->svc, "Root", "active"), 2);
+}
+
 static void
 test_issue_batch_limits(void **state)
 {
@@ -1788,6 +1896,7 @@ main(void)
 		T(test_issue_one_groups),
 		T(test_issue_batch_failed_rows_marked),
 		T(test_commit_hooks),
+		T(test_change_does_not_block_readers),
 		T(test_issue_batch_limits),
 		T(test_issue_token_inactive),
 		T(test_revoke),
