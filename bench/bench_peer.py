@@ -75,7 +75,7 @@ def main():
         procs.append(start(ca, work / "ca.log"))
         procs.append(start(va, work / "va.log"))
         port = int(spj(va, "peer", "status")["listen"].rsplit(":", 1)[1])
-        sp(ca, "token", "create", "T", "--pin", "1234")
+        sp(ca, "token", "create", "T", "--pin", "bench-PIN-1234")
         for k in ("mgmt", "tls"):
             sp(ca, "token", "genkey", "T", k, "--alg", "ec-p256")
         sp(ca, "ca", "create", "Mgmt", "--dn", "CN=Bench Mgmt", "--token",
@@ -96,7 +96,7 @@ def main():
         sp(ca, "keybinding", "install-cert", "ca-tls", "--cert",
            work / "ca.pem", "--chain", mgmt)
         sp(ca, "trust", "add", "--cert", mgmt)
-        sp(va, "token", "create", "V", "--pin", "1234")
+        sp(va, "token", "create", "V", "--pin", "bench-PIN-1234")
         sp(va, "token", "genkey", "V", "tls", "--alg", "ec-p256")
         sp(va, "keybinding", "create", "va-tls", "--token", "V", "--key",
            "tls")

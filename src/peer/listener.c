@@ -104,6 +104,12 @@ server_ctx_new(struct peer *p, struct sp_err *err)
 		if (!SSL_CTX_add1_chain_cert(ctx, sk_X509_value(chain, i)))
 			log_warnx("peer: cannot add chain certificate %d", i);
 	/*
+	 * No TLS 1.2 renegotiation: a connection keeps the certificate it
+	 * was admitted with (conn_fingerprint() relies on it), and a client
+	 * cannot make the server redo handshakes on an open connection.
+	 */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+	/*
 	 * Client certificates are required and verified against the trusted
 	 * peer CAs, for the TLS client purpose. The callback only logs a
 	 * refusal; it returns OpenSSL's verdict unchanged, so nothing turns
@@ -367,6 +373,19 @@ authorize_derived(struct peer *p, struct peer_req *r, char *msg, size_t msgsz)
  * target parsed by evhttp's URI parser; anything unexpected keeps the
  * largest limit, and evhttp's parse decides.
  */
+int
+conn_fingerprint(struct lconn *c, X509 *cert, char out[65])
+{
+	if (c->fp_cert != cert || c->fp[0] == '\0') {
+		c->fp_cert = NULL;
+		if (peer_fingerprint(cert, c->fp) != 0)
+			return -1;
+		c->fp_cert = cert;
+	}
+	memcpy(out, c->fp, sizeof(c->fp));
+	return 0;
+}
+
 void
 listener_head(struct lconn *c, const char *line)
 {
@@ -407,7 +426,7 @@ listener_head(struct lconn *c, const char *line)
 		goto out;	/* 404/405 come from on_request() */
 	r.p = p;
 	if ((r.cert = SSL_get0_peer_certificate(c->ssl)) == NULL ||
-	    peer_fingerprint(r.cert, fp) != 0)
+	    conn_fingerprint(c, r.cert, fp) != 0)
 		goto out;
 	/*
 	 * Derived rules without the body (not read yet): a rule function that
@@ -776,7 +795,7 @@ on_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 	conn_head_rescan(c);
-	if (peer_fingerprint(cert, fp) != 0) {
+	if (conn_fingerprint(c, cert, fp) != 0) {
 		/* No cache key, no decision: never a shared fallback key. */
 		log_warnx("peer: cannot compute a client certificate's "
 		    "fingerprint");

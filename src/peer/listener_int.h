@@ -101,6 +101,8 @@ struct lconn {
 	size_t				 rlen;
 	char				 rline[PEER_URL_MAX + 32];
 	char				 client[80];	/* HOST:PORT */
+	const X509			*fp_cert;	/* fp is its fingerprint */
+	char				 fp[65];
 	struct peer_req_list		 pending;	/* deferred replies */
 	TAILQ_ENTRY(lconn)		 entry;		/* l->conns */
 	TAILQ_ENTRY(lconn)		 fentry;	/* l->fresh */
@@ -109,6 +111,12 @@ TAILQ_HEAD(lconn_list, lconn);
 
 struct evconnlistener;
 struct lconn	*conn_of_ssl(const SSL *ssl);
+/*
+ * The client certificate's fingerprint, computed once per connection
+ * (per certificate: a new one, after renegotiation, is fingerprinted
+ * again). -1 if the digest fails: never a shared fallback.
+ */
+int		 conn_fingerprint(struct lconn *c, X509 *cert, char out[65]);
 /* Rate limit and address for a line about ssl's connection. */
 bool	 conn_log_ok(const SSL *ssl, const char **client, char *tail,
 	    size_t tailsz);
