@@ -849,7 +849,8 @@ ca_profile_edit(struct ca_service *svc, const char *name,
 	 * slot is found again: chg_mtx kept the array as it was.
 	 */
 	pthread_rwlock_wrlock(&svc->lk);
-	pp = ca_prof_find(svc, name);
+	if ((pp = ca_prof_find(svc, name)) == NULL)
+		fatalx("profile %s vanished during its edit", name);
 	old = *pp;
 	*pp = p;
 	pthread_rwlock_unlock(&svc->lk);
