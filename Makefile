@@ -1,7 +1,8 @@
 # The commands a newcomer uses. Each installs what it needs first.
 #   make        build the release binary in build/
 #   make demo   run the end-to-end demonstration (scripts/demo.sh)
-#   make test   unit + fuzz-regression + end-to-end tests under ASan/UBSan
+#   make test   the release build (its warnings are errors too), then unit +
+#               fuzz-regression + end-to-end tests under ASan/UBSan
 #   make bench  issuance and peer-transport benchmarks against baselines
 JOBS ?= $(shell nproc)
 SAN_BUILD := build-asan
@@ -22,7 +23,7 @@ test-deps:
 demo: all
 	scripts/demo.sh build/sallyport
 
-test: test-deps
+test: test-deps all
 	cmake -S . -B $(SAN_BUILD) -DCMAKE_BUILD_TYPE=Debug \
 	    -DSP_SANITIZE=address,undefined -DSP_TEST_HOOKS=ON >/dev/null
 	cmake --build $(SAN_BUILD) -j $(JOBS)
