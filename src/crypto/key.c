@@ -21,9 +21,10 @@
 #include "util/util.h"
 
 /*
- * PBKDF2 iterations for new wrapped keys and PIN verifiers. Both formats
- * carry the count, so raising it later keeps old blobs readable.
- * XXX 20000 keeps the tests fast; OWASP suggests far more for SHA-256.
+ * PBKDF2 iterations of the earlier token scheme (wrapped keys and PIN
+ * verifiers). Tokens no longer use it for new keys (scrypt, see
+ * crypto/token.c); it is kept to read old tokens, which are re-wrapped
+ * at their next activation. Both formats carry the count.
  */
 #define KEY_PBKDF2_ITER		20000
 /* Refuse stored counts above this: a hostile blob must not stall us. */
