@@ -8,6 +8,7 @@
 
 #include "admin/args.h"
 #include "admin/handlers.h"
+#include "ca/profile.h"
 #include "admin/proto.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -265,34 +266,74 @@ h_profile_edit(struct admin_ctx *ctx, json_t *args, const char *actor,
 	return r;
 }
 
-static int
-h_cert_issue(struct admin_ctx *ctx, json_t *args, const char *actor,
-    json_t **out, struct sp_err *err)
+/*
+ * cert.issue runs on the loop and queues the request for group commit
+ * (ca_issue_submit()): no worker waits for another request's batch. The
+ * reply goes out when the batch that carried it has come back.
+ */
+struct issue_wait {
+	admin_reply_fn	*reply;
+	void		*cookie;
+	char		 ca[CA_NAME_MAX + 1];
+	char		 profile[PROFILE_NAME_MAX + 1];
+};
+
+static void
+issue_done(void *arg, const struct ca_issue_res *res)
 {
-	struct ca_issue_req	req = { 0 };
-	struct ca_issue_res	res = { 0 };
+	struct issue_wait	*w = arg;
+	json_t			*doc;
+
+	if (res->rc == 0 && (doc = json_pack("{s:s,s:s,s:s,s:o}", "ca",
+	    w->ca, "profile", w->profile, "serial", res->serial, "der",
+	    admin_b64_json(res->der, res->derlen))) != NULL)
+		w->reply(w->cookie, admin_response_ok(doc));
+	else
+		w->reply(w->cookie, admin_response_err(res->rc != 0 ? res->rc :
+		    SP_ERR_ALLOC, res->rc != 0 && res->err.msg[0] ?
+		    res->err.msg : res->rc != 0 ? "issuance failed" :
+		    "out of memory"));
+	free(w);
+}
+
+static void
+a_cert_issue(struct admin_ctx *ctx, json_t *args, const char *actor,
+    admin_reply_fn *reply, void *cookie)
+{
+	struct ca_issue_req	 req = { 0 };
+	struct issue_wait	*w = NULL;
+	struct sp_err		 err = { 0 };
 	unsigned char		*csr = NULL;
 	long long		 days;
 	int			 r;
 
-	if ((r = admin_arg_str(args, "ca", true, &req.ca, err)) != 0 ||
-	    (r = admin_arg_str(args, "profile", true, &req.profile, err)) != 0 ||
-	    (r = admin_arg_int(args, "days", 1, 36500, &days, err)) != 0 ||
-	    (r = admin_arg_b64(args, "csr", true, CSR_MAX_SIZE, &csr, &req.csrlen,
-	    err)) != 0)
-		return r;
+	if ((r = admin_arg_str(args, "ca", true, &req.ca, &err)) != 0 ||
+	    (r = admin_arg_str(args, "profile", true, &req.profile,
+	    &err)) != 0 ||
+	    (r = admin_arg_int(args, "days", 1, 36500, &days, &err)) != 0 ||
+	    (r = admin_arg_b64(args, "csr", true, CSR_MAX_SIZE, &csr,
+	    &req.csrlen, &err)) != 0)
+		goto fail;
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		r = sp_err_set(&err, SP_ERR_ALLOC, "out of memory");
+		goto fail;
+	}
+	w->reply = reply;
+	w->cookie = cookie;
+	snprintf(w->ca, sizeof(w->ca), "%s", req.ca);
+	snprintf(w->profile, sizeof(w->profile), "%s", req.profile);
 	req.csr = csr;
 	req.days = (int)days;
-	if ((r = ca_issue_one(ctx->ca, &req, &res, actor)) == 0)
-		*out = json_pack("{s:s,s:s,s:s,s:o}", "ca", req.ca, "profile",
-		    req.profile, "serial", res.serial, "der",
-		    admin_b64_json(res.der, res.derlen));
-	else
-		sp_err_set(err, r, "%s", res.err.msg[0] ? res.err.msg :
-		    "issuance failed");
+	if ((r = ca_issue_submit(ctx->ca, ctx->pool, &req, actor, issue_done,
+	    w, &err)) != 0)
+		goto fail;
 	free(csr);
-	OPENSSL_free(res.der);
-	return r;
+	return;
+ fail:
+	free(w);
+	free(csr);
+	reply(cookie, admin_response_err(r, err.msg[0] ? err.msg :
+	    sp_rc_str(r)));
 }
 
 static int
@@ -425,7 +466,7 @@ const struct admin_handler admin_handlers_ca[] = {
 	{ "profile.show", h_profile_show, NULL },
 	{ "profile.create", h_profile_create, NULL },
 	{ "profile.edit", h_profile_edit, NULL },
-	{ "cert.issue", h_cert_issue, NULL },
+	{ "cert.issue", NULL, a_cert_issue },
 	{ "cert.revoke", h_cert_revoke, NULL },
 	{ "cert.unrevoke", h_cert_unrevoke, NULL },
 	{ "cert.list", h_cert_list, NULL },

@@ -17,6 +17,7 @@ struct authz;
 struct kb_service;
 struct peer;
 struct event_base;
+struct pool;
 
 /* What handlers may use; owned by the node. */
 struct admin_ctx {
@@ -27,6 +28,7 @@ struct admin_ctx {
 	struct kb_service	*kb;		/* key bindings and trust */
 	struct peer		*peer;		/* peer listener, connectors */
 	struct event_base	*base;		/* the loop */
+	struct pool		*pool;		/* the workers */
 	const char		*name;		/* node name */
 	const char		*dir;
 	time_t			 started;

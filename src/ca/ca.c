@@ -35,6 +35,10 @@ ca_service_free(struct ca_service *svc)
 {
 	if (svc == NULL)
 		return;
+	/* The pool ran every batch's completion before (node_cleanup()). */
+	if (svc->aq_head != NULL)
+		log_warnx("ca: issuance requests still queued at exit");
+	ca_issue_queue_free(svc);
 	for (size_t i = 0; i < svc->ncas; i++)
 		ca_free(svc->cas[i]);
 	free(svc->cas);

@@ -155,6 +155,20 @@ typedef int ca_commit_hook(void *arg, struct store *st, struct store_txn *tx,
 int	ca_add_commit_hook(struct ca_service *svc, ca_commit_hook *fn,
 	    void *arg) SP_WUR;
 
+/*
+ * Issuance without a waiting thread (loop thread only): the request is
+ * copied and queued, and up to one batch per CPU runs as a job of pool;
+ * requests that arrive while batches run gather for the next batch. done
+ * runs on the loop, exactly once, never inside this call; res->der is
+ * freed after done returns (copy what you keep). No worker ever waits
+ * for another request's batch. SP_ERR_LIMIT at once if the pool is full.
+ */
+struct pool;
+typedef void ca_issue_done_fn(void *arg, const struct ca_issue_res *res);
+int	ca_issue_submit(struct ca_service *svc, struct pool *pool,
+	    const struct ca_issue_req *req, const char *actor,
+	    ca_issue_done_fn *done, void *arg, struct sp_err *err) SP_WUR;
+
 /* Group-commit counters since open: batches run, requests they carried. */
 void	ca_issue_stats(struct ca_service *svc, uint64_t *batches,
 	    uint64_t *requests);

@@ -41,6 +41,7 @@ struct ca {
  * replaced (not changed) by edits. Tokens are the token service's.
  */
 struct gc_item;
+struct aq_item;
 
 struct ca_service {
 	struct store		 *st;
@@ -58,6 +59,9 @@ struct ca_service {
 		void		*arg;
 	}			  hooks[CA_HOOKS_MAX];
 	size_t			  nhooks;
+	/* ca_issue_submit()'s queue and batch jobs: loop thread only. */
+	struct aq_item		 *aq_head, *aq_tail;
+	int			  aq_jobs;
 	int			  gc_leaders;	/* batches running now */
 	int			  gc_leaders_max; /* one per CPU, at most 8 */
 	uint64_t		  gc_batches;	/* under gc_mtx */
@@ -88,6 +92,8 @@ int		 ca_tbs_der(X509 *x, unsigned char **der, size_t *len,
 void		 ca_template_from_profile(struct cert_template *t,
 		    const struct profile *p);
 unsigned int	 ca_key_usage_for(unsigned int ku, int alg);
+/* Frees requests still queued for ca_issue_submit() (at service free). */
+void		 ca_issue_queue_free(struct ca_service *svc);
 /* Runs the commit hooks for ev in tx; the first failure is returned. */
 int		 ca_run_hooks(struct ca_service *svc, struct store_txn *tx,
 		    const struct ca_change_ev *ev, struct sp_err *err) SP_WUR;

@@ -11,6 +11,7 @@
 
 #include "ca/ca.h"
 #include "ca/ca_int.h"
+#include "net/pool.h"
 #include "ca/profile.h"
 #include "crypto/certs.h"
 #include "crypto/dn.h"
@@ -438,4 +439,212 @@ ca_issue_one(struct ca_service *svc, const struct ca_issue_req *req,
 	pthread_mutex_unlock(&svc->gc_mtx);
 	pthread_cond_destroy(&me.cv);
 	return res->rc;
+}
+
+/* --- issuance without a waiting thread ------------------------------------ */
+
+struct aq_item {
+	struct ca_issue_req	 req;		/* points into the copies below */
+	struct ca_issue_res	 res;
+	char			*ca, *profile, *actor;
+	unsigned char		*csr;
+	ca_issue_done_fn	*done;
+	void			*arg;
+	struct aq_item		*next;
+};
+
+struct aq_job {
+	struct ca_service	*svc;
+	struct pool		*pool;
+	struct aq_item		*batch;
+	size_t			 n;
+	int			 rc;
+};
+
+static void
+aq_item_free(struct aq_item *it)
+{
+	free(it->ca);
+	free(it->profile);
+	free(it->actor);
+	free(it->csr);
+	OPENSSL_free(it->res.der);
+	free(it);
+}
+
+void
+ca_issue_queue_free(struct ca_service *svc)
+{
+	struct aq_item	*it;
+
+	while ((it = svc->aq_head) != NULL) {
+		svc->aq_head = it->next;
+		aq_item_free(it);
+	}
+	svc->aq_tail = NULL;
+}
+
+static void
+aq_work(void *arg)
+{
+	struct aq_job		*j = arg;
+	struct ca_issue_req	*reqs;
+	struct ca_issue_res	*ress;
+	struct aq_item		*it;
+	size_t			 i;
+
+	reqs = calloc(j->n, sizeof(*reqs));
+	ress = calloc(j->n, sizeof(*ress));
+	if (reqs == NULL || ress == NULL) {
+		j->rc = SP_ERR_ALLOC;
+		goto out;
+	}
+	for (i = 0, it = j->batch; it != NULL; it = it->next, i++)
+		reqs[i] = it->req;
+	j->rc = ca_issue_batch(j->svc, reqs, j->n, ress, NULL);
+	for (i = 0, it = j->batch; it != NULL; it = it->next, i++)
+		it->res = ress[i];
+ out:
+	free(reqs);
+	free(ress);
+}
+
+static int	aq_start(struct ca_service *svc, struct pool *pool,
+		    struct aq_item *mine);
+
+static void
+aq_done(void *arg)
+{
+	struct aq_job	*j = arg;
+	struct aq_item	*it, *next;
+
+	for (it = j->batch; it != NULL; it = next) {
+		next = it->next;
+		if (j->rc == SP_ERR_ALLOC && it->res.rc == 0 &&
+		    it->res.der == NULL) {
+			it->res.rc = SP_ERR_ALLOC;
+			sp_err_set(&it->res.err, SP_ERR_ALLOC, "out of memory");
+		}
+		it->done(it->arg, &it->res);
+		aq_item_free(it);
+	}
+	j->svc->aq_jobs--;
+	(void)aq_start(j->svc, j->pool, NULL);
+	free(j);
+}
+
+/*
+ * Starts batch jobs while a CPU is free and requests wait. A job that
+ * cannot be queued fails its requests through done, except mine (the
+ * request ca_issue_submit() is queueing: its failure is returned, since
+ * done never runs inside that call). After this, the queue is empty or
+ * every job slot is taken, so a new request with a slot free is alone in
+ * its batch.
+ */
+static int
+aq_start(struct ca_service *svc, struct pool *pool, struct aq_item *mine)
+{
+	struct aq_job	*j;
+	struct aq_item	*it, *last;
+	int		 r, rc = 0;
+
+	while (svc->aq_head != NULL && svc->aq_jobs < svc->gc_leaders_max) {
+		if ((j = calloc(1, sizeof(*j))) == NULL)
+			return rc;	/* the next completion tries again */
+		j->svc = svc;
+		j->pool = pool;
+		j->batch = last = svc->aq_head;
+		for (j->n = 1; last->next != NULL && j->n < CA_BATCH_MAX;
+		    last = last->next)
+			j->n++;
+		svc->aq_head = last->next;
+		if (svc->aq_head == NULL)
+			svc->aq_tail = NULL;
+		last->next = NULL;
+		pthread_mutex_lock(&svc->gc_mtx);
+		svc->gc_batches++;
+		svc->gc_requests += j->n;
+		pthread_mutex_unlock(&svc->gc_mtx);
+		if ((r = pool_submit(pool, aq_work, aq_done, j)) == 0) {
+			svc->aq_jobs++;
+			continue;
+		}
+		pthread_mutex_lock(&svc->gc_mtx);
+		svc->gc_batches--;
+		svc->gc_requests -= j->n;
+		pthread_mutex_unlock(&svc->gc_mtx);
+		for (it = j->batch; it != NULL; it = last) {
+			last = it->next;
+			if (it == mine) {
+				rc = r;		/* the caller frees it */
+				continue;
+			}
+			it->res.rc = r;
+			sp_err_set(&it->res.err, r, "node too busy or stopping: "
+			    "not issued, try again");
+			it->done(it->arg, &it->res);
+			aq_item_free(it);
+		}
+		free(j);
+	}
+	return rc;
+}
+
+static char *
+dup_or_null(const char *s, bool *bad)
+{
+	char	*d;
+
+	if (s == NULL)
+		return NULL;
+	if ((d = strdup(s)) == NULL)
+		*bad = true;
+	return d;
+}
+
+int
+ca_issue_submit(struct ca_service *svc, struct pool *pool,
+    const struct ca_issue_req *req, const char *actor, ca_issue_done_fn *done,
+    void *arg, struct sp_err *err)
+{
+	struct aq_item	*it;
+	bool		 bad = false;
+	int		 r;
+
+	if (done == NULL || pool == NULL)
+		return sp_err_set(err, SP_ERR_INVALID, "no completion or pool");
+	if ((it = calloc(1, sizeof(*it))) == NULL)
+		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
+	it->ca = dup_or_null(req->ca, &bad);
+	it->profile = dup_or_null(req->profile, &bad);
+	it->actor = dup_or_null(req->actor ? req->actor : actor, &bad);
+	if (req->csr != NULL && req->csrlen > 0) {
+		if ((it->csr = malloc(req->csrlen)) == NULL)
+			bad = true;
+		else
+			memcpy(it->csr, req->csr, req->csrlen);
+	}
+	if (bad) {
+		aq_item_free(it);
+		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
+	}
+	it->req.ca = it->ca;
+	it->req.profile = it->profile;
+	it->req.csr = it->csr;
+	it->req.csrlen = it->csr != NULL ? req->csrlen : 0;
+	it->req.days = req->days;
+	it->req.actor = it->actor;
+	it->done = done;
+	it->arg = arg;
+	if (svc->aq_tail != NULL)
+		svc->aq_tail->next = it;
+	else
+		svc->aq_head = it;
+	svc->aq_tail = it;
+	if ((r = aq_start(svc, pool, it)) != 0) {
+		aq_item_free(it);
+		return sp_err_set(err, r, "node too busy or stopping: not "
+		    "issued, try again");
+	}
+	return 0;
 }

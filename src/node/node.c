@@ -345,6 +345,7 @@ node_run(const char *dir, struct sp_err *err)
 	n.actx.kb = n.kb;
 	n.actx.peer = n.peer;
 	n.actx.base = n.base;
+	n.actx.pool = n.pool;
 	n.actx.name = n.conf.name;
 	n.actx.dir = n.dir;
 	n.actx.started = sp_now();

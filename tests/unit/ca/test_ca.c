@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -28,7 +29,11 @@
 #include <openssl/x509v3.h>
 #include <sqlite3.h>
 
+#include <event2/event.h>
+#include <event2/thread.h>
+
 #include "ca/ca.h"
+#include "net/pool.h"
 #include "store/store.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -1225,6 +1230,83 @@ test_change_does_not_block_readers(void **state)
 	assert_int_equal(cert_count(fx->svc, "Root", "active"), 2);
 }
 
+/*
+ * ca_issue_submit(): queued on the loop, batches run as pool jobs, each
+ * result delivered once on the loop, never inside the call; with one
+ * worker, the requests still all complete (no worker waits for another
+ * request), and they are grouped.
+ */
+struct submit_log {
+	int	done, ok, bad;
+	char	serial[24][2 * SERIAL_LEN + 1];
+};
+
+static void
+on_issued(void *arg, const struct ca_issue_res *res)
+{
+	struct submit_log	*sl = arg;
+
+	if (res->rc == 0 && res->der != NULL) {
+		snprintf(sl->serial[sl->ok], sizeof(sl->serial[0]), "%s",
+		    res->serial);
+		sl->ok++;
+	} else
+		sl->bad++;
+	sl->done++;
+}
+
+static void
+test_issue_submit(void **state)
+{
+	struct fixture		*fx = *state;
+	struct event_base	*base;
+	struct pool		*pool;
+	struct submit_log	 sl = { 0 };
+	struct ca_issue_req	 req = { 0 };
+	struct sp_err		 err = { 0 };
+	unsigned char		*csr;
+	size_t			 len;
+	uint64_t		 b0, r0, b1, r1;
+	enum { N = 24 };
+
+	make_pki(fx->tk, fx->svc);
+	assert_int_equal(evthread_use_pthreads(), 0);
+	assert_non_null(base = event_base_new());
+	assert_non_null(pool = pool_new(base, 1));
+	csr = make_csr(k_ec, "www.example.com", www, &len);
+	req.ca = "Sub";
+	req.profile = "TLS_SERVER";
+	ca_issue_stats(fx->svc, &b0, &r0);
+	for (int i = 0; i < N; i++) {
+		req.csr = i == 5 ? (const unsigned char *)"junk" : csr;
+		req.csrlen = i == 5 ? 4 : len;
+		assert_int_equal(ca_issue_submit(fx->svc, pool, &req, ACTOR,
+		    on_issued, &sl, &err), 0);
+	}
+	/* The caller's buffers may go at once: the request was copied. */
+	free(csr);
+	assert_int_equal(sl.done, 0);
+	/* Completions are activated from the worker: poll the loop. */
+	for (int spin = 0; spin < 20000 && sl.done < N; spin++) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		if (sl.done < N)
+			usleep(1000);
+	}
+	assert_int_equal(sl.done, N);
+	assert_int_equal(sl.ok, N - 1);
+	assert_int_equal(sl.bad, 1);
+	for (int i = 1; i < sl.ok; i++)
+		assert_string_not_equal(sl.serial[i], sl.serial[0]);
+	ca_issue_stats(fx->svc, &b1, &r1);
+	assert_int_equal(r1 - r0, N);
+	assert_true(b1 - b0 < N);	/* grouped while a batch ran */
+	assert_int_equal(cert_count(fx->svc, "Sub", "active"), N - 1);
+	assert_int_equal(ca_issue_submit(fx->svc, NULL, &req, ACTOR,
+	    on_issued, &sl, &err), SP_ERR_INVALID);
+	pool_free(pool);
+	event_base_free(base);
+}
+
 static void
 test_issue_batch_limits(void **state)
 {
@@ -1897,6 +1979,7 @@ main(void)
 		T(test_issue_batch_failed_rows_marked),
 		T(test_commit_hooks),
 		T(test_change_does_not_block_readers),
+		T(test_issue_submit),
 		T(test_issue_batch_limits),
 		T(test_issue_token_inactive),
 		T(test_revoke),
