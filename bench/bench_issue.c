@@ -38,7 +38,11 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <event2/event.h>
+#include <event2/thread.h>
+
 #include "ca/ca.h"
+#include "net/pool.h"
 #include "store/store.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -145,6 +149,7 @@ struct result {
 	double		speed[MAX_THREADS];	/* (a) sign/s */
 	double		naive;			/* (c) certs/s */
 	double		single;			/* ca_issue_one() certs/s */
+	double		submit;			/* ca_issue_submit() certs/s */
 };
 
 static double
@@ -532,6 +537,98 @@ single_worker(void *arg)
 	}
 	jb->rq = jb->rq < 0 ? -1 : rq_wait() - jb->rq;
 	jb->rc = 0;
+	return NULL;
+}
+
+/*
+ * One request at a time through ca_issue_submit(), as the node's
+ * cert.issue does: one loop thread keeps b->single requests outstanding,
+ * the batches run on a pool of MAX_THREADS workers.
+ */
+struct submit_run {
+	struct job		*jb;
+	struct event_base	*base;
+	struct pool		*pool;
+	struct ca_issue_req	 rq;
+	char			 ca[32];
+	size_t			 next, done, total;
+	int			 failed;
+};
+
+static void	submit_more(struct submit_run *s);
+
+static void
+on_submitted(void *arg, const struct ca_issue_res *res)
+{
+	struct submit_run	*s = arg;
+
+	if (res->rc != 0 && s->failed++ == 0)
+		fprintf(stderr, "bench_issue: submit: %s\n", res->err.msg);
+	if (++s->done == s->total)
+		event_base_loopbreak(s->base);
+	else
+		submit_more(s);
+}
+
+static void
+submit_more(struct submit_run *s)
+{
+	struct sp_err	err = { 0 };
+
+	while (s->next < s->jb->hi &&
+	    s->next - s->jb->lo - s->done < (size_t)s->jb->b->single) {
+		s->rq.csr = s->jb->b->csrs[s->next].der;
+		s->rq.csrlen = s->jb->b->csrs[s->next].len;
+		if (ca_issue_submit(s->jb->b->svc, s->pool, &s->rq, ACTOR,
+		    on_submitted, s, &err) != 0) {
+			fprintf(stderr, "bench_issue: submit: %s\n", err.msg);
+			s->failed++;
+			event_base_loopbreak(s->base);
+			return;
+		}
+		s->next++;
+	}
+}
+
+static void
+on_keepalive(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+}
+
+static void *
+submit_worker(void *arg)
+{
+	struct submit_run	 s = { 0 };
+	struct event		*tick = NULL;
+	struct timeval		 tv = { 1, 0 };
+
+	s.jb = arg;
+	s.jb->rc = -1;
+	s.jb->rq = -1;
+	s.total = s.jb->hi - s.jb->lo;
+	s.next = s.jb->lo;
+	snprintf(s.ca, sizeof(s.ca), "root-%s", calgs[s.jb->alg].tag);
+	s.rq.ca = s.ca;
+	s.rq.profile = PROFILE;
+	if ((s.base = event_base_new()) == NULL ||
+	    (s.pool = pool_new(s.base, MAX_THREADS)) == NULL ||
+	    (tick = event_new(s.base, -1, EV_PERSIST, on_keepalive,
+	    NULL)) == NULL || event_add(tick, &tv) != 0)
+		goto out;
+	submit_more(&s);
+	if (s.failed == 0)
+		event_base_dispatch(s.base);
+	if (s.failed == 0 && s.done == s.total)
+		s.jb->rc = 0;
+ out:
+	if (tick != NULL)
+		event_free(tick);
+	pool_free(s.pool);
+	if (s.base != NULL)
+		event_base_free(s.base);
 	return NULL;
 }
 
@@ -1357,6 +1454,17 @@ measure_single(struct bench *b, enum calg alg, struct result *res)
 	}
 	sample_median(sm, &med);
 	res->single = med.rate;
+	fprintf(stderr, "%s, %d outstanding ca_issue_submit() on %d workers: "
+	    "%d runs...\n", calgs[alg].label, b->single, MAX_THREADS,
+	    REPEATS);
+	for (int k = 0; k < REPEATS; k++) {
+		if (run(b, submit_worker, alg, 1, b->count, &sm[k]) != 0)
+			return -1;
+		fprintf(stderr, "  run %d: %.0f/s (per cert: %.0f us CPU)\n",
+		    k + 1, sm[k].rate, sm[k].cpu);
+	}
+	sample_median(sm, &med);
+	res->submit = med.rate;
 	return 0;
 }
 
@@ -1368,8 +1476,8 @@ report_single(const struct bench *b, const struct result res[CALG__MAX])
 	printf("\nSingle requests through group commit (ca_issue_one()), %d "
 	    "concurrent callers,\nagainst the batch rate (core, 64 per "
 	    "call) of the same run (medians):\n\n", b->single);
-	printf("%-9s %9s %12s %12s\n", "CA key", "single/s", "/ core 1 thr",
-	    "/ core 2 thr");
+	printf("%-9s %9s %12s %12s %10s %12s\n", "CA key", "single/s",
+	    "/ core 1 thr", "/ core 2 thr", "submit/s", "/ core 2 thr");
 	for (int al = 0; al < CALG__MAX; al++) {
 		const struct result	*r = &res[al];
 		char			 r1[32], r2[32];
@@ -1380,8 +1488,9 @@ report_single(const struct bench *b, const struct result res[CALG__MAX])
 		    r->done[0] ? 100 * r->single / r->core[0].rate : 0);
 		snprintf(r2, sizeof(r2), r->done[1] ? "%.0f%%" : "n/a",
 		    r->done[1] ? 100 * r->single / r->core[1].rate : 0);
-		printf("%-9s %9.0f %12s %12s\n", calgs[al].label, r->single,
-		    r1, r2);
+		printf("%-9s %9.0f %12s %12s %10.0f %11.0f%%\n",
+		    calgs[al].label, r->single, r1, r2, r->submit,
+		    r->done[1] ? 100 * r->submit / r->core[1].rate : 0);
 	}
 }
 
@@ -1483,6 +1592,10 @@ main(int argc, char *argv[])
 	b.batch = DEF_BATCH;
 	b.alg = -1;
 	b.single = DEF_SINGLE;
+	if (evthread_use_pthreads() != 0) {	/* pool completions */
+		fprintf(stderr, "bench_issue: evthread_use_pthreads failed\n");
+		return 1;
+	}
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--count") == 0) {
 			b.count = opt_num(argv[++i], MAX_THREADS, 10000000);
