@@ -386,17 +386,6 @@ ca_key_usage_for(unsigned int ku, int alg)
 
 /* --- CAs ---------------------------------------------------------------- */
 
-/* A reservation whose certificate will never be released. */
-static void
-mark_failed(struct ca_service *svc, int64_t rowid)
-{
-	struct sp_err	err = { 0 };
-
-	if (rowid != 0 && store_cert_failed(svc->st, NULL, rowid, &err) != 0)
-		log_warnx("reservation %lld stays reserved until restart: %s",
-		    (long long)rowid, err.msg);
-}
-
 static json_t *
 ca_json(struct ca_service *svc, const struct ca *ca)
 {
@@ -425,11 +414,55 @@ ca_json(struct ca_service *svc, const struct ca *ca)
 	return j;
 }
 
+/* A CA's own certificate, stored: its CA row, the hooks, the audit row. */
+struct create_finish {
+	struct ca_service		*svc;
+	const struct ca_create_req	*req;
+	const char			*actor;
+	struct ca			*iss, *ca;
+	long long			 period;
+	time_t				 now;
+};
+
+static int
+create_finish(void *arg, struct store_txn *tx, size_t i, struct pending *pd,
+    struct ca_issue_res *res, const char *fp, struct sp_err *err)
+{
+	struct create_finish	*cf = arg;
+	struct store_ca		 sca = { 0 };
+	int			 r;
+
+	(void)i;
+	sca.name = cf->req->name;
+	sca.subject = cf->req->dn;
+	sca.token = cf->req->token;
+	sca.key_alias = cf->req->key;
+	sca.issuer_id = cf->iss ? cf->iss->id : 0;
+	sca.cert = res->der;
+	sca.certlen = res->derlen;
+	sca.crl_period = cf->period;
+	sca.next_crl = cf->now;	/* the first CRL is made right away */
+	if ((r = store_ca_insert(cf->svc->st, tx, &sca, &cf->ca->id,
+	    err)) != 0 ||
+	    (r = ca_run_hooks(cf->svc, tx, &(struct ca_change_ev){
+	    .what = CA_CHANGE_CA, .ca = cf->req->name, .ca_id = cf->ca->id,
+	    .serial = res->serial, .status = CERT_ACTIVE, .reason = -1,
+	    .der = res->der, .derlen = res->derlen }, err)) != 0)
+		return r;
+	return ca_audit(cf->svc, tx, "ca.create", cf->actor, json_pack(
+	    "{s:s,s:s,s:s,s:s,s:s,s:s}", "ca", cf->req->name, "subject",
+	    cf->req->dn, "issuer", cf->iss ? cf->iss->name : cf->req->name,
+	    "serial", res->serial, "fingerprint", fp, "profile", pd->profile),
+	    err);
+}
+
 int
 ca_create(struct ca_service *svc, const struct ca_create_req *req,
     const char *actor, json_t **out, struct sp_err *err)
 {
-	struct store_txn	*tx = NULL;
+	struct create_finish	 cf = { 0 };
+	struct pending		 pd = { 0 };
+	struct ca_issue_res	 res = { 0 };
 	struct ca		*iss = NULL, *ca = NULL;
 	enum key_alg		 kalg;
 	unsigned char		*kspki = NULL;
@@ -437,8 +470,6 @@ ca_create(struct ca_service *svc, const struct ca_create_req *req,
 	bool			 claimed = false, locked = true;
 	struct profile		**pp, *pcopy = NULL;
 	struct cert_template	 t = { 0 };
-	struct store_ca		 sca = { 0 };
-	struct store_cert	 sc = { 0 };
 	X509_NAME		*name = NULL;
 	X509_PUBKEY		*spki = NULL;
 	X509			*x = NULL;
@@ -446,9 +477,8 @@ ca_create(struct ca_service *svc, const struct ca_create_req *req,
 	const unsigned char	*p;
 	unsigned char		 serial[SERIAL_LEN], *tbs = NULL, *der = NULL;
 	size_t			 tbslen = 0, derlen = 0;
-	char			 fp[65], shex[2 * SERIAL_LEN + 1];
+	char			 shex[2 * SERIAL_LEN + 1];
 	const char		*pname;
-	int64_t			 rowid = 0;
 	time_t			 now = sp_now();
 	long long		 period;
 	int			 days, r;
@@ -563,65 +593,40 @@ ca_create(struct ca_service *svc, const struct ca_create_req *req,
 	    (r = cert_set_sigalg(x, md, err)) != 0 ||
 	    (r = ca_tbs_der(x, &tbs, &tbslen, err)) != 0)
 		goto out;
-	ca_serial_hex(x, shex);
-	sc.subject = req->dn;
-	sc.profile = pname;
-	sc.serial = shex;
-	sc.not_before = t.not_before;
-	sc.not_after = t.not_after;
-	sc.der = tbs;
-	sc.derlen = tbslen;
-	/* A sub CA's certificate is one the issuer issues: record first. */
-	if (iss != NULL) {
-		sc.ca_id = iss->id;
-		if ((r = store_cert_reserve(svc->st, NULL, &sc, &rowid, err)) != 0)
-			goto out;
-	}
-	r = cert_sign(x, md, err);
-	if (r == 0)
-		r = certs_der(x, &der, &derlen, err);
-	if (r != 0) {
-		mark_failed(svc, rowid);
-		goto out;
-	}
-	cert_fingerprint(der, derlen, fp);
-	if ((ca = calloc(1, sizeof(*ca))) == NULL) {
+	/* The one pipeline: record (a sub CA's), sign, store with hooks. */
+	if ((ca = calloc(1, sizeof(*ca))) == NULL ||
+	    (pd.subject = strdup(req->dn)) == NULL) {
 		r = sp_err_set(err, SP_ERR_ALLOC, "out of memory");
-		mark_failed(svc, rowid);
 		goto out;
 	}
-	sca.name = req->name;
-	sca.subject = req->dn;
-	sca.token = req->token;
-	sca.key_alias = req->key;
-	sca.issuer_id = iss ? iss->id : 0;
-	sca.cert = der;
-	sca.certlen = derlen;
-	sca.crl_period = period;
-	sca.next_crl = now;	/* the first CRL is made right away */
-	if ((r = store_txn_begin(svc->st, &tx, err)) != 0) {
-		mark_failed(svc, rowid);
+	pd.ca = iss;
+	pd.md = md;
+	pd.x = x;
+	pd.tbs = tbs;
+	pd.tbslen = tbslen;
+	md = NULL;
+	x = NULL;
+	tbs = NULL;
+	snprintf(pd.profile, sizeof(pd.profile), "%s", pname);
+	cf.svc = svc;
+	cf.req = req;
+	cf.actor = actor;
+	cf.iss = iss;
+	cf.ca = ca;
+	cf.period = period;
+	cf.now = now;
+	if ((r = ca_record_sign_store(svc, &pd, &res, 1, create_finish,
+	    &cf)) == 0)
+		r = res.rc;
+	if (r != 0) {
+		if (err != NULL)
+			*err = res.err;
 		goto out;
 	}
-	if ((rowid != 0 && (r = store_cert_issued(svc->st, tx, rowid, der, derlen,
-	    fp, err)) != 0) ||
-	    (r = store_ca_insert(svc->st, tx, &sca, &ca->id, err)) != 0 ||
-	    (r = ca_run_hooks(svc, tx, &(struct ca_change_ev){
-	    .what = CA_CHANGE_CA, .ca = req->name, .ca_id = ca->id,
-	    .serial = shex, .status = CERT_ACTIVE, .reason = -1, .der = der,
-	    .derlen = derlen }, err)) != 0 ||
-	    (r = ca_audit(svc, tx, "ca.create", actor, json_pack("{s:s,s:s,s:s,s:s,"
-	    "s:s,s:s}", "ca", req->name, "subject", req->dn, "issuer",
-	    iss ? iss->name : req->name, "serial", shex, "fingerprint", fp,
-	    "profile", pname), err)) != 0) {
-		store_txn_rollback(tx);
-		mark_failed(svc, rowid);
-		goto out;
-	}
-	if ((r = store_txn_commit(tx, err)) != 0) {
-		mark_failed(svc, rowid);
-		goto out;
-	}
+	der = res.der;
+	derlen = res.derlen;
+	res.der = NULL;
+	snprintf(shex, sizeof(shex), "%s", res.serial);
 	snprintf(ca->name, sizeof(ca->name), "%s", req->name);
 	snprintf(ca->token, sizeof(ca->token), "%s", req->token);
 	snprintf(ca->key, sizeof(ca->key), "%s", req->key);
@@ -655,6 +660,8 @@ ca_create(struct ca_service *svc, const struct ca_create_req *req,
 	EVP_MD_CTX_free(md);
 	OPENSSL_free(tbs);
 	OPENSSL_free(der);
+	OPENSSL_free(res.der);
+	ca_pending_cleanup(&pd);
 	return r;
 }
 

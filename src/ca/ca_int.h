@@ -92,6 +92,46 @@ int		 ca_tbs_der(X509 *x, unsigned char **der, size_t *len,
 void		 ca_template_from_profile(struct cert_template *t,
 		    const struct profile *p);
 unsigned int	 ca_key_usage_for(unsigned int ku, int alg);
+/*
+ * One certificate between its build and its storage: the one pipeline
+ * that batch issuance and ca create share (ca_record_sign_store()).
+ */
+struct csr;
+struct pending {
+	struct ca	*ca;		/* the issuer; NULL: self-signed root */
+	EVP_MD_CTX	*md;		/* the issuer's signing context */
+	X509		*x;		/* built, signature algorithm set */
+	struct csr	*req;
+	char		*subject;	/* heap */
+	char		 profile[PROFILE_NAME_MAX + 1];
+	int64_t		 rowid;		/* its reservation, 0: none */
+	unsigned char	*tbs;		/* TBSCertificate DER */
+	size_t		 tbslen;
+};
+void		 ca_pending_cleanup(struct pending *pd);
+
+/*
+ * Called inside the durable transaction for each certificate i that was
+ * signed (res[i].der, fp), after its row was marked issued: the change's
+ * own rows, hooks and audit. A failure rolls the whole batch back.
+ */
+typedef int ca_finish_fn(void *arg, struct store_txn *tx, size_t i,
+    struct pending *pd, struct ca_issue_res *res, const char *fp,
+    struct sp_err *err);
+
+/*
+ * Record before signing, then sign, then store: serials and TBS of the
+ * certificates with an issuer are reserved (one lazy commit), every
+ * certificate whose res[i].rc is 0 is signed, and one durable
+ * transaction marks each reservation issued or failed and runs finish
+ * for each signed one. Nothing leaves the node unless that commits; if
+ * it fails, every reservation is marked failed at once. Returns 0 unless
+ * the batch as a whole failed (then every res[i] carries the error).
+ */
+int		 ca_record_sign_store(struct ca_service *svc,
+		    struct pending *pd, struct ca_issue_res *res, size_t n,
+		    ca_finish_fn *finish, void *arg) SP_WUR;
+
 /* Frees requests still queued for ca_issue_submit() (at service free). */
 void		 ca_issue_queue_free(struct ca_service *svc);
 /* Runs the commit hooks for ev in tx; the first failure is returned. */

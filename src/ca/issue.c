@@ -80,21 +80,8 @@ sign_copy(struct ca_service *svc, struct sign_cache *sc, const struct ca *ca,
 	return 0;
 }
 
-/* Per-request state between the two transactions of a batch. */
-struct pending {
-	struct ca	*ca;
-	EVP_MD_CTX	*md;
-	X509		*x;
-	struct csr	*req;
-	char		*subject;
-	char		 profile[PROFILE_NAME_MAX + 1];
-	int64_t		 rowid;
-	unsigned char	*tbs;
-	size_t		 tbslen;
-};
-
-static void
-pending_cleanup(struct pending *pd)
+void
+ca_pending_cleanup(struct pending *pd)
 {
 	EVP_MD_CTX_free(pd->md);
 	X509_free(pd->x);
@@ -210,48 +197,32 @@ mark_batch_failed(struct ca_service *svc, struct pending *pd, size_t n)
 }
 
 int
-ca_issue_batch(struct ca_service *svc, const struct ca_issue_req *reqs,
-    size_t n, struct ca_issue_res *res, const char *actor)
+ca_record_sign_store(struct ca_service *svc, struct pending *pd,
+    struct ca_issue_res *res, size_t n, ca_finish_fn *finish, void *arg)
 {
 	struct store_txn	*tx = NULL;
-	struct pending		*pd = NULL;
-	struct sign_cache	 sc = { 0 };
 	struct sp_err		 err = { 0 };
 	char			 fp[65];
 	bool			 reserved = false;
 	int			 r = 0;
-
-	if (n == 0)
-		return 0;
-	if (n > CA_BATCH_MAX)
-		return SP_ERR_LIMIT;
-	if ((pd = calloc(n, sizeof(*pd))) == NULL)
-		return SP_ERR_ALLOC;
-	memset(res, 0, n * sizeof(*res));
-	/*
-	 * The lock only for the lookups: CAs are never freed while the
-	 * service lives, and what a request needs of its profile is copied,
-	 * so signing and the commits below hold no lock a CA or profile
-	 * change waits on.
-	 */
-	pthread_rwlock_rdlock(&svc->lk);
-	for (size_t i = 0; i < n; i++)
-		res[i].rc = issue_prepare(svc, &reqs[i], &pd[i], &sc,
-		    &res[i].err);
-	pthread_rwlock_unlock(&svc->lk);
 
 	/*
 	 * Record before signing: serials and TBS are stored before anything
 	 * is signed. That commit need not wait for the disk: no certificate
 	 * leaves the node before the durable commit below, which makes the
 	 * reservations durable with it (WAL keeps them in order), so one
-	 * fsync per batch suffices.
+	 * fsync per batch suffices. A root's own certificate has no issuer
+	 * to record it: it is stored with its CA row below.
 	 */
 	if ((r = store_txn_begin_lazy(svc->st, &tx, &err)) != 0)
 		goto fail_all;
 	for (size_t i = 0; i < n; i++) {
 		if (res[i].rc != 0)
 			continue;
+		if (pd[i].ca == NULL) {
+			ca_serial_hex(pd[i].x, res[i].serial);
+			continue;
+		}
 		res[i].rc = issue_reserve(svc, tx, &pd[i], &res[i]);
 		if (res[i].rc == SP_ERR_EXISTS) {
 			/* A 2^-159 collision: fail this one, not the batch. */
@@ -277,28 +248,19 @@ ca_issue_batch(struct ca_service *svc, const struct ca_issue_req *reqs,
 	if ((r = store_txn_begin(svc->st, &tx, &err)) != 0)
 		goto fail_all;
 	for (size_t i = 0; i < n; i++) {
-		if (pd[i].rowid == 0)
-			continue;
+		r = 0;
 		if (res[i].rc != 0) {
-			r = store_cert_failed(svc->st, tx, pd[i].rowid, &err);
+			if (pd[i].rowid != 0)
+				r = store_cert_failed(svc->st, tx, pd[i].rowid,
+				    &err);
 		} else {
 			cert_fingerprint(res[i].der, res[i].derlen, fp);
-			if ((r = store_cert_issued(svc->st, tx, pd[i].rowid,
-			    res[i].der, res[i].derlen, fp, &err)) == 0)
-				r = ca_run_hooks(svc, tx, &(struct ca_change_ev){
-				    .what = CA_CHANGE_CERT,
-				    .ca = pd[i].ca->name, .ca_id = pd[i].ca->id,
-				    .serial = res[i].serial,
-				    .status = CERT_ACTIVE, .reason = -1,
-				    .der = res[i].der, .derlen = res[i].derlen },
-				    &err);
+			if (pd[i].rowid != 0)
+				r = store_cert_issued(svc->st, tx, pd[i].rowid,
+				    res[i].der, res[i].derlen, fp, &err);
 			if (r == 0)
-				r = ca_audit(svc, tx, "cert.issue",
-				    reqs[i].actor ? reqs[i].actor : actor,
-				    json_pack("{s:s,s:s,s:s,s:s,s:s}", "ca",
-				    pd[i].ca->name, "serial", res[i].serial,
-				    "subject", pd[i].subject, "profile",
-				    pd[i].profile, "fingerprint", fp), &err);
+				r = finish(arg, tx, i, &pd[i], &res[i], fp,
+				    &err);
 		}
 		if (r != 0) {
 			store_txn_rollback(tx);
@@ -307,7 +269,7 @@ ca_issue_batch(struct ca_service *svc, const struct ca_issue_req *reqs,
 	}
 	if ((r = store_txn_commit(tx, &err)) != 0)
 		goto fail_all;
-	goto out;
+	return 0;
  fail_all:
 	/* Nothing signed in this batch leaves the node. */
 	log_warnx("issuance batch failed: %s", err.msg);
@@ -322,9 +284,64 @@ ca_issue_batch(struct ca_service *svc, const struct ca_issue_req *reqs,
 			res[i].err = err;
 		}
 	}
- out:
+	return r;
+}
+
+struct issue_finish {
+	struct ca_service		*svc;
+	const struct ca_issue_req	*reqs;
+	const char			*actor;
+};
+
+/* A certificate issued from a CSR: the commit hooks, then its audit row. */
+static int
+issue_finish(void *arg, struct store_txn *tx, size_t i, struct pending *pd,
+    struct ca_issue_res *res, const char *fp, struct sp_err *err)
+{
+	struct issue_finish	*f = arg;
+	int			 r;
+
+	if ((r = ca_run_hooks(f->svc, tx, &(struct ca_change_ev){
+	    .what = CA_CHANGE_CERT, .ca = pd->ca->name, .ca_id = pd->ca->id,
+	    .serial = res->serial, .status = CERT_ACTIVE, .reason = -1,
+	    .der = res->der, .derlen = res->derlen }, err)) != 0)
+		return r;
+	return ca_audit(f->svc, tx, "cert.issue", f->reqs[i].actor ?
+	    f->reqs[i].actor : f->actor, json_pack("{s:s,s:s,s:s,s:s,s:s}",
+	    "ca", pd->ca->name, "serial", res->serial, "subject", pd->subject,
+	    "profile", pd->profile, "fingerprint", fp), err);
+}
+
+int
+ca_issue_batch(struct ca_service *svc, const struct ca_issue_req *reqs,
+    size_t n, struct ca_issue_res *res, const char *actor)
+{
+	struct issue_finish	 f = { svc, reqs, actor };
+	struct pending		*pd = NULL;
+	struct sign_cache	 sc = { 0 };
+	int			 r;
+
+	if (n == 0)
+		return 0;
+	if (n > CA_BATCH_MAX)
+		return SP_ERR_LIMIT;
+	if ((pd = calloc(n, sizeof(*pd))) == NULL)
+		return SP_ERR_ALLOC;
+	memset(res, 0, n * sizeof(*res));
+	/*
+	 * The lock only for the lookups: CAs are never freed while the
+	 * service lives, and what a request needs of its profile is copied,
+	 * so signing and the commits hold no lock a CA or profile change
+	 * waits on.
+	 */
+	pthread_rwlock_rdlock(&svc->lk);
 	for (size_t i = 0; i < n; i++)
-		pending_cleanup(&pd[i]);
+		res[i].rc = issue_prepare(svc, &reqs[i], &pd[i], &sc,
+		    &res[i].err);
+	pthread_rwlock_unlock(&svc->lk);
+	r = ca_record_sign_store(svc, pd, res, n, issue_finish, &f);
+	for (size_t i = 0; i < n; i++)
+		ca_pending_cleanup(&pd[i]);
 	sign_cache_cleanup(&sc);
 	free(pd);
 	return r;
