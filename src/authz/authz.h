@@ -242,6 +242,13 @@ bool	authz_preset_valid(const char *name);
 
 /* --- identities and grants ---------------------------------------------- */
 
+/*
+ * A JSON string for text from a certificate or the store, even if it is
+ * not UTF-8 (such bytes become '?'); NULL only if out of memory. For the
+ * modules that list what authz records (the incoming-connections list).
+ */
+json_t	*authz_jstr(const char *s);
+
 /* True if name can be a role name (sp_name_valid(), AUTHZ_ROLE_MAX). */
 bool	authz_role_name_valid(const char *name);
 /* True if a role of that name exists now. */

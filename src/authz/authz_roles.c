@@ -200,9 +200,8 @@ member_norm(const char *match, const char *value, const char *issuer,
 	return r;
 }
 
-/* A JSON string even for bytes that are not UTF-8 (replaced by '?'). */
-static json_t *
-jstr(const char *s)
+json_t *
+authz_jstr(const char *s)
 {
 	json_t	*j;
 	char	*c;
@@ -501,9 +500,9 @@ do_member(struct authz *a, struct store_txn *tx, void *arg, json_t *details,
 	json_object_set_new(details, "role", json_string(ma->role));
 	json_object_set_new(details, "match",
 	    json_string(authz_match_names[ma->match]));
-	json_object_set_new(details, "value", jstr(ma->value));
+	json_object_set_new(details, "value", authz_jstr(ma->value));
 	if (ma->match == MATCH_SERIAL)
-		json_object_set_new(details, "issuer", jstr(ma->issuer));
+		json_object_set_new(details, "issuer", authz_jstr(ma->issuer));
 	return 0;
 }
 
@@ -669,8 +668,8 @@ role_json(const struct role *ro)
 		/* any_issuer: a dn member that matches from every CA. */
 		if (json_array_append_new(mem, json_pack("{s:s,s:o,s:o,s:b}",
 		    "match", authz_match_names[m->match], "value",
-		    jstr(m->value),
-		    "issuer", jstr(m->issuer), "any_issuer",
+		    authz_jstr(m->value),
+		    "issuer", authz_jstr(m->issuer), "any_issuer",
 		    m->match == MATCH_DN && m->iname == NULL)) != 0)
 			goto fail;
 	}
@@ -849,11 +848,11 @@ do_grant(struct authz *a, struct store_txn *tx, void *arg, json_t *details,
 		json_object_set_new(details, "preset", json_string(ga->preset));
 	json_object_set_new(details, "match",
 	    json_string(authz_match_names[ga->match]));
-	json_object_set_new(details, "value", jstr(v));
+	json_object_set_new(details, "value", authz_jstr(v));
 	if (ga->match == MATCH_SERIAL)
-		json_object_set_new(details, "issuer", jstr(iss));
-	json_object_set_new(details, "subject", jstr(ci.subject));
-	json_object_set_new(details, "fingerprint", jstr(ci.fingerprint));
+		json_object_set_new(details, "issuer", authz_jstr(iss));
+	json_object_set_new(details, "subject", authz_jstr(ci.subject));
+	json_object_set_new(details, "fingerprint", authz_jstr(ci.fingerprint));
  out:
 	if (ga->ops->certid_free != NULL)
 		ga->ops->certid_free(ga->arg, &ci);

@@ -26,25 +26,6 @@
 static _Atomic uint64_t	nrecorded;	/* records, for pruning */
 static _Atomic int64_t	incoming_max = AUTHZ_INCOMING_MAX;	/* rows kept */
 
-/* A JSON string even for bytes that are not UTF-8 (replaced by '?'). */
-static json_t *
-jstr(const char *s)
-{
-	json_t	*j;
-	char	*c;
-
-	if ((j = json_string(s ? s : "")) != NULL)
-		return j;
-	if ((c = strdup(s)) == NULL)
-		return NULL;
-	for (unsigned char *p = (unsigned char *)c; *p; p++)
-		if (*p >= 0x80)
-			*p = '?';
-	j = json_string(c);
-	free(c);
-	return j;
-}
-
 /*
  * Deletes the least recently seen rows beyond max, in the caller's
  * transaction if one is open; the count goes to the log and adds up in
@@ -151,11 +132,11 @@ incoming_row(const struct store_row *row, void *arg)
 	sp_time_fmt((time_t)store_row_int(row, 7), last, sizeof(last));
 	o = json_pack("{s:I,s:o,s:o,s:s,s:s,s:o,s:s,s:s,s:I,s:s}",
 	    "id", (json_int_t)store_row_int(row, 0),
-	    "subject", jstr(store_row_text(row, 1)),
-	    "issuer", jstr(store_row_text(row, 2)),
+	    "subject", authz_jstr(store_row_text(row, 1)),
+	    "issuer", authz_jstr(store_row_text(row, 2)),
 	    "serial", store_row_text(row, 3),
 	    "fingerprint", store_row_text(row, 4),
-	    "address", jstr(store_row_text(row, 5)),
+	    "address", authz_jstr(store_row_text(row, 5)),
 	    "first_seen", first, "last_seen", last,
 	    "count", (json_int_t)store_row_int(row, 8),
 	    "role", role);
