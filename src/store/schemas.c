@@ -8,7 +8,7 @@
 #include "store/store.h"
 
 extern const struct store_schema store_core_schema, token_schema, ca_schema,
-    kb_schema, authz_schema, peer_schema;
+    kb_schema, authz_schema, peer_schema, va_schema;
 
 const struct store_schema *const store_schemas[] = {
 	&store_core_schema,
@@ -17,5 +17,6 @@ const struct store_schema *const store_schemas[] = {
 	&kb_schema,
 	&authz_schema,
 	&peer_schema,
+	&va_schema,
 	NULL,
 };

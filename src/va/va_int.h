@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "crypto/ocsp.h"
+#include "store/store.h"
 
 struct va_resp {
 	atomic_uint	refs;
@@ -75,6 +76,57 @@ void		 va_cache_invalidate(struct va_cache *c, int64_t issuer,
 /* Drops everything of an issuer (its signer changed). */
 void		 va_cache_invalidate_issuer(struct va_cache *c, int64_t issuer);
 size_t		 va_cache_count(struct va_cache *c);
+
+/* --- the status store (status.c, tables in va_schema.c) ----------------------
+ *
+ * What the CAs published. Every change carries the CA's update sequence;
+ * an entry is replaced only by a newer one, so a re-delivered or late
+ * update never undoes a newer one (publisher queue and sync may overlap).
+ */
+enum va_status {
+	VA_GOOD,
+	VA_REVOKED,
+	VA_ON_HOLD,	/* revoked with certificateHold: may be released */
+	VA__STATUS_MAX
+};
+
+struct va_entry {
+	const char		*serial;	/* crypto/ids.h form */
+	enum va_status		 status;
+	time_t			 revoked_at;	/* 0 if good */
+	int			 reason;	/* CRLReason, -1: none */
+	time_t			 not_before, not_after;
+	const char		*fingerprint;	/* "" if status only */
+	const char		*subject;	/* "" if status only */
+	const unsigned char	*der;		/* NULL: status only */
+	size_t			 derlen;
+	int64_t			 seq;		/* the CA's update sequence */
+};
+
+/* Adds or replaces an issuer the VA answers for; *id its row. */
+int	va_issuer_put(struct store *st, struct store_txn *tx, const char *name,
+	    X509 *cert, int64_t *id, struct sp_err *err) SP_WUR;
+/*
+ * Applies e for issuer_id: inserted, or replacing an entry with a lower
+ * sequence; *applied says whether it changed anything (an update that is
+ * not newer is harmless: re-delivery).
+ */
+int	va_cert_put(struct store *st, struct store_txn *tx, int64_t issuer_id,
+	    const struct va_entry *e, bool *applied, struct sp_err *err) SP_WUR;
+/*
+ * The OCSP status of a serial (on hold answers revoked, certificateHold);
+ * SP_ERR_NOTFOUND if the VA has no entry.
+ */
+int	va_cert_status(struct store *st, struct store_txn *tx,
+	    int64_t issuer_id, const char *serial, struct ocsp_single *out,
+	    struct sp_err *err) SP_WUR;
+/*
+ * Stores issuer_id's CRL unless one with the same or a higher number is
+ * there (SP_ERR_STATE: "an older CRL").
+ */
+int	va_crl_put(struct store *st, struct store_txn *tx, int64_t issuer_id,
+	    int64_t number, time_t this_update, time_t next_update,
+	    const unsigned char *der, size_t len, struct sp_err *err) SP_WUR;
 
 /* --- answering ----------------------------------------------------------- */
 

@@ -199,8 +199,14 @@ test_open_schema(void **state)
 		assert_int_equal(store_module_version(fx->st,
 		    store_schemas[i]->module), (int)store_schemas[i]->count);
 	assert_int_equal(store_module_version(fx->st, "nosuch"), 0);
-	assert_int_equal(raw_int(fx, "SELECT count(*) FROM schema_versions"),
-	    6);
+	{
+		int64_t	n = 0;
+
+		while (store_schemas[n] != NULL)
+			n++;
+		assert_int_equal(raw_int(fx, "SELECT count(*) FROM "
+		    "schema_versions"), n);
+	}
 	/* The audit head starts empty. */
 	assert_int_equal(raw_int(fx, "SELECT count(*) FROM meta WHERE "
 	    "key = 'audit_head' AND value = '0:'"), 1);
@@ -403,9 +409,15 @@ test_open_legacy_v3(void **state)
 	reopen(fx);
 	assert_int_equal(raw_int(fx, "PRAGMA user_version"),
 	    STORE_USER_VERSION);
+	/*
+	 * Modules the old database had are recorded at their legacy version
+	 * (nothing re-run); a module it did not have (legacy 0, as va) was
+	 * created by its migrations.
+	 */
 	for (size_t i = 0; store_schemas[i] != NULL; i++)
 		assert_int_equal(store_module_version(fx->st,
-		    store_schemas[i]->module), store_schemas[i]->legacy);
+		    store_schemas[i]->module), store_schemas[i]->legacy > 0 ?
+		    store_schemas[i]->legacy : (int)store_schemas[i]->count);
 	/* The rows are the old ones, and the tables work. */
 	assert_int_equal(raw_int(fx, "SELECT id FROM tokens WHERE "
 	    "name = 'old'"), 7);
@@ -414,8 +426,14 @@ test_open_legacy_v3(void **state)
 	assert_int_equal(store_audit_append(fx->st, NULL, "e", "a", "{}", &err), 0);
 	/* A second open converts nothing. */
 	reopen(fx);
-	assert_int_equal(raw_int(fx, "SELECT count(*) FROM schema_versions"),
-	    6);
+	{
+		int64_t	n = 0;
+
+		while (store_schemas[n] != NULL)
+			n++;
+		assert_int_equal(raw_int(fx, "SELECT count(*) FROM "
+		    "schema_versions"), n);
+	}
 }
 
 static void
