@@ -142,11 +142,12 @@ authz_cert_serial(const X509 *x, char out[SERIAL_HEX_MAX])
 		out[0] = '\0';
 }
 
-static int
-cert_fp(struct authz *a, const X509 *x, char out[FP_HEX_LEN + 1])
+/* The certificate's fingerprint; "" (which matches no member) if none. */
+static void
+cert_fp(const X509 *x, char out[FP_HEX_LEN + 1])
 {
-	(void)a;
-	return id_fingerprint_of(x, out);
+	if (id_fingerprint_of(x, out) != 0)
+		out[0] = '\0';
 }
 
 /*
@@ -389,10 +390,6 @@ authz_open(struct store *st, struct authz **out, struct sp_err *err)
 	    PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 	pthread_rwlock_init(&a->lk, &ra);
 	pthread_rwlockattr_destroy(&ra);
-	if ((a->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL) {
-		r = sp_err_ossl(err, SP_ERR_CRYPTO, "EVP_MD_fetch SHA256");
-		goto out;
-	}
 	if ((r = store_txn_begin(st, &tx, err)) != 0)
 		goto out;
 	if ((r = authz_cache_load(a, tx, &c, err)) != 0) {
@@ -417,7 +414,6 @@ authz_free(struct authz *a)
 	if (a == NULL)
 		return;
 	authz_cache_free(a->cache);
-	EVP_MD_free(a->sha256);
 	pthread_rwlock_destroy(&a->lk);
 	pthread_mutex_destroy(&a->wlk);
 	free(a);
@@ -441,7 +437,7 @@ struct ident {
 };
 
 static void
-ident_init(struct authz *a, const struct cache *c, X509 *x, struct ident *id)
+ident_init(const struct cache *c, X509 *x, struct ident *id)
 {
 	memset(id, 0, sizeof(*id));
 	id->issuer = X509_get_issuer_name(x);
@@ -449,7 +445,7 @@ ident_init(struct authz *a, const struct cache *c, X509 *x, struct ident *id)
 	if (c->uses[MATCH_SERIAL])
 		authz_cert_serial(x, id->serial);
 	if (c->uses[MATCH_FINGERPRINT])
-		(void)cert_fp(a, x, id->fp);
+		cert_fp(x, id->fp);
 	if (c->uses[MATCH_CN])
 		id->cn = authz_name_cn(id->subject);
 }
@@ -529,7 +525,7 @@ role_allows(const struct role *ro, const char *p, const struct rule **deny)
  * caller); paths were validated. As authz_check() says.
  */
 static int
-check_locked(struct authz *a, const struct cache *c, X509 *cert,
+check_locked(const struct cache *c, X509 *cert,
     const char *const *paths, size_t npaths, char role[AUTHZ_ROLE_MAX + 1],
     struct sp_err *err)
 {
@@ -541,7 +537,7 @@ check_locked(struct authz *a, const struct cache *c, X509 *cert,
 		role[0] = '\0';
 	if (cert == NULL)
 		return sp_err_set(err, SP_ERR_DENIED, "no client certificate");
-	ident_init(a, c, cert, &id);
+	ident_init(c, cert, &id);
 	if (c->nroles > 0 &&
 	    (matched = calloc(c->nroles, sizeof(*matched))) == NULL) {
 		r = sp_err_set(err, SP_ERR_ALLOC, "out of memory");
@@ -618,7 +614,7 @@ authz_check(struct authz *a, X509 *cert, const char *const *paths,
 	if ((r = paths_check(paths, npaths, err)) != 0)
 		return r;
 	pthread_rwlock_rdlock(&a->lk);
-	r = check_locked(a, a->cache, cert, paths, npaths, role, err);
+	r = check_locked(a->cache, cert, paths, npaths, role, err);
 	pthread_rwlock_unlock(&a->lk);
 	return r;
 }
@@ -626,7 +622,7 @@ authz_check(struct authz *a, X509 *cert, const char *const *paths,
 /* --- two principals ---------------------------------------------------- */
 
 static void
-principal_fill(struct authz *a, struct authz_decision_principal *dp,
+principal_fill(struct authz_decision_principal *dp,
     const struct authz_principal *pr, const char *dflt)
 {
 	char	*s;
@@ -644,7 +640,7 @@ principal_fill(struct authz *a, struct authz_decision_principal *dp,
 		free(s);
 	}
 	authz_cert_serial(pr->cert, dp->serial);
-	(void)cert_fp(a, pr->cert, dp->fingerprint);
+	cert_fp(pr->cert, dp->fingerprint);
 }
 
 int
@@ -667,9 +663,9 @@ authz_check2(struct authz *a, const struct authz_principal *first,
 		r = sp_err_set(&e, SP_ERR_DENIED, "no principal to check");
 		goto out;
 	}
-	principal_fill(a, &d->p[0], first, "principal");
+	principal_fill(&d->p[0], first, "principal");
 	if (second != NULL)
-		principal_fill(a, &d->p[1], second, "second principal");
+		principal_fill(&d->p[1], second, "second principal");
 	if (first->cert == NULL && second == NULL) {
 		/* As authz_check() answers. */
 		r = sp_err_set(&e, SP_ERR_DENIED, "no client certificate");
@@ -680,10 +676,10 @@ authz_check2(struct authz *a, const struct authz_principal *first,
 	/* Both against the same roles: one read lock, one generation. */
 	pthread_rwlock_rdlock(&a->lk);
 	d->generation = atomic_load(&a->gen);
-	r1 = check_locked(a, a->cache, first->cert, paths, npaths,
+	r1 = check_locked(a->cache, first->cert, paths, npaths,
 	    d->p[0].role, &e1);
 	if (second != NULL)
-		r2 = check_locked(a, a->cache, second->cert, paths, npaths,
+		r2 = check_locked(a->cache, second->cert, paths, npaths,
 		    d->p[1].role, &e2);
 	pthread_rwlock_unlock(&a->lk);
 	d->p[0].allowed = r1 == 0;

@@ -66,7 +66,6 @@ struct cache {
 
 struct authz {
 	struct store		*st;
-	EVP_MD			*sha256;
 	pthread_mutex_t		 wlk;	/* serialises changes */
 	pthread_rwlock_t	 lk;	/* guards cache */
 	struct cache		*cache;

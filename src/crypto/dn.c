@@ -17,6 +17,7 @@
 #include <openssl/x509.h>
 
 #include "crypto/dn.h"
+#include "util/util.h"
 
 /*
  * Characters in an attribute type. X509_NAME_print_ex() truncates OIDs to
@@ -85,18 +86,6 @@ static bool
 is_digit(char c)
 {
 	return c >= '0' && c <= '9';
-}
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* RFC 4514 numericoid: number 1*( "." number ), no leading zeros. */
@@ -217,8 +206,8 @@ parse_hexvalue(struct parser *p, const char *name, unsigned char *val,
 	int			 hi, lo, ulen, r = SP_ERR_INVALID;
 
 	p->pos++;	/* '#' */
-	while ((hi = hexval(p->s[p->pos])) >= 0) {
-		if ((lo = hexval(p->s[p->pos + 1])) < 0) {
+	while ((hi = sp_hex_digit(p->s[p->pos])) >= 0) {
+		if ((lo = sp_hex_digit(p->s[p->pos + 1])) < 0) {
 			p->pos++;
 			r = err_at(p, "odd number of hex digits");
 			goto out;
@@ -305,7 +294,7 @@ parse_value(struct parser *p, const char *name, unsigned char *val,
 	 * taken literally: X509_NAME_print_ex() does not escape a value that
 	 * is just "#" (the last-character flag overrides the first's).
 	 */
-	if (s[p->pos] == '#' && hexval(s[p->pos + 1]) >= 0)
+	if (s[p->pos] == '#' && sp_hex_digit(s[p->pos + 1]) >= 0)
 		return parse_hexvalue(p, name, val, vlen);
 	for (;;) {
 		c = (unsigned char)s[p->pos];
@@ -317,8 +306,8 @@ parse_value(struct parser *p, const char *name, unsigned char *val,
 		if (esc) {
 			p->pos++;
 			c = (unsigned char)s[p->pos];
-			if ((hi = hexval((char)c)) >= 0) {
-				if ((lo = hexval(s[p->pos + 1])) < 0)
+			if ((hi = sp_hex_digit((char)c)) >= 0) {
+				if ((lo = sp_hex_digit(s[p->pos + 1])) < 0)
 					return err_at(p,
 					    "'\\' needs two hex digits");
 				c = (unsigned char)(hi << 4 | lo);

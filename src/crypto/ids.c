@@ -8,18 +8,6 @@
 
 static const char hexdig[] = "0123456789abcdef";
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int
 id_serial_from_bytes(const unsigned char *b, size_t len, int negative,
     char out[ID_SERIAL_HEX_MAX])
@@ -87,7 +75,7 @@ id_serial_parse(const char *in, char out[ID_SERIAL_HEX_MAX],
 
 		if (*in == ':')
 			continue;
-		if ((v = hexval(*in)) < 0)
+		if ((v = sp_hex_digit(*in)) < 0)
 			return sp_err_set(err, SP_ERR_INVALID, "serial must be "
 			    "hex digits (':' separators allowed)");
 		/* Leading zeros never count against the length. */
@@ -163,7 +151,7 @@ id_fingerprint_parse(const char *in, char out[ID_FP_HEX_LEN + 1],
 
 		if (*in == ':')
 			continue;
-		if ((v = hexval(*in)) < 0 || n == ID_FP_HEX_LEN) {
+		if ((v = sp_hex_digit(*in)) < 0 || n == ID_FP_HEX_LEN) {
 			out[0] = '\0';
 			return sp_err_set(err, SP_ERR_INVALID, "fingerprint "
 			    "must be the SHA-256 of the certificate: %d hex "

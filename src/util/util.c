@@ -30,8 +30,8 @@ sp_hex_encode(const unsigned char *in, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
-static int
-hexval(char c)
+int
+sp_hex_digit(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -50,7 +50,7 @@ sp_hex_decode(const char *hex, unsigned char *out, size_t outsz)
 	if (len == 0 || len % 2 != 0 || len / 2 > outsz || len / 2 > INT_MAX)
 		return -1;
 	for (size_t i = 0; i < len / 2; i++) {
-		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+		int hi = sp_hex_digit(hex[2 * i]), lo = sp_hex_digit(hex[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return -1;

@@ -11,6 +11,9 @@
 
 #include "util/err.h"
 
+/* The value of one hex digit (either case), or -1. */
+int	sp_hex_digit(char c);
+
 /* Lower-case hex of len bytes into out, which must hold 2 * len + 1. */
 void	sp_hex_encode(const unsigned char *in, size_t len, char *out);
 
