@@ -27,6 +27,7 @@ struct admin_ctx {
 	struct authz		*authz;		/* roles and access rules */
 	struct kb_service	*kb;		/* key bindings and trust */
 	struct peer		*peer;		/* peer listener, connectors */
+	struct va		*va;		/* validation authority */
 	struct event_base	*base;		/* the loop */
 	struct pool		*pool;		/* the workers */
 	const char		*name;		/* node name */

@@ -30,6 +30,7 @@
 #include "token/token.h"
 #include "util/log.h"
 #include "util/util.h"
+#include "va/va.h"
 
 #define CRL_TICK_SECONDS	5
 
@@ -41,6 +42,7 @@ struct node {
 	struct ca_service	*ca;
 	struct authz		*authz;
 	struct kb_service	*kb;
+	struct va		*va;
 	struct peer		*peer;
 	struct event_base	*base;
 	struct pool		*pool;
@@ -245,6 +247,7 @@ node_cleanup(struct node *n)
 	 */
 	pool_free(n->pool);
 	peer_free(n->peer);
+	va_free(n->va);
 	admin_server_free(n->admin);
 	if (n->ev_term != NULL)
 		event_free(n->ev_term);
@@ -338,6 +341,10 @@ node_run(const char *dir, struct sp_err *err)
 	    .handshake_timeout = n.conf.handshake_timeout,
 	    .head_timeout = n.conf.head_timeout,
 	    .idle_timeout = n.conf.idle_timeout });
+	if ((r = va_open(n.st, n.tokens, n.kb, n.base, n.pool, &n.va,
+	    err)) != 0)
+		goto out;
+	n.actx.va = n.va;
 	n.actx.ca = n.ca;
 	n.actx.tokens = n.tokens;
 	n.actx.st = n.st;

@@ -296,8 +296,9 @@ va_cache_invalidate(struct va_cache *c, int64_t issuer, const char *serial)
 	pthread_mutex_unlock(&s->mtx);
 }
 
-void
-va_cache_invalidate_issuer(struct va_cache *c, int64_t issuer)
+/* Drops every entry of issuer (every entry if issuer is -1). */
+static void
+drop_where(struct va_cache *c, int64_t issuer)
 {
 	uint64_t	g = atomic_fetch_add(&c->gen, 1) + 1;
 
@@ -309,12 +310,25 @@ va_cache_invalidate_issuer(struct va_cache *c, int64_t issuer)
 		s->inval_gen = g;
 		for (e = s->head; e != NULL; e = next) {
 			next = e->next;
-			if (e->issuer == issuer)
+			if (issuer == -1 || e->issuer == issuer)
 				drop(s, e);
 		}
 		pthread_mutex_unlock(&s->mtx);
 	}
 }
+
+void
+va_cache_invalidate_issuer(struct va_cache *c, int64_t issuer)
+{
+	drop_where(c, issuer);
+}
+
+void
+va_cache_clear(struct va_cache *c)
+{
+	drop_where(c, -1);
+}
+
 
 size_t
 va_cache_count(struct va_cache *c)

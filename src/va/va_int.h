@@ -30,6 +30,7 @@
 
 #include "crypto/ocsp.h"
 #include "store/store.h"
+#include "va/va.h"
 
 struct va_resp {
 	atomic_uint	refs;
@@ -75,6 +76,8 @@ void		 va_cache_invalidate(struct va_cache *c, int64_t issuer,
 		    const char *serial);
 /* Drops everything of an issuer (its signer changed). */
 void		 va_cache_invalidate_issuer(struct va_cache *c, int64_t issuer);
+/* Drops everything (a setting that shapes every response changed). */
+void		 va_cache_clear(struct va_cache *c);
 size_t		 va_cache_count(struct va_cache *c);
 
 /* --- the status store (status.c, tables in va_schema.c) ----------------------
@@ -168,5 +171,21 @@ struct va_decision {
  */
 void	va_decide(const struct ocsp_req *rq, const struct va_lookup *lk,
 	    enum va_non_issued ni, struct va_decision *d);
+
+/* --- the service (va.c) -------------------------------------------------- */
+
+struct va_responder;	/* http.c: the client listener and its signers */
+
+struct va {
+	struct store		*st;
+	struct tokens		*tokens;
+	struct kb_service	*kb;
+	struct event_base	*base;
+	struct pool		*pool;
+	struct va_cache		*cache;
+	struct va_responder	*resp;		/* NULL until va_listen() */
+	_Atomic int		 non_issued;	/* enum va_non_issued */
+	_Atomic int		 response_validity; /* seconds */
+};
 
 #endif
