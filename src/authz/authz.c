@@ -48,8 +48,10 @@ authz_cache_free(struct cache *c)
 			X509_NAME_free(ro->members[j].name);
 			X509_NAME_free(ro->members[j].iname);
 		}
-		for (size_t j = 0; j < ro->nrules; j++)
+		for (size_t j = 0; j < ro->nrules; j++) {
 			free(ro->rules[j].path);
+			free(ro->rules[j].preset);
+		}
 		free(ro->members);
 		free(ro->rules);
 	}
@@ -307,9 +309,14 @@ load_rule(const struct store_row *row, void *arg)
 	u.len = strlen(u.path);
 	u.allow = store_row_int(row, 2) != 0;
 	u.recursive = store_row_int(row, 3) != 0;
+	if ((u.preset = strdup(store_row_text(row, 4))) == NULL) {
+		free(u.path);
+		return SP_ERR_ALLOC;
+	}
 	if (grow((void **)&ro->rules, &ro->crules, ro->nrules,
 	    sizeof(*ro->rules)) != 0) {
 		free(u.path);
+		free(u.preset);
 		return SP_ERR_ALLOC;
 	}
 	ro->rules[ro->nrules++] = u;
@@ -341,7 +348,8 @@ authz_cache_load(struct authz *a, struct store_txn *tx, struct cache **out,
 		goto out;
 	l.cur = 0;
 	if ((r = store_select(a->st, tx, load_rule, &l, err,
-	    "SELECT r.name, u.path, u.allow, u.recursive FROM role_rules u "
+	    "SELECT r.name, u.path, u.allow, u.recursive, u.preset "
+	    "FROM role_rules u "
 	    "JOIN roles r ON r.id = u.role_id ORDER BY r.name, u.path",
 	    "")) != 0)
 		goto out;

@@ -236,8 +236,10 @@ int	authz_rule_remove(struct authz *a, const char *role, const char *path,
 
 /*
  * Rule presets for authz_grant() (docs/internals/authz.md):
- * "va", "ra", "renewal", "ping". True if name is one.
+ * "va", "ra", "renewal", "ping". True if name is one, or a comma list of
+ * them without repeats ("va,renewal").
  */
+#define AUTHZ_PRESET_MAX	16	/* characters in a preset name */
 bool	authz_preset_valid(const char *name);
 
 /* --- identities and grants ---------------------------------------------- */
@@ -295,7 +297,8 @@ struct authz_grant_ops {
 /*
  * Gives a recorded certificate a role, in one audited transaction (audit
  * event "event"). Exactly one of new_role (create that role with the
- * rules of preset, default "ping") and role (add to an existing role;
+ * rules of preset, default "ping"; a comma list gives the union of
+ * their rules, each recorded with the presets that named it) and role (add to an existing role;
  * preset must then be NULL). The member matches the certificate by match
  * (default "serial": its issuer and serial; "dn": its subject and issuer;
  * "cn": its subject's most specific CN; "fingerprint"). *out is the role

@@ -46,6 +46,7 @@ struct rule {
 	size_t	 len;
 	bool	 allow;
 	bool	 recursive;
+	char	*preset;	/* the presets that made it, "" if none */
 };
 
 struct role {

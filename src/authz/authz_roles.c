@@ -369,7 +369,7 @@ member_insert(struct authz *a, struct store_txn *tx, const char *rname,
 static int
 rule_upsert(struct authz *a, struct store_txn *tx, const char *rname,
     int64_t rid, const char *path, bool allow, bool recursive,
-    struct sp_err *err)
+    const char *preset, struct sp_err *err)
 {
 	int64_t	n;
 	int	r;
@@ -381,10 +381,11 @@ rule_upsert(struct authz *a, struct store_txn *tx, const char *rname,
 		return sp_err_set(err, SP_ERR_LIMIT, "role %s has %d rules "
 		    "already", rname, AUTHZ_MAX_RULES);
 	r = store_exec(a->st, tx, NULL, err, "INSERT INTO role_rules (role_id, "
-	    "path, allow, recursive) VALUES (?, ?, ?, ?) "
+	    "path, allow, recursive, preset) VALUES (?, ?, ?, ?, ?) "
 	    "ON CONFLICT (role_id, path) DO UPDATE SET "
-	    "allow = excluded.allow, recursive = excluded.recursive", "isii",
-	    rid, path, (int64_t)allow, (int64_t)recursive);
+	    "allow = excluded.allow, recursive = excluded.recursive, "
+	    "preset = excluded.preset", "isiis",
+	    rid, path, (int64_t)allow, (int64_t)recursive, preset);
 	return r < 0 ? r : 0;
 }
 
@@ -566,7 +567,7 @@ do_rule(struct authz *a, struct store_txn *tx, void *arg, json_t *details,
 		return r;
 	if (ra->set) {
 		if ((r = rule_upsert(a, tx, ra->role, id, ra->path, ra->allow,
-		    ra->recursive, err)) != 0)
+		    ra->recursive, "", err)) != 0)
 			return r;
 		json_object_set_new(details, "allow", json_boolean(ra->allow));
 		json_object_set_new(details, "recursive",
@@ -655,12 +656,37 @@ authz_role_list(struct authz *a)
 	return arr;
 }
 
+/* Adds each name of the comma list s to the array a, once. */
+static int
+presets_add(json_t *a, const char *s)
+{
+	char	 name[AUTHZ_PRESET_MAX + 1];
+	size_t	 n, i;
+
+	for (; *s != '\0'; s += n + (s[n] == ',')) {
+		n = strcspn(s, ",");
+		if (n == 0 || n > AUTHZ_PRESET_MAX)
+			continue;
+		memcpy(name, s, n);
+		name[n] = '\0';
+		for (i = 0; i < json_array_size(a); i++)
+			if (strcmp(json_string_value(json_array_get(a, i)),
+			    name) == 0)
+				break;
+		if (i == json_array_size(a) &&
+		    json_array_append_new(a, json_string(name)) != 0)
+			return -1;
+	}
+	return 0;
+}
+
 static json_t *
 role_json(const struct role *ro)
 {
 	json_t	*mem = json_array(), *rules = json_array();
+	json_t	*pre = json_array();
 
-	if (mem == NULL || rules == NULL)
+	if (mem == NULL || rules == NULL || pre == NULL)
 		goto fail;
 	for (size_t i = 0; i < ro->nmembers; i++) {
 		const struct member	*m = &ro->members[i];
@@ -676,16 +702,19 @@ role_json(const struct role *ro)
 	for (size_t i = 0; i < ro->nrules; i++) {
 		const struct rule	*u = &ro->rules[i];
 
-		if (json_array_append_new(rules, json_pack("{s:s,s:b,s:b}",
+		if (json_array_append_new(rules, json_pack("{s:s,s:b,s:b,s:s}",
 		    "path", u->path, "allow", u->allow, "recursive",
-		    u->recursive)) != 0)
+		    u->recursive, "preset", u->preset)) != 0)
+			goto fail;
+		if (presets_add(pre, u->preset) != 0)
 			goto fail;
 	}
-	return json_pack("{s:s,s:o,s:o}", "name", ro->name, "members", mem,
-	    "rules", rules);
+	return json_pack("{s:s,s:o,s:o,s:o}", "name", ro->name, "members", mem,
+	    "rules", rules, "presets", pre);
  fail:
 	json_decref(mem);
 	json_decref(rules);
+	json_decref(pre);
 	return NULL;
 }
 
@@ -708,13 +737,85 @@ authz_role_show(struct authz *a, const char *name, json_t **out,
 	return r;
 }
 
+/* The preset named by s[0..n), or -1. */
+static int
+preset_find(const char *s, size_t n)
+{
+	for (size_t i = 0; i < NPRESETS; i++)
+		if (strlen(presets[i].name) == n &&
+		    strncmp(s, presets[i].name, n) == 0)
+			return (int)i;
+	return -1;
+}
+
+/*
+ * The presets of the comma list s as a bit set (bit i: presets[i]), or 0
+ * if s names an unknown preset, repeats one or is empty.
+ */
+static unsigned
+preset_set(const char *s)
+{
+	unsigned	set = 0;
+	size_t		n;
+	int		i;
+
+	if (s == NULL || *s == '\0')
+		return 0;
+	for (;; s += n + 1) {
+		n = strcspn(s, ",");
+		if ((i = preset_find(s, n)) < 0 || (set & (1u << i)) != 0)
+			return 0;
+		set |= 1u << i;
+		if (s[n] == '\0')
+			return set;
+	}
+}
+
 bool
 authz_preset_valid(const char *name)
 {
-	for (size_t i = 0; name != NULL && i < NPRESETS; i++)
-		if (strcmp(name, presets[i].name) == 0)
-			return true;
-	return false;
+	return preset_set(name) != 0;
+}
+
+/*
+ * Inserts the union of the rules of the presets in set for role rid, each
+ * with the list of the presets that name it.
+ */
+static int
+preset_rules(struct authz *a, struct store_txn *tx, const char *rname,
+    int64_t rid, unsigned set, struct sp_err *err)
+{
+	struct {
+		const struct preset_rule	*u;
+		char				 names[NPRESETS *
+						    (AUTHZ_PRESET_MAX + 1)];
+	}		 m[NPRESETS * 6];
+	size_t		 nm = 0, j;
+	int		 r;
+
+	for (size_t p = 0; p < NPRESETS; p++) {
+		if ((set & (1u << p)) == 0)
+			continue;
+		for (const struct preset_rule *u = presets[p].rules; u->path;
+		    u++) {
+			for (j = 0; j < nm; j++)
+				if (strcmp(m[j].u->path, u->path) == 0)
+					break;
+			if (j == nm) {
+				m[nm].u = u;
+				m[nm++].names[0] = '\0';
+			} else if (u->recursive)
+				m[j].u = u;	/* the wider rule wins */
+			if (m[j].names[0] != '\0')
+				strcat(m[j].names, ",");
+			strcat(m[j].names, presets[p].name);
+		}
+	}
+	for (j = 0; j < nm; j++)
+		if ((r = rule_upsert(a, tx, rname, rid, m[j].u->path, true,
+		    m[j].u->recursive, m[j].names, err)) != 0)
+			return r;
+	return 0;
 }
 
 bool
@@ -806,7 +907,6 @@ do_grant(struct authz *a, struct store_txn *tx, void *arg, json_t *details,
 	struct authz_certid	 ci = { 0 };
 	char			*v = NULL, *iss = NULL;
 	int64_t			 rid;
-	size_t			 p = 0;
 	int			 r;
 
 	if ((r = ga->ops->certid(ga->arg, a->st, tx, &ci, err)) != 0)
@@ -821,15 +921,10 @@ do_grant(struct authz *a, struct store_txn *tx, void *arg, json_t *details,
 		goto out;
 	if (ga->new_role != NULL) {
 		ga->rname = ga->new_role;
-		while (strcmp(presets[p].name, ga->preset) != 0)
-			p++;
-		if ((r = role_insert(a, tx, ga->new_role, &rid, err)) != 0)
+		if ((r = role_insert(a, tx, ga->new_role, &rid, err)) != 0 ||
+		    (r = preset_rules(a, tx, ga->new_role, rid,
+		    preset_set(ga->preset), err)) != 0)
 			goto out;
-		for (const struct preset_rule *u = presets[p].rules; u->path;
-		    u++)
-			if ((r = rule_upsert(a, tx, ga->new_role, rid, u->path,
-			    true, u->recursive, err)) != 0)
-				goto out;
 	} else {
 		ga->rname = ga->role;
 		if ((r = role_id(a, tx, ga->role, &rid, err)) != 0)
@@ -886,7 +981,8 @@ authz_grant(struct authz *a, const char *new_role, const char *preset,
 		ga.preset = "ping";
 	if (new_role != NULL && !authz_preset_valid(ga.preset))
 		return sp_err_set(err, SP_ERR_INVALID, "unknown rule preset "
-		    "\"%.32s\" (va, ra, renewal or ping)", ga.preset);
+		    "\"%.64s\" (va, ra, renewal or ping, or a comma list of "
+		    "them, each once)", ga.preset);
 	if (ops == NULL || ops->certid == NULL)
 		return sp_err_set(err, SP_ERR_INTERNAL, "no certificate to "
 		    "grant a role to");

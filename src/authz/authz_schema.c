@@ -14,6 +14,11 @@ static const char *const authz_migrations[] = {
 	"CREATE TABLE role_rules (role_id INTEGER NOT NULL REFERENCES roles"
 	"  ON DELETE CASCADE, path TEXT NOT NULL, allow INTEGER NOT NULL,"
 	"  recursive INTEGER NOT NULL, PRIMARY KEY (role_id, path));",
+	/*
+	 * 1 -> 2: which presets created a rule ("va,renewal"; "" once an
+	 * operator set it), so role show can tell a preset's rules apart.
+	 */
+	"ALTER TABLE role_rules ADD COLUMN preset TEXT NOT NULL DEFAULT '';",
 };
 
 const struct store_schema authz_schema = {

@@ -17,7 +17,10 @@ const struct cmd cli_cmds_authz[] = {
 	  "name,members,rules", "role list\n"
 	  "  Lists the roles with their number of members and rules." },
 	{ "role", "show", "role.show", { "name" }, { { NULL } }, OUT_OBJ, NULL,
-	  "role show NAME\n  Shows a role's members and access rules." },
+	  "role show NAME\n  Shows a role's members and access rules; "
+	  "\"preset\" says which\n  presets made a rule (empty once an "
+	  "operator set it with role rule\n  set), \"presets\" the presets "
+	  "the role still has rules of." },
 	{ "role", "member add", "role.member.add", { "role" },
 	  { { "--match", "match", O_STR, false },
 	  { "--value", "value", O_STR, true },
@@ -78,12 +81,13 @@ const struct cmd cli_cmds_authz[] = {
 	  { "--rules", "preset", O_STR, false },
 	  { "--role", "role", O_STR, false },
 	  { "--match", "match", O_STR, false } }, OUT_OBJ, NULL,
-	  "peer incoming authorize ID --new-role NAME [--rules va|ra|renewal|"
-	  "ping]\n"
+	  "peer incoming authorize ID --new-role NAME [--rules PRESET[,...]]"
+	  "\n"
 	  "          [--match M] | --role NAME [--match M]\n"
 	  "  Lets the peer of incoming connection ID (see peer incoming list)"
 	  "\n  in: creates role NAME with a preset of rules, or adds the peer "
-	  "to\n  an existing role. Presets (default ping), for the CA's "
+	  "to\n  an existing role. Presets (default ping; several, comma "
+	  "separated,\n  give the union of their rules), for the CA's "
 	  "certificate:\n"
 	  "    va       on a VA: publish certificates and CRLs, sync; every "
 	  "CA\n"

@@ -504,6 +504,38 @@ def test_deny_beats_allow(joined):
     assert p.ping_json()["ok"] == 1
 
 
+def test_presets_are_a_starting_point(joined):
+    """`--rules` takes several presets; `role show` says which preset made
+    each rule, and a rule the operator sets afterwards is the operator's."""
+    p = joined
+    certf, keyf = client_identity(p.ca, p.work, "multi.example")
+    p.curl("/peer/v1/ping", certf, keyf)
+    rows = p.wait_incoming(lambda rows: any(
+        r["subject"] == "CN=multi.example" for r in rows))
+    rid = str([r for r in rows if r["subject"] == "CN=multi.example"][0]
+              ["id"])
+    for bad in ("va,va", "va,bogus", "va,", ",va"):
+        p.va.fail("peer", "incoming", "authorize", rid, "--new-role",
+                  "Multi", "--rules", bad, match=r"preset")
+    p.va.cli("peer", "incoming", "authorize", rid, "--new-role", "Multi",
+             "--rules", "va,renewal")
+    role = p.va.cli_json("role", "show", "Multi")
+    assert sorted(role["presets"]) == ["renewal", "va"]
+    rules = {u["path"]: u for u in role["rules"]}
+    assert rules["/peerincoming"]["preset"] == "va,renewal"
+    assert rules["/peerpublish/writecert"]["preset"] == "va"
+    assert rules["/internalkeybinding/modify/"]["preset"] == "renewal"
+    assert rules["/ca/"]["recursive"] is True
+    p.va.cli("role", "rule", "set", "Multi", "/ca/", "deny", "--recursive")
+    role = p.va.cli_json("role", "show", "Multi")
+    rules = {u["path"]: u for u in role["rules"]}
+    assert rules["/ca/"]["preset"] == "" and rules["/ca/"]["allow"] is False
+    assert sorted(role["presets"]) == ["renewal", "va"]
+    # The text form shows the preset column.
+    out = p.va.cli("role", "show", "Multi").stdout
+    assert "renewal" in out
+
+
 def test_reset_picks_up_new_client_certificate(joined):
     p = joined
     old = [r for r in p.incoming() if r["subject"] == "CN=ca-node"][0]

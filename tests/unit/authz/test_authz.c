@@ -610,7 +610,8 @@ test_store_garbage(void **state)
 	    "(?, 'serial', '0d01', 'garbage'), (?, 'email', ?, ''), "
 	    "(?, 'cn', 'junk', '')", "iiisi", id, id, id, fp, id), 4);
 	assert_int_equal(store_exec(fx->st, NULL, NULL, &err, "INSERT INTO "
-	    "role_rules VALUES (?, '/ok', 1, 0), (?, '/ca/../x', 1, 1)",
+	    "role_rules (role_id, path, allow, recursive) VALUES "
+	    "(?, '/ok', 1, 0), (?, '/ca/../x', 1, 1)",
 	    "ii", id, id), 2);
 	authz_free(fx->a);
 	fx->a = NULL;
