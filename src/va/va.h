@@ -19,6 +19,7 @@
 
 #include "util/err.h"
 
+struct authz;
 struct event_base;
 struct kb_service;
 struct peer;
@@ -46,6 +47,14 @@ void	va_free(struct va *va);
  */
 int	va_set(struct va *va, const char *key, const char *value,
 	    const char *actor, struct sp_err *err) SP_WUR;
+/*
+ * Registers POST /publish/cas, /publish/certs and /publish/crls with p's
+ * endpoint registry; each entry is authorized with az (authz_check(),
+ * /ca/<name> for the caller's certificate). Loop thread, before serving.
+ */
+int	va_peer_register(struct va *va, struct peer *p, struct authz *az,
+	    struct sp_err *err) SP_WUR;
+
 /* {"non_issued": "...", "response_validity": N} (new reference). */
 json_t	*va_settings_json(struct va *va);
 
