@@ -383,3 +383,51 @@ def test_role_lacking_peerincoming_refused_and_listed(pub):
     pub.wait_incoming(lambda rs: any(
         r["subject"] == "CN=noincoming.example" for r in rs))
     assert ("PubRoot", "5001") not in certs(pub)
+
+
+# --- the VA's admin commands ----------------------------------------------
+
+def test_va_cert_show_list_status_set(pub):
+    e = pub.va.cli_json("va", "cert", "show", "--issuer", "PubRoot",
+                        "--serial", "00:10:02")
+    assert e["serial"] == "1002" and e["status"] == "revoked", e
+    assert e["reason"] == 1 and e["seq"] == 11 and e["has_der"] is True
+    assert e["subject"] == "CN=revoked.example"
+    e = pub.va.cli_json("va", "cert", "show", "--issuer", "PubRoot",
+                        "--serial", "1004")
+    assert e["has_der"] is False and e["fingerprint"] == ""
+    pub.va.fail("va", "cert", "show", "--issuer", "PubRoot", "--serial",
+                "dead", match="no entry")
+    pub.va.fail("va", "cert", "show", "--issuer", "PubRoot", "--serial",
+                "xyz")
+    every = pub.va.cli_json("va", "cert", "list")
+    assert {("PubRoot", "1001"), ("PubRoot", "1002")} <= {
+        (x["issuer"], x["serial"]) for x in every}
+    rev = pub.va.cli_json("va", "cert", "list", "--issuer", "PubRoot",
+                          "--status", "revoked")
+    assert rev and all(x["status"] == "revoked" for x in rev)
+    assert len(pub.va.cli_json("va", "cert", "list", "--limit", "1")) == 1
+    pub.va.fail("va", "cert", "list", "--limit", "10001")
+    pub.va.fail("va", "cert", "list", "--status", "bogus")
+    assert "1002" in pub.va.cli("va", "cert", "list").stdout
+    st = pub.va.cli_json("va", "status")
+    root = [i for i in st["issuers"] if i["name"] == "PubRoot"][0]
+    n = len(pub.va.cli_json("va", "cert", "list", "--issuer", "PubRoot",
+                            "--limit", "10000"))
+    assert sum(root["entries"].values()) == n
+    assert root["crl"]["number"] == 5 and root["crl"]["next_update"] > 0
+    assert st["settings"] == {"non_issued": "unknown",
+                              "response_validity": 3600}
+    assert st["published"]["certs"] >= 4 and st["published"]["refused"] > 0
+    assert "cache_size" in st
+    got = pub.va.cli_json("va", "set", "non_issued", "revoked")
+    assert got["non_issued"] == "revoked"
+    got = pub.va.cli_json("va", "set", "response_validity", "600")
+    assert got["response_validity"] == 600
+    pub.va.fail("va", "set", "response_validity", "5")
+    pub.va.fail("va", "set", "nope", "1")
+    assert pub.va.cli_json("va", "status")["settings"] == {
+        "non_issued": "revoked", "response_validity": 600}
+    pub.va.cli("va", "set", "non_issued", "unknown")
+    assert "va cert list" in pub.va.cli("va", "cert", "list",
+                                        "--help").stdout
