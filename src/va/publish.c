@@ -565,9 +565,13 @@ pub_entry(struct pub_job *j, struct store_txn *tx, size_t i)
 		return;
 	}
 	snprintf(path, sizeof(path), "/ca/%s", p->ca);
-	if (authz_check(j->authz, j->cert, paths, 1, role, &err) != 0) {
-		res_fail(rs, "forbidden", "the caller's role does not allow "
-		    "this CA");
+	if ((r = authz_check(j->authz, j->cert, paths, 1, role, &err)) != 0 &&
+	    r != SP_ERR_DENIED) {
+		res_fail(rs, "internal", err.msg);
+		return;
+	}
+	if (r != 0) {
+		res_fail(rs, "forbidden", err.msg);
 		audit_forbidden(j, tx, p->ca);
 		return;
 	}
