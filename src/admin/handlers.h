@@ -58,6 +58,7 @@ extern const struct admin_handler admin_handlers_ca[];	  /* handlers.c */
 extern const struct admin_handler admin_handlers_authz[]; /* handlers_authz.c */
 extern const struct admin_handler admin_handlers_peer[];  /* handlers_peer.c */
 extern const struct admin_handler admin_handlers_kb[];	  /* handlers_kb.c */
+extern const struct admin_handler admin_handlers_va[];	  /* handlers_va.c */
 /* Test hooks: empty unless built with SP_TEST_HOOKS (handlers_debug.c). */
 extern const struct admin_handler admin_handlers_debug[];
 

@@ -344,6 +344,8 @@ node_run(const char *dir, struct sp_err *err)
 	if ((r = va_open(n.st, n.tokens, n.kb, n.base, n.pool, &n.va,
 	    err)) != 0)
 		goto out;
+	if ((r = va_peer_register(n.va, n.peer, n.authz, err)) != 0)
+		goto out;
 	n.actx.va = n.va;
 	n.actx.ca = n.ca;
 	n.actx.tokens = n.tokens;

@@ -1,6 +1,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
 #include <openssl/x509.h>
 
 #include "crypto/certs.h"
@@ -11,6 +12,41 @@
 
 #define REASON_CERTIFICATE_HOLD	6
 
+/*
+ * The CertID hashes of an issuer (RFC 6960 4.1.1): of the DER of its
+ * subject name and of its public key's BIT STRING value, hex.
+ */
+static int
+issuer_hashes(X509 *cert, char n1[41], char k1[41], char n2[65], char k2[65])
+{
+	const ASN1_BIT_STRING	*key = X509_get0_pubkey_bitstr(cert);
+	unsigned char		*nd = NULL, md[EVP_MAX_MD_SIZE];
+	unsigned int		 mdlen;
+	int			 nlen, r = -1;
+
+	if (key == NULL || (nlen = i2d_X509_NAME(X509_get_subject_name(cert),
+	    &nd)) <= 0)
+		return -1;
+	if (!EVP_Digest(nd, (size_t)nlen, md, &mdlen, EVP_sha1(), NULL))
+		goto out;
+	sp_hex_encode(md, mdlen, n1);
+	if (!EVP_Digest(nd, (size_t)nlen, md, &mdlen, EVP_sha256(), NULL))
+		goto out;
+	sp_hex_encode(md, mdlen, n2);
+	if (!EVP_Digest(key->data, (size_t)key->length, md, &mdlen,
+	    EVP_sha1(), NULL))
+		goto out;
+	sp_hex_encode(md, mdlen, k1);
+	if (!EVP_Digest(key->data, (size_t)key->length, md, &mdlen,
+	    EVP_sha256(), NULL))
+		goto out;
+	sp_hex_encode(md, mdlen, k2);
+	r = 0;
+ out:
+	OPENSSL_free(nd);
+	return r;
+}
+
 int
 va_issuer_put(struct store *st, struct store_txn *tx, const char *name,
     X509 *cert, int64_t *id, struct sp_err *err)
@@ -18,6 +54,7 @@ va_issuer_put(struct store *st, struct store_txn *tx, const char *name,
 	unsigned char	*der = NULL;
 	size_t		 len;
 	char		 fp[ID_FP_HEX_LEN + 1], *subject = NULL;
+	char		 n1[41], k1[41], n2[65], k2[65];
 	int		 r;
 
 	*id = 0;
@@ -26,17 +63,25 @@ va_issuer_put(struct store *st, struct store_txn *tx, const char *name,
 		    "to 64 characters of [A-Za-z0-9_.-], not \".\" or \"..\"");
 	if ((r = certs_der(cert, &der, &len, err)) != 0)
 		return r;
+	if (issuer_hashes(cert, n1, k1, n2, k2) != 0) {
+		r = sp_err_set(err, SP_ERR_INVALID, "issuer certificate: cannot "
+		    "hash its name and key");
+		goto out;
+	}
 	if (id_fingerprint_der(der, len, fp) != 0 ||
 	    (subject = dn_print(X509_get_subject_name(cert))) == NULL) {
 		r = sp_err_set(err, SP_ERR_ALLOC, "out of memory");
 		goto out;
 	}
 	r = store_exec(st, tx, id, err, "INSERT INTO va_issuers (name, "
-	    "subject, fingerprint, cert, updated) VALUES (?, ?, ?, ?, ?) "
+	    "subject, fingerprint, cert, updated, name_sha1, key_sha1, "
+	    "name_sha256, key_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
 	    "ON CONFLICT (name) DO UPDATE SET subject = excluded.subject, "
 	    "fingerprint = excluded.fingerprint, cert = excluded.cert, "
-	    "updated = excluded.updated RETURNING id", "sssbi", name, subject,
-	    fp, der, len, (int64_t)sp_now());
+	    "updated = excluded.updated, name_sha1 = excluded.name_sha1, "
+	    "key_sha1 = excluded.key_sha1, name_sha256 = excluded.name_sha256, "
+	    "key_sha256 = excluded.key_sha256 RETURNING id", "sssbissss", name,
+	    subject, fp, der, len, (int64_t)sp_now(), n1, k1, n2, k2);
 	if (r > 0)
 		r = 0;
  out:

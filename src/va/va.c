@@ -161,3 +161,169 @@ va_settings_json(struct va *va)
 	    non_issued_names[va->non_issued], "response_validity",
 	    va->response_validity);
 }
+
+/* --- what the admin commands show (worker thread) ------------------------ */
+
+static const char *const status_names[VA__STATUS_MAX] = {
+	[VA_GOOD] = "good", [VA_REVOKED] = "revoked", [VA_ON_HOLD] = "hold",
+};
+
+static const char *
+status_name(int64_t s)
+{
+	return s >= 0 && s < VA__STATUS_MAX ? status_names[s] : "?";
+}
+
+static int
+issuer_status_row(const struct store_row *row, void *arg)
+{
+	json_t	*arr = arg, *o, *counts;
+
+	counts = json_pack("{s:I,s:I,s:I}", "good", (json_int_t)store_row_int(
+	    row, 3), "revoked", (json_int_t)store_row_int(row, 4), "hold",
+	    (json_int_t)store_row_int(row, 5));
+	o = json_pack("{s:s,s:s,s:s,s:o}", "name", store_row_text(row, 0),
+	    "subject", store_row_text(row, 1), "fingerprint",
+	    store_row_text(row, 2), "entries", counts);
+	if (o == NULL)
+		return SP_ERR_ALLOC;
+	if (store_row_null(row, 6))
+		json_object_set_new(o, "crl", json_null());
+	else
+		json_object_set_new(o, "crl", json_pack("{s:I,s:I,s:I}",
+		    "number", (json_int_t)store_row_int(row, 6), "this_update",
+		    (json_int_t)store_row_int(row, 7), "next_update",
+		    (json_int_t)store_row_int(row, 8)));
+	return json_array_append_new(arr, o) == 0 ? 0 : SP_ERR_ALLOC;
+}
+
+int
+va_status_json(struct va *va, json_t **out, struct sp_err *err)
+{
+	json_t	*doc, *issuers = json_array();
+	int	 r;
+
+	*out = NULL;
+	if (issuers == NULL)
+		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
+	if ((r = store_select(va->st, NULL, issuer_status_row, issuers, err,
+	    "SELECT i.name, i.subject, i.fingerprint, "
+	    "(SELECT COUNT(*) FROM va_certs c WHERE c.issuer_id = i.id AND "
+	    "c.status = 0), "
+	    "(SELECT COUNT(*) FROM va_certs c WHERE c.issuer_id = i.id AND "
+	    "c.status = 1), "
+	    "(SELECT COUNT(*) FROM va_certs c WHERE c.issuer_id = i.id AND "
+	    "c.status = 2), "
+	    "l.number, l.this_update, l.next_update FROM va_issuers i "
+	    "LEFT JOIN va_crls l ON l.issuer_id = i.id ORDER BY i.name",
+	    "")) != 0) {
+		json_decref(issuers);
+		return r == SP_ERR_ALLOC ? sp_err_set(err, r, "out of memory") :
+		    r;
+	}
+	doc = json_pack("{s:o,s:o,s:I,s:{s:I,s:I,s:I,s:I}}", "issuers",
+	    issuers, "settings", va_settings_json(va), "cache_size",
+	    (json_int_t)va_cache_count(va->cache), "published",
+	    "cas", (json_int_t)va->published[VA_PUB_CA],
+	    "certs", (json_int_t)va->published[VA_PUB_CERT],
+	    "crls", (json_int_t)va->published[VA_PUB_CRL],
+	    "refused", (json_int_t)va->pub_refused);
+	if (doc == NULL)
+		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
+	/*
+	 * The OCSP responder adds "signers" (binding, issuer, expiry) and
+	 * "requests" (by outcome) here, from va->resp.
+	 */
+	*out = doc;
+	return 0;
+}
+
+static int
+cert_row(const struct store_row *row, void *arg)
+{
+	json_t	*arr = arg, *o;
+
+	o = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:s,s:s,s:I,s:b}",
+	    "issuer", store_row_text(row, 0), "serial", store_row_text(row, 1),
+	    "status", status_name(store_row_int(row, 2)), "revoked_at",
+	    (json_int_t)store_row_int(row, 3), "reason",
+	    (json_int_t)store_row_int(row, 4), "not_before",
+	    (json_int_t)store_row_int(row, 5), "not_after",
+	    (json_int_t)store_row_int(row, 6), "fingerprint",
+	    store_row_text(row, 7), "subject", store_row_text(row, 8), "seq",
+	    (json_int_t)store_row_int(row, 9), "has_der",
+	    store_row_int(row, 10) != 0);
+	if (o == NULL)
+		return SP_ERR_ALLOC;
+	return json_array_append_new(arr, o) == 0 ? 0 : SP_ERR_ALLOC;
+}
+
+#define CERT_COLS "SELECT i.name, c.serial, c.status, c.revoked_at, " \
+	"c.reason, c.not_before, c.not_after, c.fingerprint, c.subject, " \
+	"c.seq, CASE WHEN c.der IS NULL THEN 0 ELSE 1 END FROM va_certs c JOIN va_issuers i ON " \
+	"i.id = c.issuer_id "
+
+int
+va_cert_list_json(struct va *va, const char *issuer, const char *status,
+    long long limit, json_t **out, struct sp_err *err)
+{
+	json_t	*arr;
+	int64_t	 st = -1;
+	int	 r;
+
+	*out = NULL;
+	if (limit == 0)
+		limit = VA_LIST_DEFAULT;
+	if (limit < 1 || limit > VA_LIST_MAX)
+		return sp_err_set(err, SP_ERR_INVALID, "--limit must be 1..%d",
+		    VA_LIST_MAX);
+	if (status != NULL) {
+		for (int i = 0; i < VA__STATUS_MAX; i++)
+			if (strcmp(status, status_names[i]) == 0)
+				st = i;
+		if (st < 0)
+			return sp_err_set(err, SP_ERR_INVALID, "--status: good, "
+			    "revoked or hold");
+	}
+	if ((arr = json_array()) == NULL)
+		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
+	r = store_select(va->st, NULL, cert_row, arr, err, CERT_COLS
+	    "WHERE (? = '' OR i.name = ?) AND (? < 0 OR c.status = ?) "
+	    "ORDER BY i.name, c.serial LIMIT ?", "ssiii", issuer ? issuer : "",
+	    issuer ? issuer : "", st, st, (int64_t)limit);
+	if (r != 0) {
+		json_decref(arr);
+		return r == SP_ERR_ALLOC ? sp_err_set(err, r, "out of memory") :
+		    r;
+	}
+	*out = arr;
+	return 0;
+}
+
+int
+va_cert_show_json(struct va *va, const char *issuer, const char *serial,
+    json_t **out, struct sp_err *err)
+{
+	char	 s[ID_SERIAL_HEX_MAX];
+	json_t	*arr;
+	int	 r;
+
+	*out = NULL;
+	if ((r = id_serial_parse(serial, s, err)) != 0)
+		return r;
+	if ((arr = json_array()) == NULL)
+		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
+	if ((r = store_select(va->st, NULL, cert_row, arr, err, CERT_COLS
+	    "WHERE i.name = ? AND c.serial = ?", "ss", issuer, s)) != 0) {
+		json_decref(arr);
+		return r;
+	}
+	if (json_array_size(arr) == 0) {
+		json_decref(arr);
+		return sp_err_set(err, SP_ERR_NOTFOUND, "the VA has no entry "
+		    "for serial %s of issuer %s", s, issuer);
+	}
+	*out = json_incref(json_array_get(arr, 0));
+	json_decref(arr);
+	return 0;
+}

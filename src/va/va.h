@@ -19,6 +19,7 @@
 
 #include "util/err.h"
 
+struct authz;
 struct event_base;
 struct kb_service;
 struct peer;
@@ -46,7 +47,35 @@ void	va_free(struct va *va);
  */
 int	va_set(struct va *va, const char *key, const char *value,
 	    const char *actor, struct sp_err *err) SP_WUR;
+/*
+ * Registers POST /publish/cas, /publish/certs and /publish/crls with p's
+ * endpoint registry; each entry is authorized with az (authz_check(),
+ * /ca/<name> for the caller's certificate). Loop thread, before serving.
+ */
+int	va_peer_register(struct va *va, struct peer *p, struct authz *az,
+	    struct sp_err *err) SP_WUR;
+
 /* {"non_issued": "...", "response_validity": N} (new reference). */
 json_t	*va_settings_json(struct va *va);
+
+/*
+ * What `va status`, `va cert list` and `va cert show` show (worker
+ * thread; new references). Status: {"issuers": [{"name", "subject",
+ * "fingerprint", "entries": {"good", "revoked", "hold"}, "crl": {"number",
+ * "this_update", "next_update"} or null}], "settings", "cache_size",
+ * "published": {"cas", "certs", "crls", "refused"}}; the responder adds its
+ * signers and request counters there. List: issuer, status ("good",
+ * "revoked", "hold") may be NULL; limit 0 means VA_LIST_DEFAULT, else
+ * 1..VA_LIST_MAX. Show: the serial in any case, with leading zeros;
+ * SP_ERR_NOTFOUND if the VA has no entry.
+ */
+#define VA_LIST_DEFAULT	100
+#define VA_LIST_MAX	10000
+int	va_status_json(struct va *va, json_t **out, struct sp_err *err) SP_WUR;
+int	va_cert_list_json(struct va *va, const char *issuer,
+	    const char *status, long long limit, json_t **out,
+	    struct sp_err *err) SP_WUR;
+int	va_cert_show_json(struct va *va, const char *issuer,
+	    const char *serial, json_t **out, struct sp_err *err) SP_WUR;
 
 #endif

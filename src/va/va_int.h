@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "crypto/ids.h"
 #include "crypto/ocsp.h"
 #include "store/store.h"
 #include "va/va.h"
@@ -176,6 +177,51 @@ void	va_decide(const struct ocsp_req *rq, const struct va_lookup *lk,
 
 struct va_responder;	/* http.c: the client listener and its signers */
 
+/* --- publishing (publish.c) ---------------------------------------------- */
+
+#define VA_PUB_CAS_MAX		16	/* entries of one request */
+#define VA_PUB_CERTS_MAX	500
+#define VA_PUB_CRLS_MAX		16
+#define VA_PUB_DER_MAX		(64 * 1024)	/* one certificate */
+#define VA_PUB_CRL_MAX		(768 * 1024)	/* one CRL (body <= 1 MiB) */
+#define VA_PUB_SUBJECT_MAX	1024
+
+enum va_pub_kind {
+	VA_PUB_CA,
+	VA_PUB_CERT,
+	VA_PUB_CRL,
+	VA_PUB__MAX
+};
+
+/* One parsed entry of a publish body (va_pub_parse()). */
+struct va_pub {
+	enum va_pub_kind	 kind;
+	char			 ca[65];	/* "name" (cas) or "ca" */
+	char			 serial[ID_SERIAL_HEX_MAX];	/* certs */
+	char			 fp[ID_FP_HEX_LEN + 1];		/* "" if none */
+	char			 subject[VA_PUB_SUBJECT_MAX + 1];
+	struct va_entry		 e;	/* certs; points into this struct */
+	unsigned char		*der;	/* decoded certificate / CRL; heap */
+	size_t			 derlen;
+};
+
+/*
+ * Turns one JSON entry of a publish body into *p (every field checked:
+ * types, lengths, names, serial and fingerprint form, base64, times and
+ * their order, status and revocation fields agreeing); SP_ERR_INVALID
+ * with the reason, SP_ERR_ALLOC. No signature is checked here. Release
+ * with va_pub_clear() whatever the result.
+ */
+int	va_pub_parse(enum va_pub_kind kind, json_t *j, struct va_pub *p,
+	    struct sp_err *err) SP_WUR;
+void	va_pub_clear(struct va_pub *p);
+
+struct authz;
+struct va_pub_reg {
+	struct va	*va;
+	struct authz	*authz;
+};
+
 struct va {
 	struct store		*st;
 	struct tokens		*tokens;
@@ -186,6 +232,9 @@ struct va {
 	struct va_responder	*resp;		/* NULL until va_listen() */
 	_Atomic int		 non_issued;	/* enum va_non_issued */
 	_Atomic int		 response_validity; /* seconds */
+	struct va_pub_reg	 reg;		/* va_peer_register() */
+	_Atomic uint64_t	 published[VA_PUB__MAX]; /* entries applied */
+	_Atomic uint64_t	 pub_refused;	/* entries refused */
 };
 
 #endif

@@ -23,6 +23,13 @@ static const char *const va_migrations[] = {
 	"  REFERENCES va_issuers (id), number INTEGER NOT NULL,"
 	"  this_update INTEGER NOT NULL, next_update INTEGER NOT NULL,"
 	"  der BLOB NOT NULL, received INTEGER NOT NULL);",
+	/* 1 -> 2: the CertID hashes (hex) an OCSP request finds it by */
+	"ALTER TABLE va_issuers ADD COLUMN name_sha1 TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE va_issuers ADD COLUMN key_sha1 TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE va_issuers ADD COLUMN name_sha256 TEXT NOT NULL"
+	"  DEFAULT '';"
+	"ALTER TABLE va_issuers ADD COLUMN key_sha256 TEXT NOT NULL"
+	"  DEFAULT '';",
 };
 
 const struct store_schema va_schema = {

@@ -191,11 +191,67 @@ test_crl_numbers(void **state)
 	    &err), SP_ERR_INVALID);
 }
 
+static int
+hash_row(const struct store_row *row, void *arg)
+{
+	char	(*h)[65] = arg;
+
+	for (int i = 0; i < 4; i++)
+		snprintf(h[i], 65, "%s", store_row_text(row, i));
+	return 0;
+}
+
+static void
+hex_digest(const unsigned char *in, size_t len, const EVP_MD *md,
+    char out[65])
+{
+	unsigned char	d[EVP_MAX_MD_SIZE];
+	unsigned int	dl;
+
+	assert_int_equal(EVP_Digest(in, len, d, &dl, md, NULL), 1);
+	for (unsigned int i = 0; i < dl; i++)
+		snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+/* The CertID hashes an OCSP request finds the issuer by (RFC 6960). */
+static void
+test_issuer_hashes(void **state)
+{
+	struct fx		*fx = *state;
+	struct sp_err		 err = { 0 };
+	char			 h[4][65], want[65];
+	unsigned char		*nd = NULL;
+	const ASN1_BIT_STRING	*k = X509_get0_pubkey_bitstr(fx->ca);
+	int64_t			 iss;
+	int			 nl;
+
+	assert_int_equal(va_issuer_put(fx->st, NULL, "Root", fx->ca, &iss,
+	    &err), 0);
+	assert_int_equal(store_select(fx->st, NULL, hash_row, h, &err,
+	    "SELECT name_sha1, key_sha1, name_sha256, key_sha256 FROM "
+	    "va_issuers WHERE id = ?", "i", iss), 0);
+	assert_true((nl = i2d_X509_NAME(X509_get_subject_name(fx->ca),
+	    &nd)) > 0);
+	hex_digest(nd, (size_t)nl, EVP_sha1(), want);
+	assert_string_equal(h[0], want);
+	hex_digest(nd, (size_t)nl, EVP_sha256(), want);
+	assert_string_equal(h[2], want);
+	hex_digest(k->data, (size_t)k->length, EVP_sha1(), want);
+	assert_string_equal(h[1], want);
+	hex_digest(k->data, (size_t)k->length, EVP_sha256(), want);
+	assert_string_equal(h[3], want);
+	assert_int_equal(strlen(h[0]), 40);
+	assert_int_equal(strlen(h[3]), 64);
+	OPENSSL_free(nd);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_sequence_rule, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_issuer_hashes, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_crl_numbers, setup,
 		    teardown),
