@@ -12,7 +12,7 @@ enum ckey {
 	CK_NAME, CK_LOG_LEVEL, CK_DATABASE, CK_WORKERS, CK_PEER_LISTEN,
 	CK_PEER_INCOMING_MAX, CK_CA_CRL_KEEP, CK_PEER_MAX_CONN,
 	CK_PEER_MAX_CONN_ADDR, CK_PEER_HANDSHAKE_TIMEOUT, CK_PEER_HEAD_TIMEOUT,
-	CK_PEER_IDLE_TIMEOUT,
+	CK_PEER_IDLE_TIMEOUT, CK_VA_LISTEN,
 	CK__MAX
 };
 
@@ -35,6 +35,7 @@ static const struct {
 	[CK_PEER_HANDSHAKE_TIMEOUT] = { "peer", "handshake_timeout", false },
 	[CK_PEER_HEAD_TIMEOUT] = { "peer", "head_timeout", false },
 	[CK_PEER_IDLE_TIMEOUT] = { "peer", "idle_timeout", false },
+	[CK_VA_LISTEN] = { "va", "listen", false },
 };
 
 /* Integer keys: their bounds and where they go. */
@@ -208,6 +209,16 @@ on_key1(struct parse *ps, const char *section, const char *name,
 			return 0;
 		}
 		snprintf(c->peer_listen, sizeof(c->peer_listen), "%s", value);
+		break;
+	}
+	case CK_VA_LISTEN: {
+		struct sp_err e = { 0 };
+
+		if (config_listen_valid(value, &e) != 0) {
+			memcpy(ps->msg, e.msg, sizeof(ps->msg));
+			return 0;
+		}
+		snprintf(c->va_listen, sizeof(c->va_listen), "%s", value);
 		break;
 	}
 	}
