@@ -277,15 +277,18 @@ config_listen_valid(const char *s, struct sp_err *err)
 
 int
 config_write_new(const char *path, const char *name, const char *database,
-    const char *peer_listen, struct sp_err *err)
+    const char *peer_listen, const char *va_listen, struct sp_err *err)
 {
-	char	buf[PATH_MAX + 768], peer[160] = "";
+	char	buf[PATH_MAX + 1024], peer[160] = "", va[160] = "";
 	int	n;
 
 	if (peer_listen != NULL)
 		snprintf(peer, sizeof(peer), "\n[peer]\n# TLS listener for "
 		    "peer requests (off until `peer incoming enable`)\n"
 		    "listen = %s\n", peer_listen);
+	if (va_listen != NULL)
+		snprintf(va, sizeof(va), "\n[va]\n# plain HTTP listener for "
+		    "OCSP and CRL clients\nlisten = %s\n", va_listen);
 
 	n = snprintf(buf, sizeof(buf),
 	    "# Sallyport node configuration. Everything else lives in the\n"
@@ -296,7 +299,7 @@ config_write_new(const char *path, const char *name, const char *database,
 	    "log_level = info\n"
 	    "database = %s\n"
 	    "# threads for signing and database work\n"
-	    "workers = 2\n%s", name, database, peer);
+	    "workers = 2\n%s%s", name, database, peer, va);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return sp_err_set(err, SP_ERR_INVALID, "path too long");
 	return sp_file_write(path, buf, (size_t)n, 0600, err);

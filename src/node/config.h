@@ -37,7 +37,8 @@ int	config_load(const char *path, struct config *c, struct sp_err *err)
 
 /* Writes a fresh configuration file for a new node (mode 0600). */
 int	config_write_new(const char *path, const char *name,
-	    const char *database, const char *peer_listen, struct sp_err *err)
+	    const char *database, const char *peer_listen, const char *va_listen,
+	    struct sp_err *err)
 	    SP_WUR;
 
 /* Checks a HOST:PORT listen address (IPv6 hosts in brackets). */

@@ -137,11 +137,18 @@ test_write_new(void **state)
 	struct sp_err	err = { 0 };
 
 	(void)state;
-	assert_int_equal(config_write_new(path, "node-1", "/tmp/n.db", NULL, &err),
+	assert_int_equal(config_write_new(path, "node-1", "/tmp/n.db", NULL, NULL,
+	    &err),
 	    0);
 	assert_int_equal(config_load(path, &c, &err), 0);
 	assert_string_equal(c.name, "node-1");
 	assert_string_equal(c.database, "/tmp/n.db");
+	assert_string_equal(c.va_listen, "");
+	assert_int_equal(config_write_new(path, "node-1", "/tmp/n.db",
+	    "127.0.0.1:0", "127.0.0.1:8080", &err), 0);
+	assert_int_equal(config_load(path, &c, &err), 0);
+	assert_string_equal(c.peer_listen, "127.0.0.1:0");
+	assert_string_equal(c.va_listen, "127.0.0.1:8080");
 }
 
 int
