@@ -4,6 +4,7 @@
  * computed here, for every hash we answer with), then only read; the
  * responder builds a new one when the issuers change and swaps it in.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,4 +113,54 @@ size_t
 va_index_count(const struct va_index *ix)
 {
 	return ix->n;
+}
+
+struct load {
+	struct va_index	*ix;
+	struct sp_err	*err;
+	int		 r;
+};
+
+static int
+load_row(const struct store_row *row, void *arg)
+{
+	struct load		*ld = arg;
+	const unsigned char	*p;
+	size_t			 len;
+	X509			*x;
+
+	p = store_row_blob(row, 2, &len);
+	if (p == NULL || len == 0 || len > LONG_MAX ||
+	    (x = d2i_X509(NULL, &p, (long)len)) == NULL) {
+		ld->r = sp_err_set(ld->err, SP_ERR_DB, "issuer %s: a stored "
+		    "certificate that does not parse", store_row_text(row, 1));
+		return ld->r;
+	}
+	ld->r = va_index_add(ld->ix, store_row_int(row, 0),
+	    store_row_text(row, 1), x, ld->err);
+	X509_free(x);
+	return ld->r;
+}
+
+int
+va_index_load(struct store *st, struct store_txn *tx, struct va_index **out,
+    struct sp_err *err)
+{
+	struct load	ld = { NULL, err, 0 };
+	int		r;
+
+	*out = NULL;
+	if (va_index_new(&ld.ix) != 0)
+		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
+	r = store_select(st, tx, load_row, &ld, err, "SELECT id, name, cert "
+	    "FROM va_issuers ORDER BY id LIMIT ?", "i",
+	    (int64_t)VA_INDEX_MAX + 1);
+	if (r == 0 && ld.r != 0)
+		r = ld.r;
+	if (r != 0) {
+		va_index_free(ld.ix);
+		return r;
+	}
+	*out = ld.ix;
+	return 0;
 }

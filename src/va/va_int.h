@@ -196,6 +196,9 @@ int64_t	 va_index_find_name(const struct va_index *ix, const char *name);
 /* Issuer id's certificate (borrowed), NULL if none. */
 X509	*va_index_cert(const struct va_index *ix, int64_t id);
 size_t	 va_index_count(const struct va_index *ix);
+/* Every issuer of the va_issuers table (a worker thread: database). */
+int	 va_index_load(struct store *st, struct store_txn *tx,
+	    struct va_index **out, struct sp_err *err) SP_WUR;
 
 /* --- the service (va.c) -------------------------------------------------- */
 

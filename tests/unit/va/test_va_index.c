@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -13,6 +14,7 @@
 #include <openssl/ocsp.h>
 #include <openssl/x509.h>
 
+#include "store/store.h"
 #include "va/va_int.h"
 
 static X509 *
@@ -135,12 +137,57 @@ test_empty(void **state)
 	EVP_PKEY_free(k);
 }
 
+/* The index as the table holds it: ids, names and hashes from the store. */
+static void
+test_load(void **state)
+{
+	char		 dir[64] = "/tmp/sp_test_vaix.XXXXXX", path[128];
+	struct store	*st = NULL;
+	struct va_index	*ix = NULL;
+	struct sp_err	 err = { 0 };
+	EVP_PKEY	*k1, *k2;
+	X509		*a = mkca("Load CA A", &k1), *b = mkca("Load CA B", &k2);
+	struct ocsp_req	*rq;
+	int64_t		 ida, idb, id2;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/store.db", dir);
+	assert_int_equal(store_open(path, &st, &err), 0);
+	assert_int_equal(va_index_load(st, NULL, &ix, &err), 0);
+	assert_int_equal(va_index_count(ix), 0);
+	va_index_free(ix);
+	assert_int_equal(va_issuer_put(st, NULL, "ca-a", a, &ida, &err), 0);
+	assert_int_equal(va_issuer_put(st, NULL, "ca-b", b, &idb, &err), 0);
+	/* Replacing an issuer's certificate keeps its row. */
+	assert_int_equal(va_issuer_put(st, NULL, "ca-a", a, &id2, &err), 0);
+	assert_true(id2 == ida);
+	assert_int_equal(va_index_load(st, NULL, &ix, &err), 0);
+	assert_int_equal(va_index_count(ix), 2);
+	rq = decoded(b, EVP_sha256(), 77);
+	assert_true(va_index_find(ix, &rq->ids[0]) == idb);
+	ocsp_req_free(rq);
+	rq = decoded(a, EVP_sha1(), 77);
+	assert_true(va_index_find(ix, &rq->ids[0]) == ida);
+	ocsp_req_free(rq);
+	assert_true(va_index_find_name(ix, "ca-b") == idb);
+	va_index_free(ix);
+	store_close(st);
+	unlink(path);
+	rmdir(dir);
+	X509_free(a);
+	X509_free(b);
+	EVP_PKEY_free(k1);
+	EVP_PKEY_free(k2);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_find),
 		cmocka_unit_test(test_empty),
+		cmocka_unit_test(test_load),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
