@@ -35,6 +35,7 @@ usage_all(FILE *f)
 {
 	fprintf(f, "usage: sallyport [-d DIR] [--json] COMMAND ...\n\n"
 	    "  sallyport init DIR [--name NAME] [--peer-listen HOST:PORT]\n"
+	    "      [--va-listen HOST:PORT]\n"
 	    "                                     create a node directory\n"
 	    "  sallyport run DIR                  run a node (foreground)\n"
 	    "  sallyport check DIR                validate its configuration"
@@ -599,6 +600,7 @@ local_cmd(const char *name, int argc, char **argv)
 {
 	struct sp_err	 err = { 0 };
 	const char	*dir = NULL, *nodename = NULL, *listen = NULL;
+	const char	*valisten = NULL;
 	int		 r;
 
 	for (int i = 0; i < argc; i++) {
@@ -608,6 +610,9 @@ local_cmd(const char *name, int argc, char **argv)
 		else if (strcmp(argv[i], "--peer-listen") == 0 &&
 		    strcmp(name, "init") == 0 && i + 1 < argc)
 			listen = argv[++i];
+		else if (strcmp(argv[i], "--va-listen") == 0 &&
+		    strcmp(name, "init") == 0 && i + 1 < argc)
+			valisten = argv[++i];
 		else if (argv[i][0] != '-' && dir == NULL)
 			dir = argv[i];
 		else {
@@ -619,12 +624,13 @@ local_cmd(const char *name, int argc, char **argv)
 	if (dir == NULL) {
 		fprintf(stderr, "usage: sallyport %s DIR%s\n", name,
 		    strcmp(name, "init") == 0 ? " [--name NAME] "
-		    "[--peer-listen HOST:PORT]" : "");
+		    "[--peer-listen HOST:PORT] [--va-listen HOST:PORT]" : "");
 		return CLI_USAGE;
 	}
 	if (strcmp(name, "init") == 0) {
 		log_init(LOG_LVL_WARN);	/* the result line says it all */
-		if ((r = node_init(dir, nodename, listen, &err)) == 0)
+		if ((r = node_init(dir, nodename, listen, valisten,
+		    &err)) == 0)
 			printf("node initialised in %s\n", dir);
 	} else if (strcmp(name, "check") == 0) {
 		if ((r = node_check(dir, &err)) == 0)
@@ -645,10 +651,13 @@ local_cmd(const char *name, int argc, char **argv)
 
 static const char *const local_help[] = {
 	"init", "init DIR [--name NAME] [--peer-listen HOST:PORT]\n"
+	"    [--va-listen HOST:PORT]\n"
 	"  Creates a node directory: DIR/sallyport.conf and the database.\n"
 	"  --peer-listen sets the TLS listener for peer requests (the node "
 	"that\n  a CA connects to; incoming requests stay refused until\n"
-	"  `peer incoming enable`).",
+	"  `peer incoming enable`).\n"
+	"  --va-listen sets the VA's plain HTTP listener for OCSP and CRL\n"
+	"  clients ([va] listen).",
 	"run", "run DIR\n"
 	"  Runs the node in the foreground, logging to stderr, until SIGTERM"
 	"\n  or SIGINT. The admin socket is DIR/admin.sock.",

@@ -6,9 +6,9 @@ const struct cmd cli_cmds_kb[] = {
 	{ "keybinding", "create", "keybinding.create", { "name" },
 	  { { "--token", "token", O_STR, true }, { "--key", "key", O_STR,
 	  true }, { "--type", "type", O_STR, false } }, OUT_OBJ, NULL,
-	  "keybinding create NAME --token TOKEN --key ALIAS [--type auth]\n"
+	  "keybinding create NAME --token TOKEN --key ALIAS [--type auth|ocsp]\n"
 	  "  Binds a key of a crypto token to a name, as the node's TLS "
-	  "identity\n  toward peers. Make the key first (token genkey); a CA's "
+	  "identity\n  toward peers (auth) or a VA's OCSP signer (ocsp). Make the key first (token genkey); a CA's "
 	  "signing key\n  cannot be used. Then: keybinding csr, have the CSR "
 	  "issued,\n  keybinding install-cert." },
 	{ "keybinding", "csr", "keybinding.csr", { "name" },

@@ -25,6 +25,7 @@
 #include "util/util.h"
 
 #define KB_TYPE_AUTH	"auth"
+#define KB_TYPE_OCSP	"ocsp"	/* signs a VA's OCSP responses */
 
 /* One keybindings row, copied out of the store. */
 struct binding {
@@ -541,9 +542,10 @@ kb_create(struct kb_service *kb, const char *name, const char *token,
 		    "\"..\"", KB_NAME_MAX);
 	if (type == NULL)
 		type = KB_TYPE_AUTH;
-	else if (strcmp(type, KB_TYPE_AUTH) != 0)
+	else if (strcmp(type, KB_TYPE_AUTH) != 0 &&
+	    strcmp(type, KB_TYPE_OCSP) != 0)
 		return sp_err_set(err, SP_ERR_INVALID, "unknown key binding "
-		    "type \"%.32s\" (known: auth)", type);
+		    "type \"%.32s\" (known: auth, ocsp)", type);
 	if (token == NULL || key == NULL)
 		return sp_err_set(err, SP_ERR_INVALID, "a key binding needs a "
 		    "token and a key");
@@ -1005,6 +1007,15 @@ kb_install_cert(struct kb_service *kb, const char *name,
 	}
 	if ((r = check_validity(leaf, "the certificate", err)) != 0)
 		goto out;
+	/* An OCSP signer's certificate must say so (RFC 6960 4.2.2.2). */
+	if (strcmp(rs.b[0].type, KB_TYPE_OCSP) == 0 &&
+	    ((X509_get_extension_flags(leaf) & EXFLAG_XKUSAGE) == 0 ||
+	    (X509_get_extended_key_usage(leaf) & XKU_OCSP_SIGN) == 0)) {
+		r = sp_err_set(err, SP_ERR_POLICY, "an ocsp key binding needs "
+		    "a certificate with extended key usage OCSPSigning "
+		    "(profile OCSPSIGNER)");
+		goto out;
+	}
 	if (sk_X509_num(in) > 1 &&
 	    (r = chain_verify(kb, leaf, in, &path, err)) != 0)
 		goto out;

@@ -67,7 +67,8 @@ uint64_t kb_generation(struct kb_service *kb);
 
 /*
  * Creates a binding named name for the key alias key in token token. type
- * is "auth" (NULL means "auth"; nothing else exists yet). The token and key
+ * is "auth" (NULL means "auth": a TLS identity) or "ocsp" (a VA's OCSP
+ * signer; install-cert then wants id-kp-OCSPSigning). The token and key
  * must exist (SP_ERR_NOTFOUND); a key a CA signs with is refused
  * (SP_ERR_POLICY): a CA key must not double as a TLS key. Audited
  * (keybinding.create). *out is the binding as kb_list() shows it.

@@ -12,7 +12,7 @@ enum ckey {
 	CK_NAME, CK_LOG_LEVEL, CK_DATABASE, CK_WORKERS, CK_PEER_LISTEN,
 	CK_PEER_INCOMING_MAX, CK_CA_CRL_KEEP, CK_PEER_MAX_CONN,
 	CK_PEER_MAX_CONN_ADDR, CK_PEER_HANDSHAKE_TIMEOUT, CK_PEER_HEAD_TIMEOUT,
-	CK_PEER_IDLE_TIMEOUT,
+	CK_PEER_IDLE_TIMEOUT, CK_VA_LISTEN,
 	CK__MAX
 };
 
@@ -35,6 +35,7 @@ static const struct {
 	[CK_PEER_HANDSHAKE_TIMEOUT] = { "peer", "handshake_timeout", false },
 	[CK_PEER_HEAD_TIMEOUT] = { "peer", "head_timeout", false },
 	[CK_PEER_IDLE_TIMEOUT] = { "peer", "idle_timeout", false },
+	[CK_VA_LISTEN] = { "va", "listen", false },
 };
 
 /* Integer keys: their bounds and where they go. */
@@ -210,6 +211,16 @@ on_key1(struct parse *ps, const char *section, const char *name,
 		snprintf(c->peer_listen, sizeof(c->peer_listen), "%s", value);
 		break;
 	}
+	case CK_VA_LISTEN: {
+		struct sp_err e = { 0 };
+
+		if (config_listen_valid(value, &e) != 0) {
+			memcpy(ps->msg, e.msg, sizeof(ps->msg));
+			return 0;
+		}
+		snprintf(c->va_listen, sizeof(c->va_listen), "%s", value);
+		break;
+	}
 	}
 	return 1;
 }
@@ -266,15 +277,18 @@ config_listen_valid(const char *s, struct sp_err *err)
 
 int
 config_write_new(const char *path, const char *name, const char *database,
-    const char *peer_listen, struct sp_err *err)
+    const char *peer_listen, const char *va_listen, struct sp_err *err)
 {
-	char	buf[PATH_MAX + 768], peer[160] = "";
+	char	buf[PATH_MAX + 1024], peer[160] = "", va[160] = "";
 	int	n;
 
 	if (peer_listen != NULL)
 		snprintf(peer, sizeof(peer), "\n[peer]\n# TLS listener for "
 		    "peer requests (off until `peer incoming enable`)\n"
 		    "listen = %s\n", peer_listen);
+	if (va_listen != NULL)
+		snprintf(va, sizeof(va), "\n[va]\n# plain HTTP listener for "
+		    "OCSP and CRL clients\nlisten = %s\n", va_listen);
 
 	n = snprintf(buf, sizeof(buf),
 	    "# Sallyport node configuration. Everything else lives in the\n"
@@ -285,7 +299,7 @@ config_write_new(const char *path, const char *name, const char *database,
 	    "log_level = info\n"
 	    "database = %s\n"
 	    "# threads for signing and database work\n"
-	    "workers = 2\n%s", name, database, peer);
+	    "workers = 2\n%s%s", name, database, peer, va);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return sp_err_set(err, SP_ERR_INVALID, "path too long");
 	return sp_file_write(path, buf, (size_t)n, 0600, err);

@@ -20,6 +20,7 @@ struct config {
 	char		database[PATH_MAX];
 	int		workers;
 	char		peer_listen[80];	/* HOST:PORT, "" for none */
+	char		va_listen[80];	/* VA's OCSP/CRL HTTP, "" for none */
 	long long	incoming_max;	/* incoming rows kept, 0: default */
 	long long	crl_keep;	/* CRLs kept per CA, 0: default */
 	/* peer listener bounds, 0: default (peer.h) */
@@ -36,7 +37,8 @@ int	config_load(const char *path, struct config *c, struct sp_err *err)
 
 /* Writes a fresh configuration file for a new node (mode 0600). */
 int	config_write_new(const char *path, const char *name,
-	    const char *database, const char *peer_listen, struct sp_err *err)
+	    const char *database, const char *peer_listen, const char *va_listen,
+	    struct sp_err *err)
 	    SP_WUR;
 
 /* Checks a HOST:PORT listen address (IPv6 hosts in brackets). */

@@ -96,7 +96,7 @@ mkdir_parents(const char *path, struct sp_err *err)
 
 int
 node_init(const char *dir, const char *name, const char *peer_listen,
-    struct sp_err *err)
+    const char *va_listen, struct sp_err *err)
 {
 	char		 abs[PATH_MAX], conf[PATH_MAX], db[PATH_MAX];
 	struct store	*st = NULL;
@@ -109,6 +109,9 @@ node_init(const char *dir, const char *name, const char *peer_listen,
 		    "\"..\"", CONFIG_NAME_MAX);
 	if (peer_listen != NULL &&
 	    (r = config_listen_valid(peer_listen, err)) != 0)
+		return r;
+	if (va_listen != NULL &&
+	    (r = config_listen_valid(va_listen, err)) != 0)
 		return r;
 	if ((r = mkdir_parents(dir, err)) != 0)
 		return r;
@@ -133,7 +136,7 @@ node_init(const char *dir, const char *name, const char *peer_listen,
 	if (chmod(db, 0600) == -1)
 		return sp_err_set(err, SP_ERR_IO, "%s: %s", db, strerror(errno));
 	if ((r = config_write_new(conf, name ? name : "sallyport", db,
-	    peer_listen, err)) != 0)
+	    peer_listen, va_listen, err)) != 0)
 		return r;
 	return 0;
 }

@@ -15,7 +15,7 @@
  * not hold a configuration yet), the configuration file and the database.
  */
 int	node_init(const char *dir, const char *name, const char *peer_listen,
-	    struct sp_err *err) SP_WUR;
+	    const char *va_listen, struct sp_err *err) SP_WUR;
 
 /* Validates DIR's configuration. */
 int	node_check(const char *dir, struct sp_err *err) SP_WUR;

@@ -173,6 +173,34 @@ struct va_decision {
 void	va_decide(const struct ocsp_req *rq, const struct va_lookup *lk,
 	    enum va_non_issued ni, struct va_decision *d);
 
+/* --- the issuer index (index.c) ------------------------------------------
+ *
+ * Which issuer a CertID names, in memory: built from the issuer
+ * certificates (CertID name and key hashes for every hash we answer
+ * with), then read only, so any thread may search it while nobody adds.
+ */
+#define VA_ISSUER_NAME_MAX	64
+#define VA_INDEX_MAX		10000
+
+struct va_index;
+
+int	 va_index_new(struct va_index **out) SP_WUR;
+void	 va_index_free(struct va_index *ix);
+/* Adds issuer id (its row) named name; cert gets a reference of its own. */
+int	 va_index_add(struct va_index *ix, int64_t id, const char *name,
+	    X509 *cert, struct sp_err *err) SP_WUR;
+/* The issuer the CertID names (with the hash it was made with), or -1. */
+int64_t	 va_index_find(const struct va_index *ix,
+	    const struct ocsp_certid *id);
+/* The issuer called name (CRL paths), or -1. */
+int64_t	 va_index_find_name(const struct va_index *ix, const char *name);
+/* Issuer id's certificate (borrowed), NULL if none. */
+X509	*va_index_cert(const struct va_index *ix, int64_t id);
+size_t	 va_index_count(const struct va_index *ix);
+/* Every issuer of the va_issuers table (a worker thread: database). */
+int	 va_index_load(struct store *st, struct store_txn *tx,
+	    struct va_index **out, struct sp_err *err) SP_WUR;
+
 /* --- the service (va.c) -------------------------------------------------- */
 
 struct va_responder;	/* http.c: the client listener and its signers */

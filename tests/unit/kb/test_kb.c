@@ -373,7 +373,7 @@ test_create(void **state)
 	    &err_), SP_ERR_INVALID, NULL);
 	FAILS(kb_create(fx->kb, "", "tok", "tls", NULL, ACTOR, &j, &err_),
 	    SP_ERR_INVALID, NULL);
-	FAILS(kb_create(fx->kb, "x", "tok", "tls", "ocsp", ACTOR, &j, &err_),
+	FAILS(kb_create(fx->kb, "x", "tok", "tls", "tsa", ACTOR, &j, &err_),
 	    SP_ERR_INVALID, "type");
 	FAILS(kb_create(fx->kb, "x", "nosuch", "tls", NULL, ACTOR, &j, &err_),
 	    SP_ERR_NOTFOUND, "token");

@@ -25,6 +25,8 @@ load(const char *text, struct config *c, struct sp_err *err)
 	return config_load(path, c, err);
 }
 
+static void	expect_error(const char *, const char *, const char *);
+
 static void
 test_good(void **state)
 {
@@ -58,6 +60,13 @@ test_good(void **state)
 	assert_int_equal(c.max_connections_per_address, 8);
 	assert_int_equal(c.handshake_timeout, 5);
 	assert_int_equal(c.head_timeout, 7);
+	/* The VA's client listener. */
+	assert_string_equal(c.va_listen, "");
+	assert_int_equal(load("[node]\nname = a\ndatabase = /x.db\n"
+	    "[va]\nlisten = 127.0.0.1:8080\n", &c, &err), 0);
+	assert_string_equal(c.va_listen, "127.0.0.1:8080");
+	expect_error("[node]\nname = a\ndatabase = /x.db\n"
+	    "[va]\nlisten = nope\n", ":5:", "HOST:PORT");
 }
 
 static void
@@ -128,11 +137,18 @@ test_write_new(void **state)
 	struct sp_err	err = { 0 };
 
 	(void)state;
-	assert_int_equal(config_write_new(path, "node-1", "/tmp/n.db", NULL, &err),
+	assert_int_equal(config_write_new(path, "node-1", "/tmp/n.db", NULL, NULL,
+	    &err),
 	    0);
 	assert_int_equal(config_load(path, &c, &err), 0);
 	assert_string_equal(c.name, "node-1");
 	assert_string_equal(c.database, "/tmp/n.db");
+	assert_string_equal(c.va_listen, "");
+	assert_int_equal(config_write_new(path, "node-1", "/tmp/n.db",
+	    "127.0.0.1:0", "127.0.0.1:8080", &err), 0);
+	assert_int_equal(config_load(path, &c, &err), 0);
+	assert_string_equal(c.peer_listen, "127.0.0.1:0");
+	assert_string_equal(c.va_listen, "127.0.0.1:8080");
 }
 
 int

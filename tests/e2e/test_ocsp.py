@@ -1,0 +1,61 @@
+"""End-to-end: the VA's OCSP side (issue 8 item 4), so far the parts that
+exist: OCSP signer key bindings (`keybinding create --type ocsp`, whose
+certificate must carry id-kp-OCSPSigning) and `init --va-listen`.
+The responder itself is not written yet (docs/decisions-ocsp.md)."""
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from helpers import sp
+
+
+def _chain(pki):
+    return pki.node.write("chain.pem", pki.sub_pem.read_text() +
+                          pki.root_pem.read_text())
+
+
+def _binding(pki, name, key):
+    n = pki.node
+    n.cli("token", "genkey", pki.TOKEN, key, "--alg", "ec-p256")
+    js = n.cli_json("keybinding", "create", name, "--token", pki.TOKEN,
+                    "--key", key, "--type", "ocsp")
+    assert js["type"] == "ocsp"
+    return n.cli("keybinding", "csr", name, "--dn", f"CN={name}").stdout
+
+
+def test_ocsp_binding_installs_ocspsigner_cert(pki):
+    n = pki.node
+    csr = _binding(pki, "ocsp-sub", "ocsp-key")
+    iss = pki.issue(csr, profile="OCSPSIGNER")
+    cert = x509.load_pem_x509_certificate(iss.path.read_bytes())
+    eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+    assert ExtendedKeyUsageOID.OCSP_SIGNING in eku.value
+    n.cli("keybinding", "install-cert", "ocsp-sub", "--cert", iss.path,
+          "--chain", _chain(pki))
+    kb = [k for k in n.cli_json("keybinding", "list")
+          if k["name"] == "ocsp-sub"][0]
+    assert kb["type"] == "ocsp"
+
+
+def test_ocsp_binding_refuses_cert_without_ocspsigning(pki):
+    n = pki.node
+    csr = _binding(pki, "ocsp-bad", "ocsp-bad-key")
+    iss = pki.issue(csr, profile="TLS_CLIENT")
+    n.fail("keybinding", "install-cert", "ocsp-bad", "--cert", iss.path,
+           "--chain", _chain(pki), match="OCSPSigning")
+
+
+def test_unknown_binding_type(pki):
+    n = pki.node
+    n.cli("token", "genkey", pki.TOKEN, "typ-key", "--alg", "ec-p256")
+    n.fail("keybinding", "create", "typ", "--token", pki.TOKEN, "--key",
+           "typ-key", "--type", "tsa", match="known: auth, ocsp")
+
+
+def test_init_va_listen(tmp_path):
+    d = tmp_path / "n"
+    assert sp("init", d, "--va-listen", "127.0.0.1:18080").returncode == 0
+    conf = (d / "sallyport.conf").read_text()
+    assert "[va]" in conf and "listen = 127.0.0.1:18080" in conf
+    assert sp("check", d).returncode == 0
+    r = sp("init", tmp_path / "m", "--va-listen", "nope")
+    assert r.returncode != 0 and "HOST:PORT" in r.stderr
