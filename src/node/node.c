@@ -347,7 +347,9 @@ node_run(const char *dir, struct sp_err *err)
 	if ((r = va_open(n.st, n.tokens, n.kb, n.base, n.pool, &n.va,
 	    err)) != 0)
 		goto out;
-	if ((r = va_peer_register(n.va, n.peer, n.authz, err)) != 0)
+	if ((r = va_peer_register(n.va, n.peer, n.authz, err)) != 0 ||
+	    (n.conf.va_listen[0] != '\0' &&
+	    (r = va_listen(n.va, n.conf.va_listen, err)) != 0))
 		goto out;
 	n.actx.va = n.va;
 	n.actx.ca = n.ca;

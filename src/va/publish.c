@@ -661,8 +661,10 @@ pub_done(void *arg)
 
 		if (rs->code != NULL || !rs->applied)
 			continue;
-		if (rs->changed_issuer)
+		if (rs->changed_issuer) {
 			va_cache_invalidate_issuer(j->va->cache, rs->issuer_id);
+			va_issuers_changed(j->va);
+		}
 		else if (j->kind == VA_PUB_CERT)
 			va_cache_invalidate(j->va->cache, rs->issuer_id,
 			    j->pubs[i].serial);

@@ -110,6 +110,7 @@ va_free(struct va *va)
 {
 	if (va == NULL)
 		return;
+	va_responder_stop(va);
 	va_cache_free(va->cache);
 	free(va);
 }
@@ -230,10 +231,7 @@ va_status_json(struct va *va, json_t **out, struct sp_err *err)
 	    "refused", (json_int_t)va->pub_refused);
 	if (doc == NULL)
 		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
-	/*
-	 * The OCSP responder adds "signers" (binding, issuer, expiry) and
-	 * "requests" (by outcome) here, from va->resp.
-	 */
+	json_object_set_new(doc, "responder", va_responder_status_json(va));
 	*out = doc;
 	return 0;
 }

@@ -201,6 +201,15 @@ size_t	 va_index_count(const struct va_index *ix);
 int	 va_index_load(struct store *st, struct store_txn *tx,
 	    struct va_index **out, struct sp_err *err) SP_WUR;
 
+/* --- the responder (http.c) ---------------------------------------------- */
+
+/* Stops the listener and its threads (va_free()); safe if never started. */
+void	 va_responder_stop(struct va *va);
+/* A CA certificate was stored: rebuild the issuers and signers (any thread). */
+void	 va_issuers_changed(struct va *va);
+/* {"requests": {outcome: n}, "signers": [...]}, or null if not listening. */
+json_t	*va_responder_status_json(struct va *va);
+
 /* --- the service (va.c) -------------------------------------------------- */
 
 struct va_responder;	/* http.c: the client listener and its signers */
