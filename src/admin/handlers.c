@@ -480,7 +480,7 @@ const struct admin_handler admin_handlers_ca[] = {
 
 static const struct admin_handler *const tables[] = {
 	admin_handlers_ca, admin_handlers_authz, admin_handlers_peer,
-	admin_handlers_kb,
+	admin_handlers_kb, admin_handlers_pub,
 	admin_handlers_debug,
 };
 
