@@ -482,6 +482,7 @@ static const struct admin_handler *const tables[] = {
 	admin_handlers_ca, admin_handlers_authz, admin_handlers_peer,
 	admin_handlers_kb,
 	admin_handlers_va,
+	admin_handlers_pub,
 	admin_handlers_debug,
 };
 

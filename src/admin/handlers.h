@@ -16,6 +16,7 @@
 struct authz;
 struct kb_service;
 struct peer;
+struct pub;
 struct event_base;
 struct pool;
 
@@ -28,6 +29,7 @@ struct admin_ctx {
 	struct kb_service	*kb;		/* key bindings and trust */
 	struct peer		*peer;		/* peer listener, connectors */
 	struct va		*va;		/* validation authority */
+	struct pub		*pub;		/* publishers (pub/pub.h) */
 	struct event_base	*base;		/* the loop */
 	struct pool		*pool;		/* the workers */
 	const char		*name;		/* node name */
@@ -59,6 +61,7 @@ extern const struct admin_handler admin_handlers_authz[]; /* handlers_authz.c */
 extern const struct admin_handler admin_handlers_peer[];  /* handlers_peer.c */
 extern const struct admin_handler admin_handlers_kb[];	  /* handlers_kb.c */
 extern const struct admin_handler admin_handlers_va[];	  /* handlers_va.c */
+extern const struct admin_handler admin_handlers_pub[];	  /* handlers_pub.c */
 /* Test hooks: empty unless built with SP_TEST_HOOKS (handlers_debug.c). */
 extern const struct admin_handler admin_handlers_debug[];
 

@@ -147,6 +147,27 @@ ca_add_commit_hook(struct ca_service *svc, ca_commit_hook *fn, void *arg)
 }
 
 int
+ca_add_commit_notify(struct ca_service *svc, ca_commit_notify_fn *fn,
+    void *arg)
+{
+	if (fn == NULL)
+		return SP_ERR_INVALID;
+	if (svc->nnotify == CA_HOOKS_MAX)
+		return SP_ERR_LIMIT;
+	svc->notify[svc->nnotify].fn = fn;
+	svc->notify[svc->nnotify].arg = arg;
+	svc->nnotify++;
+	return 0;
+}
+
+void
+ca_run_notify(struct ca_service *svc)
+{
+	for (size_t i = 0; i < svc->nnotify; i++)
+		svc->notify[i].fn(svc->notify[i].arg);
+}
+
+int
 ca_run_hooks(struct ca_service *svc, struct store_txn *tx,
     const struct ca_change_ev *ev, struct sp_err *err)
 {

@@ -154,6 +154,15 @@ typedef int ca_commit_hook(void *arg, struct store *st, struct store_txn *tx,
  */
 int	ca_add_commit_hook(struct ca_service *svc, ca_commit_hook *fn,
 	    void *arg) SP_WUR;
+/*
+ * Registers fn to be called after a transaction that ran the hooks has
+ * committed (on that worker thread, no lock of the CA service held
+ * beyond its read lock): e.g. to wake the publishers. Same rules as
+ * ca_add_commit_hook().
+ */
+typedef void ca_commit_notify_fn(void *arg);
+int	ca_add_commit_notify(struct ca_service *svc, ca_commit_notify_fn *fn,
+	    void *arg) SP_WUR;
 
 /*
  * Issuance without a waiting thread (loop thread only): the request is

@@ -59,6 +59,11 @@ struct ca_service {
 		void		*arg;
 	}			  hooks[CA_HOOKS_MAX];
 	size_t			  nhooks;
+	struct {
+		ca_commit_notify_fn *fn;
+		void		*arg;
+	}			  notify[CA_HOOKS_MAX];
+	size_t			  nnotify;
 	/* ca_issue_submit()'s queue and batch jobs: loop thread only. */
 	struct aq_item		 *aq_head, *aq_tail;
 	int			  aq_jobs;
@@ -137,6 +142,8 @@ void		 ca_issue_queue_free(struct ca_service *svc);
 /* Runs the commit hooks for ev in tx; the first failure is returned. */
 int		 ca_run_hooks(struct ca_service *svc, struct store_txn *tx,
 		    const struct ca_change_ev *ev, struct sp_err *err) SP_WUR;
+/* After the commit of a transaction that ran the hooks. */
+void		 ca_run_notify(struct ca_service *svc);
 void		 ca_serial_hex(const X509 *x, char out[2 * SERIAL_LEN + 1]);
 int		 ca_serial_norm(const char *in, char out[2 * SERIAL_LEN + 1],
 		    struct sp_err *err) SP_WUR;

@@ -269,6 +269,7 @@ ca_record_sign_store(struct ca_service *svc, struct pending *pd,
 	}
 	if ((r = store_txn_commit(tx, &err)) != 0)
 		goto fail_all;
+	ca_run_notify(svc);
 	return 0;
  fail_all:
 	/* Nothing signed in this batch leaves the node. */

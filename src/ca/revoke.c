@@ -106,7 +106,8 @@ set_revocation(struct ca_service *svc, const char *caname, const char *serial,
 		    crl_reason_name(reason)), err);
 	if (r != 0)
 		goto undo;
-	r = store_txn_commit(tx, err);
+	if ((r = store_txn_commit(tx, err)) == 0)
+		ca_run_notify(svc);
 	goto out;
  undo:
 	store_txn_rollback(tx);
@@ -338,6 +339,7 @@ crl_make(struct ca_service *svc, struct ca *ca, const char *actor,
 		goto undo;
 	if ((r = store_txn_commit(tx, err)) != 0)
 		goto out;
+	ca_run_notify(svc);
 	sp_time_fmt(nextupd, nu, sizeof(nu));
 	if (out != NULL)
 		*out = json_pack("{s:s,s:I,s:i,s:s}", "ca", ca->name, "number",

@@ -23,6 +23,7 @@
 
 static const struct cmd *const tables[] = {
 	cli_cmds_ca, cli_cmds_authz, cli_cmds_peer, cli_cmds_kb, cli_cmds_va,
+	cli_cmds_pub,
 	cli_cmds_debug,
 };
 #define NTABLES	(sizeof(tables) / sizeof(tables[0]))

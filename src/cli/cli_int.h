@@ -51,6 +51,7 @@ extern const struct cmd cli_cmds_authz[];
 extern const struct cmd cli_cmds_peer[];
 extern const struct cmd cli_cmds_kb[];
 extern const struct cmd cli_cmds_va[];
+extern const struct cmd cli_cmds_pub[];
 extern const struct cmd cli_cmds_debug[];	/* SP_TEST_HOOKS builds */
 
 #endif

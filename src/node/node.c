@@ -26,6 +26,7 @@
 #include "node/config.h"
 #include "node/node.h"
 #include "peer/peer.h"
+#include "pub/pub.h"
 #include "store/store.h"
 #include "token/token.h"
 #include "util/log.h"
@@ -44,6 +45,7 @@ struct node {
 	struct kb_service	*kb;
 	struct va		*va;
 	struct peer		*peer;
+	struct pub		*pub;
 	struct event_base	*base;
 	struct pool		*pool;
 	struct admin_server	*admin;
@@ -248,8 +250,10 @@ node_cleanup(struct node *n)
 	 * service fails what is still in flight, which answers its admin
 	 * requests before the admin socket closes.
 	 */
+	pub_stop(n->pub);
 	pool_free(n->pool);
 	peer_free(n->peer);
+	pub_free(n->pub);
 	va_free(n->va);
 	admin_server_free(n->admin);
 	if (n->ev_term != NULL)
@@ -351,6 +355,10 @@ node_run(const char *dir, struct sp_err *err)
 	    (n.conf.va_listen[0] != '\0' &&
 	    (r = va_listen(n.va, n.conf.va_listen, err)) != 0))
 		goto out;
+	/* Publishers: the CA's outbox and its delivery (pub/pub.h). */
+	if ((r = pub_open(n.st, n.ca, &n.pub, err)) != 0)
+		goto out;
+	n.actx.pub = n.pub;
 	n.actx.va = n.va;
 	n.actx.ca = n.ca;
 	n.actx.tokens = n.tokens;

@@ -8,7 +8,7 @@
 #include "store/store.h"
 
 extern const struct store_schema store_core_schema, token_schema, ca_schema,
-    kb_schema, authz_schema, peer_schema, va_schema;
+    kb_schema, authz_schema, peer_schema, va_schema, pub_schema;
 
 const struct store_schema *const store_schemas[] = {
 	&store_core_schema,
@@ -18,5 +18,6 @@ const struct store_schema *const store_schemas[] = {
 	&authz_schema,
 	&peer_schema,
 	&va_schema,
+	&pub_schema,
 	NULL,
 };

@@ -266,7 +266,7 @@ test_module_migrations_in_order(void **state)
 	struct fixture			*fx = *state;
 	struct store_schema		 a = { "mod_a", mod_a_v1, 1, 0 };
 	struct store_schema		 b = { "mod_b", mod_b_v1, 1, 0 };
-	const struct store_schema	*list[10];
+	const struct store_schema	*list[16];
 	struct store			*st = NULL;
 	struct sp_err			 err = { 0 };
 	size_t				 n = 0;

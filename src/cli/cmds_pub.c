@@ -1,0 +1,67 @@
+#include <stddef.h>
+
+#include "cli/cli_int.h"
+
+const struct cmd cli_cmds_pub[] = {
+	{ "publisher", "add", "publisher.add", { "name" },
+	  { { "--connector", "connector", O_STR, true },
+	  { "--ca", "cas", O_LIST, false },
+	  { "--only-revoked", "only_revoked", O_BOOL, false },
+	  { "--no-der", "no_der", O_BOOL, false },
+	  { "--no-crls", "no_crls", O_BOOL, false } }, OUT_OBJ, NULL,
+	  "publisher add NAME --connector C [--ca CA ...] [--only-revoked] "
+	  "[--no-der]\n    [--no-crls]\n"
+	  "  Publishes the changes of the named CAs (default: every CA) to "
+	  "a VA\n  through peer connector C: CA certificates, issued "
+	  "certificates and\n  their status, CRLs. --only-revoked sends no "
+	  "newly issued (good)\n  certificates, only status changes; "
+	  "--no-der sends no certificate\n  DER (status only); --no-crls "
+	  "sends no CRLs. Each covered CA's\n  certificate is queued "
+	  "first." },
+	{ "publisher", "edit", "publisher.edit", { "name" },
+	  { { "--connector", "connector", O_STR, false },
+	  { "--ca", "cas", O_LIST, false },
+	  { "--all-cas", "all_cas", O_BOOL, false },
+	  { "--only-revoked", "only_revoked", O_BOOL, false },
+	  { "--all-certs", "all_certs", O_BOOL, false },
+	  { "--no-der", "no_der", O_BOOL, false },
+	  { "--der", "der", O_BOOL, false },
+	  { "--no-crls", "no_crls", O_BOOL, false },
+	  { "--crls", "crls", O_BOOL, false } }, OUT_OBJ, NULL,
+	  "publisher edit NAME [--connector C] [--ca CA ... | --all-cas]\n"
+	  "    [--only-revoked | --all-certs] [--no-der | --der] "
+	  "[--no-crls | --crls]\n"
+	  "  Changes what is left unnamed stays. Queued items keep what "
+	  "they\n  captured; CAs newly covered get their certificate "
+	  "queued." },
+	{ "publisher", "delete", "publisher.delete", { "name" },
+	  { { NULL } }, OUT_OBJ, NULL, "publisher delete NAME\n"
+	  "  Deletes the publisher and drops its queue (DROPPED: items "
+	  "never\n  delivered)." },
+	{ "publisher", "list", "publisher.list", { NULL }, { { NULL } },
+	  OUT_TABLE, "name,connector,queue,oldest_age,delivered,failing,"
+	  "next_retry,last_error", "publisher list\n"
+	  "  Per publisher: queue depth, age of the oldest item (seconds), "
+	  "items\n  delivered, items failing (tried at least once), the "
+	  "oldest failing\n  item's error and the seconds until its next "
+	  "try." },
+	{ "publisher", "show", "publisher.show", { "name" }, { { NULL } },
+	  OUT_OBJ, NULL, "publisher show NAME" },
+	{ "publisher", "queue", "publisher.queue", { "name" },
+	  { { "--limit", "limit", O_INT, false } }, OUT_TABLE,
+	  "seq,kind,ca,serial,status,attempts,next_try,last_error",
+	  "publisher queue NAME [--limit N]\n"
+	  "  The items waiting, oldest first (default 100): SEQ is the "
+	  "update\n  sequence the VA receives, NEXT-TRY when it is due "
+	  "(seconds since\n  the epoch, 0: now)." },
+	{ "publisher", "retry", "publisher.retry", { "name" }, { { NULL } },
+	  OUT_OBJ, NULL, "publisher retry NAME\n"
+	  "  Makes every failed item due now." },
+	{ "publisher", "republish", "publisher.republish", { "name" },
+	  { { "--ca", "ca", O_STR, false } }, OUT_OBJ, NULL,
+	  "publisher republish NAME [--ca CA]\n"
+	  "  Queues each covered CA's certificate (or only CA's), then "
+	  "every\n  certificate it issued with its current status, in one "
+	  "transaction." },
+	{ NULL },
+};

@@ -1,0 +1,36 @@
+/*
+ * The publisher tables: the publishers (which connector, which CAs, what
+ * they send) and their outbox, one row per publisher per change, whose id
+ * is the update sequence ("seq") the VA keeps.
+ */
+#include <stddef.h>
+
+#include "store/store.h"
+
+static const char *const pub_migrations[] = {
+	/* 0 -> 1 */
+	"CREATE TABLE publishers (id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL UNIQUE, connector TEXT NOT NULL,"
+	"  cas TEXT NOT NULL DEFAULT '',"
+	"  only_revoked INTEGER NOT NULL DEFAULT 0,"
+	"  no_der INTEGER NOT NULL DEFAULT 0,"
+	"  no_crls INTEGER NOT NULL DEFAULT 0,"
+	"  delivered INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL);"
+	"CREATE TABLE pub_queue (id INTEGER PRIMARY KEY,"
+	"  publisher_id INTEGER NOT NULL REFERENCES publishers,"
+	"  kind TEXT NOT NULL, ca TEXT NOT NULL, serial TEXT NOT NULL DEFAULT '',"
+	"  status TEXT NOT NULL DEFAULT '', revoked_at INTEGER NOT NULL DEFAULT 0,"
+	"  reason INTEGER NOT NULL DEFAULT -1,"
+	"  not_before INTEGER NOT NULL DEFAULT 0,"
+	"  not_after INTEGER NOT NULL DEFAULT 0,"
+	"  fingerprint TEXT NOT NULL DEFAULT '', subject TEXT NOT NULL DEFAULT '',"
+	"  der BLOB, attempts INTEGER NOT NULL DEFAULT 0,"
+	"  next_try INTEGER NOT NULL DEFAULT 0,"
+	"  last_error TEXT NOT NULL DEFAULT '', created INTEGER NOT NULL);"
+	"CREATE INDEX pub_queue_due ON pub_queue (publisher_id, next_try, id);",
+};
+
+const struct store_schema pub_schema = {
+	"pub", pub_migrations,
+	sizeof(pub_migrations) / sizeof(pub_migrations[0]), 0,
+};
