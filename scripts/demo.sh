@@ -105,8 +105,10 @@ step "Every step above is in the hash-chained audit log"
 sp audit list --limit 20
 sp audit verify
 
-step "Second node: a VA/RA-side node with a peer listener on a free port"
-"$SP" init "$VA" --name demo-va --peer-listen 127.0.0.1:0
+step "Second node: a VA node with a peer listener and an OCSP/CRL listener"
+OPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$SP" init "$VA" --name demo-va --peer-listen 127.0.0.1:0 \
+    --va-listen "127.0.0.1:$OPORT"
 "$SP" run "$VA" 2>"$WORK/va.log" &
 VAPID=$!
 wait_up "$VA"
@@ -164,6 +166,74 @@ step "Ping now succeeds; after a reset the first authenticates fully, later ones
 sp peer reset demo-va
 sp peer ping demo-va --count 5
 sp peer connector list
+
+step "VA node: an OCSP signing key binding; DemoIssuing issues it (OCSPSIGNER)"
+va token genkey VAToken ocsp --alg ec-p256
+va keybinding create ocsp-signer --token VAToken --key ocsp --type ocsp
+va keybinding csr ocsp-signer --dn "CN=Demo OCSP Signer,O=Sallyport Demo" \
+    >"$WORK/ocsp.csr"
+sp cert issue --ca DemoIssuing --profile OCSPSIGNER --csr "$WORK/ocsp.csr" \
+    >"$WORK/ocsp.pem"
+va keybinding install-cert ocsp-signer --cert "$WORK/ocsp.pem" \
+    --chain "$WORK/chain.pem"
+
+step "CA node: a publisher; both CAs' certificates and CRLs go to the VA"
+sp publisher add demo-va --connector demo-va --ca DemoRoot --ca DemoIssuing
+sp publisher republish demo-va
+ocsp() {
+	openssl ocsp -issuer "$WORK/issuing.pem" "$@" \
+	    -url "http://127.0.0.1:$OPORT/ocsp" -CAfile "$WORK/chain.pem" \
+	    -no_nonce 2>&1
+}
+# Wait for a status (the queue is delivered in the background).
+wait_status() {
+	for _ in $(seq 1 100); do
+		if ocsp "${@:2}" | grep -q ": $1\$"; then
+			ocsp "${@:2}"
+			return 0
+		fi
+		sleep 0.05
+	done
+	ocsp "${@:2}"
+	"$SP" -d "$NODE" publisher queue demo-va >&2
+	"$SP" -d "$VA" va cert list >&2; "$SP" -d "$VA" va status >&2
+	echo "the VA never said $1" >&2
+	return 1
+}
+sp publisher list
+
+step "The VA answers OCSP: the certificate revoked earlier is revoked"
+wait_status revoked -cert "$WORK/www.pem"
+
+step "Issue a new certificate; the VA says good for it (openssl ocsp)"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$WORK/www2.key" -subj "/CN=www2.example.com" \
+    -addext "subjectAltName=DNS:www2.example.com" -out "$WORK/www2.csr" \
+    2>/dev/null
+sp cert issue --ca DemoIssuing --profile TLS_SERVER --csr "$WORK/www2.csr" \
+    >"$WORK/www2.pem"
+wait_status good -cert "$WORK/www2.pem"
+
+step "Revoke it; the VA says revoked within a second"
+SERIAL2=$(openssl x509 -in "$WORK/www2.pem" -noout -serial | cut -d= -f2)
+T0=$(date +%s%N)
+sp cert revoke --ca DemoIssuing --serial "$SERIAL2" --reason superseded
+wait_status revoked -cert "$WORK/www2.pem"
+echo "(revoked at the VA $(( ($(date +%s%N) - T0) / 1000000 )) ms after cert revoke began)"
+
+step "A serial the CA never issued is not good: unknown"
+ocsp -serial 0x5a11e9047 | grep -E ": (unknown|revoked)$"
+
+step "The VA also serves the CRL; its status and signers"
+sp crl create --ca DemoIssuing >/dev/null
+for _ in $(seq 1 50); do
+	curl -sf -o "$WORK/va.crl" "http://127.0.0.1:$OPORT/crl/DemoIssuing.crl" &&
+	    openssl crl -inform DER -in "$WORK/va.crl" -noout -text |
+	    grep -q "$SERIAL2" && break
+	sleep 0.1
+done
+openssl crl -inform DER -in "$WORK/va.crl" -noout -issuer -crlnumber
+va va status
 
 step "Stop both nodes (SIGTERM)"
 kill -TERM "$VAPID"

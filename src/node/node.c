@@ -356,7 +356,8 @@ node_run(const char *dir, struct sp_err *err)
 	    (r = va_listen(n.va, n.conf.va_listen, err)) != 0))
 		goto out;
 	/* Publishers: the CA's outbox and its delivery (pub/pub.h). */
-	if ((r = pub_open(n.st, n.ca, &n.pub, err)) != 0)
+	if ((r = pub_open(n.st, n.ca, &n.pub, err)) != 0 ||
+	    (r = pub_start(n.pub, n.peer, n.base, n.pool, err)) != 0)
 		goto out;
 	n.actx.pub = n.pub;
 	n.actx.va = n.va;

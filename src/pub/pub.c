@@ -152,6 +152,21 @@ cert_row(const struct store_cert *c, void *arg)
 	return cr->subject && (c->derlen == 0 || cr->der) ? 0 : SP_ERR_ALLOC;
 }
 
+/*
+ * Moves the update sequence on, for the rows the caller inserts next in
+ * tx (they take it with SEQ_NEXT). The row lock orders concurrent
+ * changes on PostgreSQL too.
+ */
+#define SEQ_NEXT	"(SELECT next FROM pub_seq WHERE id = 1)"
+static int
+seq_bump(struct store *st, struct store_txn *tx, struct sp_err *err)
+{
+	int	r = store_exec(st, tx, NULL, err, "UPDATE pub_seq SET next = "
+	    "next + 1 WHERE id = 1", "");
+
+	return r < 0 ? r : 0;
+}
+
 static int
 enqueue(struct store *st, struct store_txn *tx, int64_t pid,
     const char *kind, const struct ca_change_ev *ev, const char *status,
@@ -160,10 +175,13 @@ enqueue(struct store *st, struct store_txn *tx, int64_t pid,
 {
 	int	r;
 
+	if ((r = seq_bump(st, tx, err)) != 0)
+		return r;
 	r = store_exec(st, tx, NULL, err,
 	    "INSERT INTO pub_queue (publisher_id, kind, ca, serial, status,"
 	    " revoked_at, reason, not_before, not_after, fingerprint, subject,"
-	    " der, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	    " der, created, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+	    SEQ_NEXT ")",
 	    "issssiiiissbi", pid, kind, ev->ca,
 	    ev->serial ? ev->serial : "", status,
 	    (int64_t)(ev->what == CA_CHANGE_STATUS ? ev->revoked_at : 0),
@@ -348,28 +366,30 @@ queue_cas(struct pub *p, struct store_txn *tx, const struct publisher *e,
 		(*ncas)++;
 		if (!certs)
 			continue;
+		if ((r = seq_bump(p->st, tx, err)) != 0)
+			goto out;
 		if (e->no_der)
 			r = store_exec(p->st, tx, NULL, err,
 			    "INSERT INTO pub_queue (publisher_id, kind, ca,"
 			    " serial, status, revoked_at, reason, not_before,"
-			    " not_after, fingerprint, subject, der, created)"
+			    " not_after, fingerprint, subject, der, created, seq)"
 			    " SELECT ?, 'cert', ?, serial, CASE WHEN status = 2"
 			    " AND reason = 6 THEN 'hold' WHEN status = 2 THEN"
 			    " 'revoked' ELSE 'good' END, revoked_at, reason,"
 			    " not_before, not_after, fingerprint, subject, NULL,"
-			    " ? FROM certs WHERE ca_id = ? AND status IN (1, 2)"
+			    " ?, " SEQ_NEXT " FROM certs WHERE ca_id = ? AND status IN (1, 2)"
 			    " ORDER BY id", "isii", e->id, l->v[i].name, now,
 			    l->v[i].id);
 		else
 			r = store_exec(p->st, tx, NULL, err,
 			    "INSERT INTO pub_queue (publisher_id, kind, ca,"
 			    " serial, status, revoked_at, reason, not_before,"
-			    " not_after, fingerprint, subject, der, created)"
+			    " not_after, fingerprint, subject, der, created, seq)"
 			    " SELECT ?, 'cert', ?, serial, CASE WHEN status = 2"
 			    " AND reason = 6 THEN 'hold' WHEN status = 2 THEN"
 			    " 'revoked' ELSE 'good' END, revoked_at, reason,"
 			    " not_before, not_after, fingerprint, subject, der,"
-			    " ? FROM certs WHERE ca_id = ? AND status IN (1, 2)"
+			    " ?, " SEQ_NEXT " FROM certs WHERE ca_id = ? AND status IN (1, 2)"
 			    " ORDER BY id", "isii", e->id, l->v[i].name, now,
 			    l->v[i].id);
 		if (r < 0)

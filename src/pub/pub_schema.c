@@ -28,6 +28,14 @@ static const char *const pub_migrations[] = {
 	"  next_try INTEGER NOT NULL DEFAULT 0,"
 	"  last_error TEXT NOT NULL DEFAULT '', created INTEGER NOT NULL);"
 	"CREATE INDEX pub_queue_due ON pub_queue (publisher_id, next_try, id);",
+	/*
+	 * 1 -> 2: the update sequence the VA keeps comes from a counter, not
+	 * from the queue row's id: ids are reused once the queue is empty,
+	 * and a reused (lower) sequence would make the VA ignore a change.
+	 */
+	"CREATE TABLE pub_seq (id INTEGER PRIMARY KEY, next INTEGER NOT NULL);"
+	"INSERT INTO pub_seq (id, next) VALUES (1, 1);"
+	"ALTER TABLE pub_queue ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;",
 };
 
 const struct store_schema pub_schema = {
