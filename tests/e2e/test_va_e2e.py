@@ -1,0 +1,232 @@
+"""End-to-end: a CA node publishes to a VA node through its publisher
+queue (issue 8): outages, a CA killed mid-delivery, a role that does not
+cover every CA. Real nodes on 127.0.0.1; the VA's state is read back with
+its own CLI.
+"""
+import concurrent.futures
+import json
+import os
+import signal
+import time
+
+import pytest
+
+import helpers
+from conftest import Node, _LIVE
+from test_peer import setup_va, write
+
+N_ISSUE = int(os.environ.get("SP_TEST_PUB_N", "1000"))
+N_REVOKE = N_ISSUE // 10
+
+
+class FixedPortNode(Node):
+    """A node whose peer listener keeps its port across restarts."""
+
+    def __init__(self, base, name, listen=False):
+        super().__init__(base, name)
+        self.port = None
+        if listen:
+            self.port = helpers.free_port()
+            conf = self.dir / "sallyport.conf"
+            text = conf.read_text()
+            with open(conf, "a") as f:
+                if "[peer]" not in text:
+                    f.write("\n[peer]\n")
+                f.write(f"listen = 127.0.0.1:{self.port}\n")
+
+
+def wait_for(pred, deadline, what):
+    end = time.monotonic() + deadline
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > end:
+            pytest.fail(f"{what() if callable(what) else what} within "
+                        f"{deadline}s")
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    base = tmp_path_factory.mktemp("pub")
+    work = base / "work"
+    work.mkdir()
+    ca = va = None
+    try:
+        ca = FixedPortNode(base / "ca", "ca-node")
+        va = FixedPortNode(base / "va", "va-node", listen=True)
+        ca.start()
+        va.start()
+        ca.cli("token", "create", "T", "--pin", "12345678")
+        for k in ("mgmt", "tls", "pub", "other"):
+            ca.cli("token", "genkey", "T", k, "--alg", "ec-p256")
+        ca.cli("ca", "create", "Mgmt", "--dn", "CN=Test Management CA",
+               "--token", "T", "--key", "mgmt")
+        ca.cli("ca", "create", "Pub", "--dn", "CN=Published CA",
+               "--token", "T", "--key", "pub")
+        ca.cli("ca", "create", "Other", "--dn", "CN=Other CA",
+               "--token", "T", "--key", "other")
+        mgmt = write(work / "mgmt.pem", ca.cli("ca", "cert", "Mgmt").stdout)
+        ca.cli("keybinding", "create", "ca-tls", "--token", "T", "--key",
+               "tls")
+        csr = write(work / "ca-tls.csr", ca.cli(
+            "keybinding", "csr", "ca-tls", "--dn", "CN=ca-node").stdout)
+        pem = write(work / "ca-tls.pem", ca.cli(
+            "cert", "issue", "--ca", "Mgmt", "--profile", "TLS_CLIENT",
+            "--csr", csr).stdout)
+        ca.cli("keybinding", "install-cert", "ca-tls", "--cert", pem,
+               "--chain", mgmt)
+        ca.cli("trust", "add", "--cert", mgmt)
+        setup_va(ca, va, work, mgmt)
+        va.cli("peer", "incoming", "enable")
+        ca.cli("peer", "connector", "add", "va", "--url",
+               f"https://127.0.0.1:{va.port}/peer/v1", "--auth", "ca-tls")
+        ca.cli("peer", "ping", "va", check=False)
+        rows = wait_for(lambda: [r for r in va.cli_json(
+            "peer", "incoming", "list") if r["subject"] == "CN=ca-node"],
+            10, "the CA never showed in the VA's incoming list")
+        va.cli("peer", "incoming", "authorize", str(rows[0]["id"]),
+               "--new-role", "CA1", "--rules", "va")
+        assert ca.cli_json("peer", "ping", "va")["ok"] == 1
+        _, leaf = helpers.make_csr("ec-p256", cn="leaf.example",
+                                   dns=["leaf.example"])
+        leaf_csr = write(work / "leaf.csr", leaf)
+        ca.cli("publisher", "add", "vapub", "--connector", "va", "--ca",
+               "Pub", "--ca", "Other")
+        yield ca, va, work, leaf_csr
+        va.stop()
+        ca.stop()
+    finally:
+        for n in (ca, va):
+            if n is not None:
+                n.kill()
+                if n in _LIVE:
+                    _LIVE.remove(n)
+
+
+def issue(ca, csr, n, cname="Pub", threads=6):
+    def one(_):
+        pem = ca.cli("cert", "issue", "--ca", cname, "--profile",
+                     "TLS_SERVER", "--csr", csr).stdout
+        return helpers.serial_hex(helpers.load_cert(pem))
+    with concurrent.futures.ThreadPoolExecutor(threads) as ex:
+        return list(ex.map(one, range(n)))
+
+
+def revoke(ca, serials, cname="Pub", threads=6):
+    def one(s):
+        ca.cli("cert", "revoke", "--ca", cname, "--serial", s, "--reason",
+               "keyCompromise")
+    with concurrent.futures.ThreadPoolExecutor(threads) as ex:
+        list(ex.map(one, serials))
+
+
+def start_va(va):
+    """A restarted node knows no PIN: its TLS key is usable once the
+    operator activates the token again."""
+    va.start()
+    va.cli("token", "activate", "V", "--pin", "56781234")
+
+
+def publisher(ca):
+    return ca.cli_json("publisher", "show", "vapub")
+
+
+def va_statuses(va, issuer):
+    rows = va.cli_json("va", "cert", "list", "--issuer", issuer, "--limit",
+                       "10000")
+    return {r["serial"]: r for r in rows}
+
+
+def norm(s):
+    return s.lower().lstrip("0") or "0"
+
+
+def check_statuses(va, issuer, good, revoked):
+    st = {norm(k): v for k, v in va_statuses(va, issuer).items()}
+    for s in good:
+        assert st[norm(s)]["status"] == "good", (s, st.get(norm(s)))
+    for s in revoked:
+        assert st[norm(s)]["status"] == "revoked", (s, st.get(norm(s)))
+
+
+def test_published_live(env):
+    ca, va, _, csr = env
+    [s] = issue(ca, csr, 1)
+    wait_for(lambda: publisher(ca)["queue"] == 0, 20,
+             "the queue never drained")
+    check_statuses(va, "Pub", [s], [])
+    revoke(ca, [s])
+    wait_for(lambda: norm(s) in {norm(k) for k, v in va_statuses(
+        va, "Pub").items() if v["status"] == "revoked"}, 10,
+        "the revocation never reached the VA")
+
+
+def test_drain_after_outage(env):
+    """VA down while the CA issues 1000 and revokes 100; VA back: the
+    queue drains and every one of the 1100 statuses is right."""
+    ca, va, _, csr = env
+    va.stop()
+    serials = issue(ca, csr, N_ISSUE)
+    gone = serials[:N_REVOKE]
+    revoke(ca, gone)
+    p = publisher(ca)
+    assert p["queue"] >= N_ISSUE + N_REVOKE, p
+    start_va(va)
+    ca.cli("publisher", "retry", "vapub")
+    wait_for(lambda: publisher(ca)["queue"] == 0, 300,
+             lambda: f"the queue never drained after the outage: "
+             f"{publisher(ca)} {ca.cli('publisher', 'queue', 'vapub', '--limit', '5').stdout}")
+    check_statuses(va, "Pub", serials[N_REVOKE:], gone)
+
+
+def test_ca_killed_mid_delivery(env):
+    """SIGKILL while the queue is being delivered: after the restart
+    nothing is lost, and no older update undoes a newer one."""
+    ca, va, _, csr = env
+    va.stop()
+    serials = issue(ca, csr, 400)
+    gone = serials[:50]
+    revoke(ca, gone)
+    start_va(va)
+    ca.cli("publisher", "retry", "vapub")
+    base = publisher(ca)["delivered"]
+    wait_for(lambda: publisher(ca)["delivered"] > base, 60,
+             "delivery never started")
+    ca.proc.send_signal(signal.SIGKILL)
+    ca.proc.wait()
+    ca.proc = None
+    ca.start()
+    ca.cli("token", "activate", "T", "--pin", "12345678")
+    wait_for(lambda: publisher(ca)["queue"] == 0, 120,
+             "the queue never drained after the restart")
+    check_statuses(va, "Pub", serials[50:], gone)
+
+
+def test_role_without_ca_refuses_its_entries(env):
+    """A VA role without /ca/Other: Other's entries are refused and
+    audited at the VA and listed as failing at the CA; Pub's still
+    arrive."""
+    ca, va, _, csr = env
+    va.cli("role", "rule", "remove", "CA1", "/ca/")
+    va.cli("role", "rule", "set", "CA1", "/ca/Pub", "allow")
+    try:
+        [o] = issue(ca, csr, 1, cname="Other")
+        [s] = issue(ca, csr, 1)
+        wait_for(lambda: publisher(ca)["failing"] >= 1, 30,
+                 "the refused entry never showed as failing")
+        q = ca.cli_json("publisher", "queue", "vapub")
+        assert any("forbidden" in (i.get("last_error") or "") for i in q), q
+        wait_for(lambda: norm(s) in {norm(k) for k in va_statuses(va, "Pub")},
+                 20, "Pub's entry never arrived")
+        assert norm(o) not in {norm(k) for k in va_statuses(va, "Other")}
+        audit = va.cli_json("audit", "list", "--limit", "50")
+        assert any(a["event"] == "va.publish.forbidden" and
+                   "Other" in json.dumps(a) for a in audit), audit
+    finally:
+        va.cli("role", "rule", "set", "CA1", "/ca/", "allow", "--recursive")
+        ca.cli("publisher", "retry", "vapub")
+    wait_for(lambda: publisher(ca)["queue"] == 0, 30,
+             "the queue never drained once the role allowed Other")
+    check_statuses(va, "Other", [o], [])
