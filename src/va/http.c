@@ -53,6 +53,8 @@
 #define JOBS_MAX	4096		/* queued jobs; then tryLater */
 #define BACKDATE	60		/* thisUpdate, seconds before now */
 #define TICK_MS		250		/* signer generation check */
+#define RESCAN_TICKS	20		/* rebuild anyway every 5 s: a token
+					 * activated moves no generation */
 #define CT_OCSP		"application/ocsp-response"
 
 enum outcome {
@@ -122,6 +124,7 @@ struct va_responder {
 	bool			 snap_building;	/* loop thread */
 	atomic_bool		 snap_dirty;
 	uint64_t		 kb_gen;	/* loop thread */
+	unsigned		 ticks;		/* loop thread */
 	_Atomic uint64_t	 count[OUT__MAX];
 };
 
@@ -533,11 +536,31 @@ plain_error(struct evhttp_request *req, int status, const char *msg)
 	    (size_t)n, NULL, NULL, NULL, NULL);
 }
 
+/* True if a and b answer alike (same issuers, same signers). */
+static bool
+snap_same(const struct snap *a, const struct snap *b)
+{
+	if (a == NULL || b == NULL || a->n != b->n ||
+	    va_index_count(a->ix) != va_index_count(b->ix))
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (a->s[i].issuer != b->s[i].issuer ||
+		    strcmp(a->s[i].name, b->s[i].name) != 0 ||
+		    X509_cmp(a->s[i].cert, b->s[i].cert) != 0)
+			return false;
+	return true;
+}
+
+/* Installs ns unless forced is false and it answers like the current one. */
 static void
-snap_install(struct va_responder *rs, struct snap *ns)
+snap_install(struct va_responder *rs, struct snap *ns, bool forced)
 {
 	struct snap	*old;
 
+	if (!forced && snap_same(rs->snap, ns)) {
+		snap_unref(ns);
+		return;
+	}
 	pthread_mutex_lock(&rs->snap_mtx);
 	old = rs->snap;
 	rs->snap = ns;
@@ -564,7 +587,7 @@ on_wake(evutil_socket_t fd, short what, void *arg)
 		if (j->kind == JOB_SNAP) {
 			rs->snap_building = false;
 			if (j->newsnap != NULL) {
-				snap_install(rs, j->newsnap);
+				snap_install(rs, j->newsnap, j->issuer != 0);
 				j->newsnap = NULL;
 			}
 		} else if (j->req != NULL) {
@@ -601,10 +624,13 @@ snap_refresh(struct va_responder *rs)
 
 	if (rs->snap_building)
 		return;
-	rs->kb_gen = kb_generation(rs->va->kb);
-	atomic_store(&rs->snap_dirty, false);
 	if ((j = calloc(1, sizeof(*j))) == NULL)
 		return;
+	/* Forced (installed even if it looks the same): a change was told. */
+	j->issuer = atomic_load(&rs->snap_dirty) ||
+	    kb_generation(rs->va->kb) != rs->kb_gen;
+	rs->kb_gen = kb_generation(rs->va->kb);
+	atomic_store(&rs->snap_dirty, false);
 	j->kind = JOB_SNAP;
 	j->rs = rs;
 	if (job_queue(rs, j) != 0) {
@@ -622,9 +648,11 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (atomic_load(&rs->snap_dirty) ||
-	    kb_generation(rs->va->kb) != rs->kb_gen)
+	if (atomic_load(&rs->snap_dirty) || ++rs->ticks >= RESCAN_TICKS ||
+	    kb_generation(rs->va->kb) != rs->kb_gen) {
+		rs->ticks = 0;
 		snap_refresh(rs);
+	}
 }
 
 /* Hands a request to the signer threads; answers tryLater if they are full. */
@@ -934,8 +962,11 @@ va_responder_stop(struct va *va)
 void
 va_issuers_changed(struct va *va)
 {
-	if (va->resp != NULL)
+	if (va->resp != NULL) {
 		atomic_store(&va->resp->snap_dirty, true);
+		/* Now rather than at the next tick (thread safe). */
+		event_active(va->resp->tick, EV_TIMEOUT, 0);
+	}
 }
 
 int

@@ -9,7 +9,16 @@ import os
 import signal
 import time
 
+import base64
+import subprocess
+import urllib.error
+import urllib.parse
+import urllib.request
+
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509 import ocsp
 
 import helpers
 from conftest import Node, _LIVE
@@ -24,15 +33,17 @@ class FixedPortNode(Node):
 
     def __init__(self, base, name, listen=False):
         super().__init__(base, name)
-        self.port = None
+        self.port = self.oport = None
         if listen:
             self.port = helpers.free_port()
+            self.oport = helpers.free_port()
             conf = self.dir / "sallyport.conf"
             text = conf.read_text()
             with open(conf, "a") as f:
                 if "[peer]" not in text:
                     f.write("\n[peer]\n")
                 f.write(f"listen = 127.0.0.1:{self.port}\n")
+                f.write(f"\n[va]\nlisten = 127.0.0.1:{self.oport}\n")
 
 
 def wait_for(pred, deadline, what):
@@ -92,6 +103,18 @@ def env(tmp_path_factory):
         _, leaf = helpers.make_csr("ec-p256", cn="leaf.example",
                                    dns=["leaf.example"])
         leaf_csr = write(work / "leaf.csr", leaf)
+        # The VA's OCSP signer for Pub, issued with OCSPSIGNER.
+        va.cli("token", "genkey", "V", "ocsp", "--alg", "ec-p256")
+        va.cli("keybinding", "create", "ocsp", "--token", "V", "--key",
+               "ocsp", "--type", "ocsp")
+        ocsr = write(work / "ocsp.csr", va.cli(
+            "keybinding", "csr", "ocsp", "--dn", "CN=Pub OCSP").stdout)
+        opem = write(work / "ocsp.pem", ca.cli(
+            "cert", "issue", "--ca", "Pub", "--profile", "OCSPSIGNER",
+            "--csr", ocsr).stdout)
+        pubpem = write(work / "pub.pem", ca.cli("ca", "cert", "Pub").stdout)
+        va.cli("keybinding", "install-cert", "ocsp", "--cert", opem,
+               "--chain", pubpem)
         ca.cli("publisher", "add", "vapub", "--connector", "va", "--ca",
                "Pub", "--ca", "Other")
         yield ca, va, work, leaf_csr
@@ -230,3 +253,160 @@ def test_role_without_ca_refuses_its_entries(env):
     wait_for(lambda: publisher(ca)["queue"] == 0, 30,
              "the queue never drained once the role allowed Other")
     check_statuses(va, "Other", [o], [])
+
+
+# --- the OCSP responder and CRLs, asked by real clients ----------------------
+
+def ocsp_url(va, path="/ocsp"):
+    return f"http://127.0.0.1:{va.oport}{path}"
+
+
+def openssl_ocsp(va, work, *args):
+    r = subprocess.run(["openssl", "ocsp", "-issuer", str(work / "pub.pem"),
+                        "-url", ocsp_url(va), "-CAfile",
+                        str(work / "pub.pem"), *map(str, args)],
+                       capture_output=True, text=True, timeout=30)
+    return r.stdout + r.stderr
+
+
+def post(va, body, ctype="application/ocsp-request"):
+    req = urllib.request.Request(ocsp_url(va), body, {"Content-Type": ctype})
+    try:
+        with urllib.request.urlopen(req, timeout=20) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+def build_req(cert, issuer, algo=None, nonce=None):
+    b = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer,
+                                                   algo or hashes.SHA1())
+    if nonce is not None:
+        b = b.add_extension(x509.OCSPNonce(nonce), critical=False)
+    return b.build().public_bytes(serialization.Encoding.DER)
+
+
+@pytest.fixture(scope="module")
+def issued(env):
+    """One good and one revoked certificate of Pub, known at the VA."""
+    ca, va, work, csr = env
+    good, bad = issue(ca, csr, 2)
+    revoke(ca, [bad])
+    wait_for(lambda: publisher(ca)["queue"] == 0, 30, "not delivered")
+    # The responder picks up a newly published CA asynchronously.
+    wait_for(lambda: ": good" in openssl_ocsp(va, work, "-cert",
+                                              leaf(ca, work, good)),
+             10, "the VA never answered for Pub")
+    return good, bad
+
+
+def leaf(ca, work, serial):
+    pem = ca.cli("cert", "show", "--ca", "Pub", "--serial", serial).stdout
+    f = work / f"{serial}.pem"
+    f.write_text(pem[pem.index("-----BEGIN"):])
+    return f
+
+
+def test_openssl_ocsp_good_revoked_unknown(env, issued):
+    ca, va, work, _ = env
+    good, bad = issued
+    out = openssl_ocsp(va, work, "-cert", leaf(ca, work, good))
+    assert "Response verify OK" in out and ": good" in out, out
+    out = openssl_ocsp(va, work, "-cert", leaf(ca, work, bad))
+    assert ": revoked" in out and "keyCompromise" in out, out
+    assert "Revocation Time" in out
+    out = openssl_ocsp(va, work, "-serial", "0x7e57ab1e")
+    assert "Response verify OK" in out and ": unknown" in out, out
+
+
+def test_get_nonce_sha256_and_ocsptool(env, issued):
+    ca, va, work, _ = env
+    good, _ = issued
+    cert = x509.load_pem_x509_certificate(leaf(ca, work, good).read_bytes())
+    issuer = x509.load_pem_x509_certificate((work / "pub.pem").read_bytes())
+    # GET (RFC 6960 A.1): openssl writes the request, curl fetches it.
+    reqf = work / "get.req"
+    openssl_ocsp(va, work, "-cert", leaf(ca, work, good), "-no_nonce",
+                 "-reqout", reqf)
+    b64 = urllib.parse.quote(base64.b64encode(reqf.read_bytes()).decode(),
+                             safe="")
+    r = subprocess.run(["curl", "-sS", "-o", str(work / "get.resp"), "-w",
+                        "%{http_code}", ocsp_url(va, "/ocsp/" + b64)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.stdout == "200", r
+    resp = ocsp.load_der_ocsp_response((work / "get.resp").read_bytes())
+    assert resp.certificate_status == ocsp.OCSPCertStatus.GOOD
+    # GnuTLS parses the same response.
+    r = subprocess.run(["ocsptool", "--response-info", "--infile",
+                        str(work / "get.resp")], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0 and "status: good" in r.stdout.lower(), \
+        r.stdout + r.stderr
+    # A nonce is echoed (and so the answer is signed for this request).
+    nonce = os.urandom(16)
+    st, _, body = post(va, build_req(cert, issuer, nonce=nonce))
+    resp = ocsp.load_der_ocsp_response(body)
+    assert resp.extensions.get_extension_for_class(
+        x509.OCSPNonce).value.nonce == nonce
+    # A SHA-256 CertID is answered with SHA-256.
+    st, _, body = post(va, build_req(cert, issuer, hashes.SHA256()))
+    resp = ocsp.load_der_ocsp_response(body)
+    assert resp.certificate_status == ocsp.OCSPCertStatus.GOOD
+    assert isinstance(resp.hash_algorithm, hashes.SHA256)
+    assert resp.responder_key_hash is not None
+
+
+def test_refusals(env, issued):
+    ca, va, work, _ = env
+    good, _ = issued
+    cert = x509.load_pem_x509_certificate(leaf(ca, work, good).read_bytes())
+    st, _, body = post(va, b"\x30\x03garbage")
+    assert st == 200 and ocsp.load_der_ocsp_response(body).response_status \
+        == ocsp.OCSPResponseStatus.MALFORMED_REQUEST
+    st, _, _ = post(va, b"\x00" * (70 * 1024))
+    assert st == 413
+    mgmt = x509.load_pem_x509_certificate((work / "mgmt.pem").read_bytes())
+    st, _, body = post(va, build_req(cert, mgmt))
+    assert ocsp.load_der_ocsp_response(body).response_status == \
+        ocsp.OCSPResponseStatus.UNAUTHORIZED
+    st, _, _ = post(va, build_req(cert, mgmt), ctype="text/plain")
+    assert st == 415
+
+
+def test_non_issued_revoked(env, issued):
+    ca, va, work, _ = env
+    va.cli("va", "set", "non_issued", "revoked")
+    try:
+        out = openssl_ocsp(va, work, "-serial", "0x7e57ab1f")
+        assert ": revoked" in out and "certificateHold" in out, out
+    finally:
+        va.cli("va", "set", "non_issued", "unknown")
+    st = va.cli_json("va", "status")
+    assert st["responder"]["signers"][0]["name"] == "ocsp"
+    assert st["responder"]["requests"]["good"] >= 1
+
+
+def test_crl_with_etag(env):
+    ca, va, work, _ = env
+    ca.cli("crl", "create", "--ca", "Pub")
+    url = ocsp_url(va, "/crl/Pub.crl")
+
+    def fetch(etag=None):
+        h = {"If-None-Match": etag} if etag else {}
+        try:
+            with urllib.request.urlopen(urllib.request.Request(
+                    url, headers=h), timeout=20) as r:
+                return r.status, r.headers, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers, e.read()
+    st, h, body = wait_for(lambda: (lambda t: t if t[0] == 200 else None)(
+        fetch()), 20, "the CRL never reached the VA")
+    crl = x509.load_der_x509_crl(body)
+    assert crl.issuer.rfc4514_string() == "CN=Published CA"
+    assert h["ETag"] and "max-age=" in h["Cache-Control"]
+    assert h["Content-Type"] == "application/pkix-crl"
+    st, _, _ = fetch(h["ETag"])
+    assert st == 304
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(ocsp_url(va, "/crl/Nope.crl"), timeout=20)
+    assert e.value.code == 404
