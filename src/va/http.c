@@ -776,7 +776,7 @@ b64_decode(const char *s, unsigned char **out, size_t *len)
 	int	m;
 
 	*out = NULL;
-	if (n == 0 || n % 4 != 0 || n > OCSP_REQ_MAX_BYTES * 4 / 3 + 4)
+	if (n == 0 || n % 4 != 0 || n > OCSP_REQ_MAX_BYTES / 3 * 4 + 4)
 		return SP_ERR_INVALID;
 	if (s[n - 1] == '=')
 		pad++;
@@ -794,28 +794,40 @@ b64_decode(const char *s, unsigned char **out, size_t *len)
 	return 0;
 }
 
+int
+va_get_decode(const char *tail, unsigned char **der, size_t *len)
+{
+	char	*dec;
+	int	 r;
+
+	*der = NULL;
+	*len = 0;
+	if (strlen(tail) > VA_GET_MAX)
+		return SP_ERR_INVALID;
+	if ((dec = evhttp_uridecode(tail, 0, NULL)) == NULL)
+		return SP_ERR_ALLOC;
+	/* A '+' decoded from %2B or left as is: both are base64. */
+	r = b64_decode(dec, der, len);
+	free(dec);
+	return r;
+}
+
 static void
 serve_get_ocsp(struct va_responder *rs, struct evhttp_request *req,
     const char *path)
 {
 	unsigned char	*der = NULL;
 	size_t		 len = 0;
-	char		*dec;
+	int		 r;
 
 	/* "/ocsp/" then the URL-encoded base64 (RFC 6960 A.1). */
-	if ((dec = evhttp_uridecode(path + strlen("/ocsp/"), 0, NULL)) ==
-	    NULL) {
-		answer_error(rs, req, OCSP_RESPONSE_STATUS_INTERNALERROR,
-		    OUT_INTERNAL);
+	if ((r = va_get_decode(path + strlen("/ocsp/"), &der, &len)) != 0) {
+		answer_error(rs, req, r == SP_ERR_ALLOC ?
+		    OCSP_RESPONSE_STATUS_INTERNALERROR :
+		    OCSP_RESPONSE_STATUS_MALFORMEDREQUEST, r == SP_ERR_ALLOC ?
+		    OUT_INTERNAL : OUT_MALFORMED);
 		return;
 	}
-	if (b64_decode(dec, &der, &len) != 0) {
-		free(dec);
-		answer_error(rs, req, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST,
-		    OUT_MALFORMED);
-		return;
-	}
-	free(dec);
 	serve_ocsp(rs, req, der, len);
 	free(der);
 }

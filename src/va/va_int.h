@@ -203,6 +203,16 @@ int	 va_index_load(struct store *st, struct store_txn *tx,
 
 /* --- the responder (http.c) ---------------------------------------------- */
 
+/* The URL-encoded base64 of a GET request (RFC 6960 A.1), at most this. */
+#define VA_GET_MAX	(3 * (OCSP_REQ_MAX_BYTES / 3 * 4 + 4))
+/*
+ * Decodes what follows "/ocsp/" into the DER request (*der heap, free()):
+ * SP_ERR_INVALID for anything but padded standard base64 of at most
+ * OCSP_REQ_MAX_BYTES, SP_ERR_ALLOC.
+ */
+int	 va_get_decode(const char *tail, unsigned char **der, size_t *len)
+	    SP_WUR;
+
 /* Stops the listener and its threads (va_free()); safe if never started. */
 void	 va_responder_stop(struct va *va);
 /* A CA certificate was stored: rebuild the issuers and signers (any thread). */
