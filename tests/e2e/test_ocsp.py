@@ -1,7 +1,6 @@
-"""End-to-end: the VA's OCSP side (issue 8 item 4), so far the parts that
-exist: OCSP signer key bindings (`keybinding create --type ocsp`, whose
-certificate must carry id-kp-OCSPSigning) and `init --va-listen`.
-The responder itself is not written yet (docs/decisions-ocsp.md)."""
+"""End-to-end: OCSP signer key bindings (`keybinding create --type ocsp`,
+whose certificate must carry id-kp-OCSPSigning) and `init --va-listen`.
+The responder asked by real clients is in test_va_e2e.py."""
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
