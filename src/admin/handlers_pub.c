@@ -69,9 +69,10 @@ settings(json_t *args, bool edit, struct pub_settings *s, const char ***cas,
 	return 0;
 }
 
+/* publisher.add and publisher.edit: the same arguments. */
 static int
-h_add(struct admin_ctx *ctx, json_t *args, const char *actor, json_t **out,
-    struct sp_err *err)
+add_or_edit(struct admin_ctx *ctx, json_t *args, bool edit,
+    const char *actor, json_t **out, struct sp_err *err)
 {
 	struct pub_settings	 s = { 0 };
 	const char		*name, **cas = NULL;
@@ -79,26 +80,25 @@ h_add(struct admin_ctx *ctx, json_t *args, const char *actor, json_t **out,
 
 	if ((r = need_pub(ctx, err)) == 0 &&
 	    (r = admin_arg_str(args, "name", true, &name, err)) == 0 &&
-	    (r = settings(args, false, &s, &cas, err)) == 0)
-		r = pub_add(ctx->pub, name, &s, actor, out, err);
+	    (r = settings(args, edit, &s, &cas, err)) == 0)
+		r = edit ? pub_edit(ctx->pub, name, &s, actor, out, err) :
+		    pub_add(ctx->pub, name, &s, actor, out, err);
 	free(cas);
 	return r;
+}
+
+static int
+h_add(struct admin_ctx *ctx, json_t *args, const char *actor, json_t **out,
+    struct sp_err *err)
+{
+	return add_or_edit(ctx, args, false, actor, out, err);
 }
 
 static int
 h_edit(struct admin_ctx *ctx, json_t *args, const char *actor, json_t **out,
     struct sp_err *err)
 {
-	struct pub_settings	 s = { 0 };
-	const char		*name, **cas = NULL;
-	int			 r;
-
-	if ((r = need_pub(ctx, err)) == 0 &&
-	    (r = admin_arg_str(args, "name", true, &name, err)) == 0 &&
-	    (r = settings(args, true, &s, &cas, err)) == 0)
-		r = pub_edit(ctx->pub, name, &s, actor, out, err);
-	free(cas);
-	return r;
+	return add_or_edit(ctx, args, true, actor, out, err);
 }
 
 static int

@@ -368,30 +368,19 @@ queue_cas(struct pub *p, struct store_txn *tx, const struct publisher *e,
 			continue;
 		if ((r = seq_bump(p->st, tx, err)) != 0)
 			goto out;
-		if (e->no_der)
-			r = store_exec(p->st, tx, NULL, err,
-			    "INSERT INTO pub_queue (publisher_id, kind, ca,"
-			    " serial, status, revoked_at, reason, not_before,"
-			    " not_after, fingerprint, subject, der, created, seq)"
-			    " SELECT ?, 'cert', ?, serial, CASE WHEN status = 2"
-			    " AND reason = 6 THEN 'hold' WHEN status = 2 THEN"
-			    " 'revoked' ELSE 'good' END, revoked_at, reason,"
-			    " not_before, not_after, fingerprint, subject, NULL,"
-			    " ?, " SEQ_NEXT " FROM certs WHERE ca_id = ? AND status IN (1, 2)"
-			    " ORDER BY id", "isii", e->id, l->v[i].name, now,
-			    l->v[i].id);
-		else
-			r = store_exec(p->st, tx, NULL, err,
-			    "INSERT INTO pub_queue (publisher_id, kind, ca,"
-			    " serial, status, revoked_at, reason, not_before,"
-			    " not_after, fingerprint, subject, der, created, seq)"
-			    " SELECT ?, 'cert', ?, serial, CASE WHEN status = 2"
-			    " AND reason = 6 THEN 'hold' WHEN status = 2 THEN"
-			    " 'revoked' ELSE 'good' END, revoked_at, reason,"
-			    " not_before, not_after, fingerprint, subject, der,"
-			    " ?, " SEQ_NEXT " FROM certs WHERE ca_id = ? AND status IN (1, 2)"
-			    " ORDER BY id", "isii", e->id, l->v[i].name, now,
-			    l->v[i].id);
+		/* Certificates without DER for a --no-der publisher. */
+		r = store_exec(p->st, tx, NULL, err,
+		    "INSERT INTO pub_queue (publisher_id, kind, ca,"
+		    " serial, status, revoked_at, reason, not_before,"
+		    " not_after, fingerprint, subject, der, created, seq)"
+		    " SELECT ?, 'cert', ?, serial, CASE WHEN status = 2"
+		    " AND reason = 6 THEN 'hold' WHEN status = 2 THEN"
+		    " 'revoked' ELSE 'good' END, revoked_at, reason,"
+		    " not_before, not_after, fingerprint, subject, CASE WHEN"
+		    " ? = 1 THEN NULL ELSE der END, ?, " SEQ_NEXT " FROM"
+		    " certs WHERE ca_id = ? AND status IN (1, 2) ORDER BY id",
+		    "isiii", e->id, l->v[i].name, (int64_t)e->no_der, now,
+		    l->v[i].id);
 		if (r < 0)
 			goto out;
 		*ncerts += r;

@@ -116,8 +116,8 @@ struct va_responder {
 	pthread_t		 thr[8];
 	pthread_mutex_t		 mtx;
 	pthread_cond_t		 cond;
-	struct jobq		 todo, done;
-	size_t			 ntodo;
+	struct jobq		 pending, done;	/* to run, run */
+	size_t			 npending;
 	bool			 stopping;
 	struct snap		*snap;		/* loop thread */
 	pthread_mutex_t		 snap_mtx;	/* guards snap for status */
@@ -438,12 +438,12 @@ signer_main(void *arg)
 
 	pthread_mutex_lock(&rs->mtx);
 	for (;;) {
-		while (!rs->stopping && TAILQ_EMPTY(&rs->todo))
+		while (!rs->stopping && TAILQ_EMPTY(&rs->pending))
 			pthread_cond_wait(&rs->cond, &rs->mtx);
-		if ((j = TAILQ_FIRST(&rs->todo)) == NULL)
+		if ((j = TAILQ_FIRST(&rs->pending)) == NULL)
 			break;		/* stopping, nothing left */
-		TAILQ_REMOVE(&rs->todo, j, q);
-		rs->ntodo--;
+		TAILQ_REMOVE(&rs->pending, j, q);
+		rs->npending--;
 		pthread_mutex_unlock(&rs->mtx);
 		if (j->kind == JOB_OCSP)
 			work_ocsp(j);
@@ -606,12 +606,12 @@ static int
 job_queue(struct va_responder *rs, struct job *j)
 {
 	pthread_mutex_lock(&rs->mtx);
-	if (rs->ntodo >= JOBS_MAX || rs->stopping) {
+	if (rs->npending >= JOBS_MAX || rs->stopping) {
 		pthread_mutex_unlock(&rs->mtx);
 		return SP_ERR_LIMIT;
 	}
-	TAILQ_INSERT_TAIL(&rs->todo, j, q);
-	rs->ntodo++;
+	TAILQ_INSERT_TAIL(&rs->pending, j, q);
+	rs->npending++;
 	pthread_cond_signal(&rs->cond);
 	pthread_mutex_unlock(&rs->mtx);
 	return 0;
@@ -655,34 +655,6 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* Hands a request to the signer threads; answers tryLater if they are full. */
-static void
-defer(struct va_responder *rs, struct evhttp_request *req, struct job *j)
-{
-	j->rs = rs;
-	j->req = req;
-	if (job_queue(rs, j) != 0) {
-		atomic_fetch_add(&rs->count[OUT_TRYLATER], 1);
-		job_free(j);
-		{
-			unsigned char	*der = NULL;
-			size_t		 len = 0;
-			struct sp_err	 err = { 0 };
-
-			if (ocsp_resp_error(OCSP_RESPONSE_STATUS_TRYLATER,
-			    &der, &len, &err) == 0)
-				send_reply(req, 200, CT_OCSP, der, len, NULL,
-				    NULL, NULL, NULL);
-			else
-				plain_error(req, 503, "busy");
-			free(der);
-		}
-		return;
-	}
-	evhttp_connection_set_closecb(evhttp_request_get_connection(req),
-	    on_gone, j);
-}
-
 static void
 answer_error(struct va_responder *rs, struct evhttp_request *req, int st,
     enum outcome out)
@@ -698,6 +670,22 @@ answer_error(struct va_responder *rs, struct evhttp_request *req, int st,
 	}
 	send_reply(req, 200, CT_OCSP, der, len, NULL, NULL, NULL, NULL);
 	free(der);
+}
+
+/* Hands a request to the signer threads; answers tryLater if they are full. */
+static void
+defer(struct va_responder *rs, struct evhttp_request *req, struct job *j)
+{
+	j->rs = rs;
+	j->req = req;
+	if (job_queue(rs, j) != 0) {
+		job_free(j);
+		answer_error(rs, req, OCSP_RESPONSE_STATUS_TRYLATER,
+		    OUT_TRYLATER);
+		return;
+	}
+	evhttp_connection_set_closecb(evhttp_request_get_connection(req),
+	    on_gone, j);
 }
 
 static void
@@ -941,8 +929,8 @@ responder_free(struct va_responder *rs)
 	for (int i = 0; i < rs->nthr; i++)
 		pthread_join(rs->thr[i], NULL);
 	/* Jobs never started, and finished ones never sent. */
-	while ((j = TAILQ_FIRST(&rs->todo)) != NULL) {
-		TAILQ_REMOVE(&rs->todo, j, q);
+	while ((j = TAILQ_FIRST(&rs->pending)) != NULL) {
+		TAILQ_REMOVE(&rs->pending, j, q);
 		job_free(j);
 	}
 	while ((j = TAILQ_FIRST(&rs->done)) != NULL) {
@@ -1009,7 +997,7 @@ va_listen(struct va *va, const char *hostport, struct sp_err *err)
 	if ((rs = calloc(1, sizeof(*rs))) == NULL)
 		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
 	rs->va = va;
-	TAILQ_INIT(&rs->todo);
+	TAILQ_INIT(&rs->pending);
 	TAILQ_INIT(&rs->done);
 	pthread_mutex_init(&rs->mtx, NULL);
 	pthread_cond_init(&rs->cond, NULL);
