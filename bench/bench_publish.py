@@ -20,13 +20,8 @@ run's other figures.
 usage: bench/bench_publish.py [BINARY] [--quick]
 """
 import base64
-import json
 import os
 import shutil
-import socket
-import statistics
-import struct
-import subprocess
 import sys
 import tempfile
 import threading
@@ -40,147 +35,25 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 
-BIN = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 and
-                      not sys.argv[1].startswith("-") else "build/sallyport")
+import vapair
+from vapair import Admin, pct, sp, spj
+
+vapair.BIN = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 and
+                             not sys.argv[1].startswith("-")
+                             else "build/sallyport")
 QUICK = "--quick" in sys.argv
 N_LAT = 100 if QUICK else 1000
 N_DRAIN = 5000 if QUICK else 100000
 
 
-def sp(d, *args, check=True):
-    r = subprocess.run([BIN, "-d", str(d), *map(str, args)],
-                       capture_output=True, text=True, timeout=600)
-    if check and r.returncode != 0:
-        sys.exit(f"sallyport {' '.join(map(str, args))}: {r.stderr}")
-    return r
-
-
-def spj(d, *args):
-    return json.loads(sp(d, "--json", *args).stdout)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Admin:
-    """One connection to a node's admin socket."""
-
-    def __init__(self, d):
-        self.s = socket.socket(socket.AF_UNIX)
-        self.s.connect(str(Path(d) / "admin.sock"))
-
-    def call(self, cmd, **args):
-        body = json.dumps({"cmd": cmd, "args": args}).encode()
-        self.s.sendall(struct.pack(">I", len(body)) + body)
-        n = struct.unpack(">I", self._read(4))[0]
-        res = json.loads(self._read(n))
-        if not res.get("ok"):
-            raise RuntimeError(f"{cmd}: {res}")
-        return res.get("result")
-
-    def _read(self, n):
-        b = b""
-        while len(b) < n:
-            d = self.s.recv(n - len(b))
-            if not d:
-                raise RuntimeError("admin socket closed")
-            b += d
-        return b
-
-
-def start(d, log):
-    p = subprocess.Popen([BIN, "run", str(d)], stdout=open(log, "ab"),
-                         stderr=subprocess.STDOUT)
-    for _ in range(200):
-        if sp(d, "status", check=False).returncode == 0:
-            return p
-        time.sleep(0.05)
-    sys.exit(f"node {d} did not start; see {log}")
-
-
-def stop(p):
-    p.terminate()
-    p.wait(timeout=60)
-
-
-def pct(xs, q):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(len(xs) * q))]
-
-
 def main():
     work = Path(tempfile.mkdtemp(prefix="sallyport-bench-pub."))
-    ca, va = work / "ca", work / "va"
-    procs = {}
+    pair = vapair.Pair(work)
+    procs = pair.procs
+    ca, oport = pair.ca, pair.oport
     try:
-        pport, oport = free_port(), free_port()
-        sp(work, "init", ca, "--name", "bench-ca")
-        sp(work, "init", va, "--name", "bench-va", "--peer-listen",
-           f"127.0.0.1:{pport}", "--va-listen", f"127.0.0.1:{oport}")
-        procs["ca"] = start(ca, work / "ca.log")
-        procs["va"] = start(va, work / "va.log")
-        sp(ca, "token", "create", "T", "--pin", "bench-PIN-1234")
-        for k in ("mgmt", "tls", "pub"):
-            sp(ca, "token", "genkey", "T", k, "--alg", "ec-p256")
-        sp(ca, "ca", "create", "Mgmt", "--dn", "CN=Bench Mgmt", "--token",
-           "T", "--key", "mgmt")
-        sp(ca, "ca", "create", "Pub", "--dn", "CN=Bench Published CA",
-           "--token", "T", "--key", "pub")
-        mgmt = work / "mgmt.pem"
-        mgmt.write_text(sp(ca, "ca", "cert", "Mgmt").stdout)
-        pubca = x509.load_pem_x509_certificate(
-            sp(ca, "ca", "cert", "Pub").stdout.encode())
-
-        def issue_file(csrtext, profile, cname="Mgmt"):
-            f = work / "x.csr"
-            f.write_text(csrtext)
-            return sp(ca, "cert", "issue", "--ca", cname, "--profile",
-                      profile, "--csr", f).stdout
-
-        sp(ca, "keybinding", "create", "ca-tls", "--token", "T", "--key",
-           "tls")
-        (work / "ca.pem").write_text(issue_file(sp(
-            ca, "keybinding", "csr", "ca-tls").stdout, "TLS_CLIENT"))
-        sp(ca, "keybinding", "install-cert", "ca-tls", "--cert",
-           work / "ca.pem", "--chain", mgmt)
-        sp(ca, "trust", "add", "--cert", mgmt)
-        sp(va, "token", "create", "V", "--pin", "bench-PIN-1234")
-        for k in ("tls", "ocsp"):
-            sp(va, "token", "genkey", "V", k, "--alg", "ec-p256")
-        sp(va, "keybinding", "create", "va-tls", "--token", "V", "--key",
-           "tls")
-        (work / "va.pem").write_text(issue_file(sp(
-            va, "keybinding", "csr", "va-tls", "--san",
-            "IP:127.0.0.1").stdout, "TLS_SERVER"))
-        sp(va, "keybinding", "install-cert", "va-tls", "--cert",
-           work / "va.pem", "--chain", mgmt)
-        sp(va, "keybinding", "create", "ocsp", "--token", "V", "--key",
-           "ocsp", "--type", "ocsp")
-        (work / "ocsp.pem").write_text(issue_file(sp(
-            va, "keybinding", "csr", "ocsp", "--dn",
-            "CN=Bench OCSP").stdout, "OCSPSIGNER", "Pub"))
-        pubpem = work / "pub.pem"
-        pubpem.write_text(sp(ca, "ca", "cert", "Pub").stdout)
-        sp(va, "keybinding", "install-cert", "ocsp", "--cert",
-           work / "ocsp.pem", "--chain", pubpem)
-        sp(va, "trust", "add", "--cert", mgmt)
-        sp(va, "peer", "incoming", "keybinding", "va-tls")
-        sp(va, "peer", "incoming", "enable")
-        sp(va, "role", "create", "bench")
-        for rule in ("/peerincoming", "/peerpublish/writecert",
-                     "/peerpublish/writecrl"):
-            sp(va, "role", "rule", "set", "bench", rule, "allow")
-        sp(va, "role", "rule", "set", "bench", "/ca/", "allow",
-           "--recursive")
-        sp(va, "role", "member", "add", "bench", "--match", "cn", "--value",
-           "ca-tls")
-        sp(ca, "peer", "connector", "add", "va", "--url",
-           f"https://127.0.0.1:{pport}/peer/v1", "--auth", "ca-tls")
-        sp(ca, "publisher", "add", "vapub", "--connector", "va", "--ca",
-           "Pub")
+        pair.setup()
+        pubca = x509.load_pem_x509_certificate(pair.pub_pem.read_bytes())
 
         key = ec.generate_private_key(ec.SECP256R1())
         csr = (x509.CertificateSigningRequestBuilder().subject_name(
@@ -233,7 +106,7 @@ def main():
               f"p99 {pct(lat, .99) * 1e3:.1f} ms (target p50 < 50 ms)")
 
         # (2) Drain: VA down while the CA issues N_DRAIN.
-        stop(procs.pop("va"))
+        pair.stop_va()
         t0 = time.perf_counter()
         n_threads = 4
         errs = []
@@ -256,8 +129,7 @@ def main():
             sys.exit(f"issuing failed: {errs[0]}")
         t_issue = time.perf_counter() - t0
         depth = spj(ca, "publisher", "show", "vapub")["queue"]
-        procs["va"] = start(va, work / "va.log")
-        sp(va, "token", "activate", "V", "--pin", "bench-PIN-1234")
+        pair.start_va()
         sp(ca, "publisher", "retry", "vapub")
         t0 = time.perf_counter()
         while True:
@@ -273,11 +145,7 @@ def main():
               f"(issued at {N_DRAIN / t_issue:.0f}/s over the admin "
               f"socket meanwhile)")
     finally:
-        for p in procs.values():
-            try:
-                stop(p)
-            except Exception:	# noqa: BLE001
-                p.kill()
+        pair.close()
         if "--keep" not in sys.argv:
             shutil.rmtree(work, ignore_errors=True)
 

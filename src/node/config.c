@@ -12,7 +12,7 @@ enum ckey {
 	CK_NAME, CK_LOG_LEVEL, CK_DATABASE, CK_WORKERS, CK_PEER_LISTEN,
 	CK_PEER_INCOMING_MAX, CK_CA_CRL_KEEP, CK_PEER_MAX_CONN,
 	CK_PEER_MAX_CONN_ADDR, CK_PEER_HANDSHAKE_TIMEOUT, CK_PEER_HEAD_TIMEOUT,
-	CK_PEER_IDLE_TIMEOUT, CK_VA_LISTEN,
+	CK_PEER_IDLE_TIMEOUT, CK_VA_LISTEN, CK_VA_LOOPS,
 	CK__MAX
 };
 
@@ -36,6 +36,7 @@ static const struct {
 	[CK_PEER_HEAD_TIMEOUT] = { "peer", "head_timeout", false },
 	[CK_PEER_IDLE_TIMEOUT] = { "peer", "idle_timeout", false },
 	[CK_VA_LISTEN] = { "va", "listen", false },
+	[CK_VA_LOOPS] = { "va", "loops", false },
 };
 
 /* Integer keys: their bounds and where they go. */
@@ -54,6 +55,7 @@ static const struct {
 	    offsetof(struct config, head_timeout) },
 	{ CK_PEER_IDLE_TIMEOUT, 1, 3600,
 	    offsetof(struct config, idle_timeout) },
+	{ CK_VA_LOOPS, 1, 8, offsetof(struct config, va_loops) },
 };
 
 struct parse {

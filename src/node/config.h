@@ -21,6 +21,7 @@ struct config {
 	int		workers;
 	char		peer_listen[80];	/* HOST:PORT, "" for none */
 	char		va_listen[80];	/* VA's OCSP/CRL HTTP, "" for none */
+	int		va_loops;	/* its event loops, 0: one per core */
 	long long	incoming_max;	/* incoming rows kept, 0: default */
 	long long	crl_keep;	/* CRLs kept per CA, 0: default */
 	/* peer listener bounds, 0: default (peer.h) */

@@ -353,7 +353,8 @@ node_run(const char *dir, struct sp_err *err)
 		goto out;
 	if ((r = va_peer_register(n.va, n.peer, n.authz, err)) != 0 ||
 	    (n.conf.va_listen[0] != '\0' &&
-	    (r = va_listen(n.va, n.conf.va_listen, err)) != 0))
+	    (r = va_listen(n.va, n.conf.va_listen, n.conf.va_loops,
+	    err)) != 0))
 		goto out;
 	/* Publishers: the CA's outbox and its delivery (pub/pub.h). */
 	if ((r = pub_open(n.st, n.ca, &n.pub, err)) != 0 ||

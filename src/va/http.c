@@ -2,20 +2,25 @@
  * The VA's client listener: OCSP (RFC 6960, RFC 5019) and CRLs over plain
  * HTTP (docs/internals/va.md, "Responder").
  *
- * Threads. One event loop thread of its own runs evhttp on a base made
- * with EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST; it decodes requests, finds
+ * Threads. Event loop threads of its own (one per core by default, [va]
+ * loops) each run evhttp on a base made with
+ * EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST and a listening socket of their own
+ * in one SO_REUSEPORT group, so the kernel spreads the connections over
+ * them and no lock is shared on the way in. A loop decodes requests, finds
  * the issuer in the current snapshot and answers a nonce-less
  * single-CertID request from the pre-signed response cache, all without a
  * lock held across I/O, a signature or the database. Everything else (a
  * cache miss, a nonce, several CertIDs, a CRL) is a job for the signer
  * threads, which read the store, sign and hand the reply back to the loop
- * through a queue and an event. The main loop's worker pool is not used:
+ * the request came from through its queue and event. The main loop's worker pool is not used:
  * it takes jobs from the main loop thread only.
  *
  * Snapshot. The issuer index and the signers (the active key bindings of
  * type ocsp, each matched to the issuer whose key signed its certificate,
  * with a signing context prepared once) are an immutable, reference
- * counted snapshot. It is rebuilt on a signer thread at start, when a CA
+ * counted snapshot; each loop holds a reference to the current one and
+ * takes the new one at its next request (one atomic load per request
+ * tells it there is one). It is rebuilt on a signer thread at start, when a CA
  * certificate is published (va_issuers_changed()) and when the key
  * bindings' generation moves (a certificate installed: a renewed signer
  * takes effect for the next response); the issuers it touches lose their
@@ -23,6 +28,9 @@
  */
 #include <sys/queue.h>
 #include <sys/socket.h>
+
+#include <netdb.h>
+#include <netinet/in.h>
 
 #include <errno.h>
 #include <pthread.h>
@@ -50,6 +58,8 @@
 #include "va/va_int.h"
 
 #define SIGNERS_MAX	64		/* ocsp bindings used */
+#define LOOPS_MAX	8		/* event loop threads */
+#define BACKLOG		1024		/* listen(2) */
 #define JOBS_MAX	4096		/* queued jobs; then tryLater */
 #define BACKDATE	60		/* thisUpdate, seconds before now */
 #define TICK_MS		250		/* signer generation check */
@@ -88,6 +98,7 @@ struct job {
 	TAILQ_ENTRY(job)	 q;
 	enum job_kind		 kind;
 	struct va_responder	*rs;
+	struct loop		*loop;		/* where the reply goes */
 	struct evhttp_request	*req;		/* NULL once the client left */
 	struct ocsp_req		*rq;		/* JOB_OCSP */
 	int64_t			 issuer;
@@ -105,27 +116,39 @@ struct job {
 };
 TAILQ_HEAD(jobq, job);
 
-struct va_responder {
-	struct va		*va;
+/* One event loop thread: its own base, evhttp and listening socket. */
+struct loop {
+	struct va_responder	*rs;
 	struct event_base	*base;
 	struct evhttp		*http;
-	struct event		*wake, *tick;
-	pthread_t		 loop;
-	bool			 loop_started;
+	struct event		*wake;		/* jobs done for this loop */
+	pthread_t		 thr;
+	bool			 started;
+	struct jobq		 done;		/* under rs->mtx */
+	struct snap		*snap;		/* this loop's reference */
+	uint64_t		 snap_gen;	/* of snap */
+	_Atomic uint64_t	 count[OUT__MAX];
+};
+
+struct va_responder {
+	struct va		*va;
+	struct loop		 loops[LOOPS_MAX];
+	int			 nloops;
+	struct event		*tick;		/* on loops[0] */
 	int			 nthr;
 	pthread_t		 thr[8];
 	pthread_mutex_t		 mtx;
 	pthread_cond_t		 cond;
-	struct jobq		 pending, done;	/* to run, run */
+	struct jobq		 pending;	/* to run */
 	size_t			 npending;
 	bool			 stopping;
-	struct snap		*snap;		/* loop thread */
-	pthread_mutex_t		 snap_mtx;	/* guards snap for status */
-	bool			 snap_building;	/* loop thread */
+	struct snap		*snap;		/* the current one */
+	pthread_mutex_t		 snap_mtx;	/* guards snap, snap_gen */
+	_Atomic uint64_t	 snap_gen;	/* moves with each install */
+	bool			 snap_building;	/* loops[0] thread */
 	atomic_bool		 snap_dirty;
-	uint64_t		 kb_gen;	/* loop thread */
-	unsigned		 ticks;		/* loop thread */
-	_Atomic uint64_t	 count[OUT__MAX];
+	uint64_t		 kb_gen;	/* loops[0] thread */
+	unsigned		 ticks;		/* loops[0] thread */
 };
 
 /* --- snapshots ------------------------------------------------------------ */
@@ -452,9 +475,9 @@ signer_main(void *arg)
 		else
 			j->newsnap = snap_build(rs->va);
 		pthread_mutex_lock(&rs->mtx);
-		TAILQ_INSERT_TAIL(&rs->done, j, q);
+		TAILQ_INSERT_TAIL(&j->loop->done, j, q);
 		if (!rs->stopping)
-			event_active(rs->wake, EV_READ, 0);
+			event_active(j->loop->wake, EV_READ, 0);
 	}
 	pthread_mutex_unlock(&rs->mtx);
 	return NULL;
@@ -564,23 +587,42 @@ snap_install(struct va_responder *rs, struct snap *ns, bool forced)
 	pthread_mutex_lock(&rs->snap_mtx);
 	old = rs->snap;
 	rs->snap = ns;
+	atomic_fetch_add(&rs->snap_gen, 1);
 	pthread_mutex_unlock(&rs->snap_mtx);
 	/* Responses signed by a signer that changed must not be served. */
 	va_cache_clear(rs->va->cache);
 	snap_unref(old);
 }
 
+/* The current snapshot, as this loop sees it (its thread; NULL at first). */
+static struct snap *
+loop_snap(struct loop *l)
+{
+	struct va_responder	*rs = l->rs;
+
+	if (atomic_load_explicit(&rs->snap_gen, memory_order_acquire) !=
+	    l->snap_gen) {
+		pthread_mutex_lock(&rs->snap_mtx);
+		snap_unref(l->snap);
+		l->snap = snap_ref(rs->snap);
+		l->snap_gen = atomic_load(&rs->snap_gen);
+		pthread_mutex_unlock(&rs->snap_mtx);
+	}
+	return l->snap;
+}
+
 static void
 on_wake(evutil_socket_t fd, short what, void *arg)
 {
-	struct va_responder	*rs = arg;
+	struct loop		*l = arg;
+	struct va_responder	*rs = l->rs;
 	struct jobq		 q = TAILQ_HEAD_INITIALIZER(q);
 	struct job		*j;
 
 	(void)fd;
 	(void)what;
 	pthread_mutex_lock(&rs->mtx);
-	TAILQ_CONCAT(&q, &rs->done, q);
+	TAILQ_CONCAT(&q, &l->done, q);
 	pthread_mutex_unlock(&rs->mtx);
 	while ((j = TAILQ_FIRST(&q)) != NULL) {
 		TAILQ_REMOVE(&q, j, q);
@@ -593,7 +635,8 @@ on_wake(evutil_socket_t fd, short what, void *arg)
 		} else if (j->req != NULL) {
 			evhttp_connection_set_closecb(
 			    evhttp_request_get_connection(j->req), NULL, NULL);
-			atomic_fetch_add(&rs->count[j->out], 1);
+			atomic_fetch_add_explicit(&l->count[j->out], 1,
+			    memory_order_relaxed);
 			send_reply(j->req, j->status, j->ctype, j->body, j->len,
 			    j->resp, j->hdr_cc, j->hdr_lm, j->hdr_etag);
 		}
@@ -633,6 +676,7 @@ snap_refresh(struct va_responder *rs)
 	atomic_store(&rs->snap_dirty, false);
 	j->kind = JOB_SNAP;
 	j->rs = rs;
+	j->loop = &rs->loops[0];
 	if (job_queue(rs, j) != 0) {
 		free(j);
 		atomic_store(&rs->snap_dirty, true);	/* next tick */
@@ -656,14 +700,14 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-answer_error(struct va_responder *rs, struct evhttp_request *req, int st,
+answer_error(struct loop *l, struct evhttp_request *req, int st,
     enum outcome out)
 {
 	unsigned char	*der = NULL;
 	size_t		 len = 0;
 	struct sp_err	 err = { 0 };
 
-	atomic_fetch_add(&rs->count[out], 1);
+	atomic_fetch_add_explicit(&l->count[out], 1, memory_order_relaxed);
 	if (ocsp_resp_error(st, &der, &len, &err) != 0) {
 		plain_error(req, 500, "cannot encode the response");
 		return;
@@ -674,13 +718,14 @@ answer_error(struct va_responder *rs, struct evhttp_request *req, int st,
 
 /* Hands a request to the signer threads; answers tryLater if they are full. */
 static void
-defer(struct va_responder *rs, struct evhttp_request *req, struct job *j)
+defer(struct loop *l, struct evhttp_request *req, struct job *j)
 {
-	j->rs = rs;
+	j->rs = l->rs;
+	j->loop = l;
 	j->req = req;
-	if (job_queue(rs, j) != 0) {
+	if (job_queue(l->rs, j) != 0) {
 		job_free(j);
-		answer_error(rs, req, OCSP_RESPONSE_STATUS_TRYLATER,
+		answer_error(l, req, OCSP_RESPONSE_STATUS_TRYLATER,
 		    OUT_TRYLATER);
 		return;
 	}
@@ -689,32 +734,33 @@ defer(struct va_responder *rs, struct evhttp_request *req, struct job *j)
 }
 
 static void
-serve_ocsp(struct va_responder *rs, struct evhttp_request *req,
+serve_ocsp(struct loop *l, struct evhttp_request *req,
     const unsigned char *der, size_t len)
 {
+	struct va_responder *rs = l->rs;
 	struct ocsp_req	*rq = NULL;
 	struct sp_err	 err = { 0 };
-	struct snap	*s = rs->snap;
+	struct snap	*s = loop_snap(l);
 	struct job	*j;
 	int64_t		 iss;
 	int		 r;
 
 	if ((r = ocsp_req_decode(der, len, &rq, &err)) != 0) {
-		answer_error(rs, req, r == SP_ERR_ALLOC ?
+		answer_error(l, req, r == SP_ERR_ALLOC ?
 		    OCSP_RESPONSE_STATUS_INTERNALERROR :
 		    OCSP_RESPONSE_STATUS_MALFORMEDREQUEST, OUT_MALFORMED);
 		return;
 	}
 	if (s == NULL) {	/* the first snapshot is being built */
 		ocsp_req_free(rq);
-		answer_error(rs, req, OCSP_RESPONSE_STATUS_TRYLATER,
+		answer_error(l, req, OCSP_RESPONSE_STATUS_TRYLATER,
 		    OUT_TRYLATER);
 		return;
 	}
 	iss = va_index_find(s->ix, &rq->ids[0]);
 	if (iss < 0 || signer_for(s, iss, sp_now()) == NULL) {
 		ocsp_req_free(rq);
-		answer_error(rs, req, OCSP_RESPONSE_STATUS_UNAUTHORIZED,
+		answer_error(l, req, OCSP_RESPONSE_STATUS_UNAUTHORIZED,
 		    OUT_UNAUTHORIZED);
 		return;
 	}
@@ -732,7 +778,8 @@ serve_ocsp(struct va_responder *rs, struct evhttp_request *req,
 			    (long long)(left > 0 ? left : 0));
 			http_date(c->expires - rs->va->response_validity -
 			    BACKDATE, lm, sizeof(lm));
-			atomic_fetch_add(&rs->count[OUT_CACHED], 1);
+			atomic_fetch_add_explicit(&l->count[OUT_CACHED], 1,
+			    memory_order_relaxed);
 			send_reply(req, 200, CT_OCSP, NULL, 0, c, cc, lm, NULL);
 			va_resp_unref(c);
 			ocsp_req_free(rq);
@@ -746,14 +793,14 @@ serve_ocsp(struct va_responder *rs, struct evhttp_request *req,
 	}
 	if ((j = calloc(1, sizeof(*j))) == NULL) {
 		ocsp_req_free(rq);
-		answer_error(rs, req, OCSP_RESPONSE_STATUS_INTERNALERROR,
+		answer_error(l, req, OCSP_RESPONSE_STATUS_INTERNALERROR,
 		    OUT_INTERNAL);
 		return;
 	}
 	j->kind = JOB_OCSP;
 	j->rq = rq;
 	j->snap = snap_ref(s);
-	defer(rs, req, j);
+	defer(l, req, j);
 }
 
 /* Decodes the base64 (standard alphabet, padded) of a GET request. */
@@ -801,7 +848,7 @@ va_get_decode(const char *tail, unsigned char **der, size_t *len)
 }
 
 static void
-serve_get_ocsp(struct va_responder *rs, struct evhttp_request *req,
+serve_get_ocsp(struct loop *l, struct evhttp_request *req,
     const char *path)
 {
 	unsigned char	*der = NULL;
@@ -810,20 +857,21 @@ serve_get_ocsp(struct va_responder *rs, struct evhttp_request *req,
 
 	/* "/ocsp/" then the URL-encoded base64 (RFC 6960 A.1). */
 	if ((r = va_get_decode(path + strlen("/ocsp/"), &der, &len)) != 0) {
-		answer_error(rs, req, r == SP_ERR_ALLOC ?
+		answer_error(l, req, r == SP_ERR_ALLOC ?
 		    OCSP_RESPONSE_STATUS_INTERNALERROR :
 		    OCSP_RESPONSE_STATUS_MALFORMEDREQUEST, r == SP_ERR_ALLOC ?
 		    OUT_INTERNAL : OUT_MALFORMED);
 		return;
 	}
-	serve_ocsp(rs, req, der, len);
+	serve_ocsp(l, req, der, len);
 	free(der);
 }
 
 static void
-serve_crl(struct va_responder *rs, struct evhttp_request *req,
+serve_crl(struct loop *l, struct evhttp_request *req,
     const char *path)
 {
+	struct snap	*s = loop_snap(l);
 	char		 name[VA_ISSUER_NAME_MAX + 1];
 	const char	*p = path + strlen("/crl/"), *inm;
 	size_t		 n = strlen(p);
@@ -836,8 +884,7 @@ serve_crl(struct va_responder *rs, struct evhttp_request *req,
 	}
 	memcpy(name, p, n - 4);
 	name[n - 4] = '\0';
-	if (rs->snap == NULL || (iss = va_index_find_name(rs->snap->ix,
-	    name)) < 0) {
+	if (s == NULL || (iss = va_index_find_name(s->ix, name)) < 0) {
 		plain_error(req, 404, "no such CA");
 		return;
 	}
@@ -851,13 +898,13 @@ serve_crl(struct va_responder *rs, struct evhttp_request *req,
 	    "If-None-Match");
 	if (inm != NULL)
 		snprintf(j->etag, sizeof(j->etag), "%s", inm);
-	defer(rs, req, j);
+	defer(l, req, j);
 }
 
 static void
 on_request(struct evhttp_request *req, void *arg)
 {
-	struct va_responder	*rs = arg;
+	struct loop		*l = arg;
 	const char		*uri = evhttp_request_get_uri(req);
 	struct evhttp_uri	*u;
 	const char		*path;
@@ -884,17 +931,17 @@ on_request(struct evhttp_request *req, void *arg)
 		else if (len > OCSP_REQ_MAX_BYTES)
 			plain_error(req, 413, "request too large");
 		else
-			serve_ocsp(rs, req, evbuffer_pullup(in, -1), len);
+			serve_ocsp(l, req, evbuffer_pullup(in, -1), len);
 	} else if (strncmp(path, "/ocsp/", 6) == 0) {
 		if (m != EVHTTP_REQ_GET)
 			plain_error(req, 405, "GET here, or POST to /ocsp");
 		else
-			serve_get_ocsp(rs, req, path);
+			serve_get_ocsp(l, req, path);
 	} else if (strncmp(path, "/crl/", 5) == 0) {
 		if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD)
 			plain_error(req, 405, "GET a CRL");
 		else
-			serve_crl(rs, req, path);
+			serve_crl(l, req, path);
 	} else
 		plain_error(req, 404, "not found");
 	evhttp_uri_free(u);
@@ -903,9 +950,9 @@ on_request(struct evhttp_request *req, void *arg)
 static void *
 loop_main(void *arg)
 {
-	struct va_responder	*rs = arg;
+	struct loop	*l = arg;
 
-	event_base_dispatch(rs->base);
+	event_base_dispatch(l->base);
 	return NULL;
 }
 
@@ -918,10 +965,11 @@ responder_free(struct va_responder *rs)
 
 	if (rs == NULL)
 		return;
-	if (rs->loop_started) {
-		event_base_loopbreak(rs->base);
-		pthread_join(rs->loop, NULL);
-	}
+	for (int i = 0; i < rs->nloops; i++)
+		if (rs->loops[i].started) {
+			event_base_loopbreak(rs->loops[i].base);
+			pthread_join(rs->loops[i].thr, NULL);
+		}
 	pthread_mutex_lock(&rs->mtx);
 	rs->stopping = true;
 	pthread_cond_broadcast(&rs->cond);
@@ -933,18 +981,23 @@ responder_free(struct va_responder *rs)
 		TAILQ_REMOVE(&rs->pending, j, q);
 		job_free(j);
 	}
-	while ((j = TAILQ_FIRST(&rs->done)) != NULL) {
-		TAILQ_REMOVE(&rs->done, j, q);
-		job_free(j);
-	}
-	if (rs->http != NULL)
-		evhttp_free(rs->http);
-	if (rs->wake != NULL)
-		event_free(rs->wake);
 	if (rs->tick != NULL)
 		event_free(rs->tick);
-	if (rs->base != NULL)
-		event_base_free(rs->base);
+	for (int i = 0; i < rs->nloops; i++) {
+		struct loop	*l = &rs->loops[i];
+
+		while ((j = TAILQ_FIRST(&l->done)) != NULL) {
+			TAILQ_REMOVE(&l->done, j, q);
+			job_free(j);
+		}
+		if (l->http != NULL)
+			evhttp_free(l->http);
+		if (l->wake != NULL)
+			event_free(l->wake);
+		if (l->base != NULL)
+			event_base_free(l->base);
+		snap_unref(l->snap);
+	}
 	snap_unref(rs->snap);
 	pthread_mutex_destroy(&rs->mtx);
 	pthread_cond_destroy(&rs->cond);
@@ -969,23 +1022,116 @@ va_issuers_changed(struct va *va)
 	}
 }
 
+/*
+ * Opens n listening sockets on host:port in one SO_REUSEPORT group, into
+ * fds. Port 0: the first socket's port for the others. The address is
+ * first bound without SO_REUSEPORT, so that a port some other program (or
+ * another node of the same user) holds is refused rather than shared.
+ */
+static int
+listen_group(const char *host, const char *port, int n, int *fds,
+    struct sp_err *err)
+{
+	struct addrinfo		 hints = { 0 }, *ai = NULL;
+	struct sockaddr_storage	 ss;
+	socklen_t		 sl = sizeof(ss);
+	int			 one = 1, probe, r, i;
+
+	for (i = 0; i < n; i++)
+		fds[i] = -1;
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if ((r = getaddrinfo(host, port, &hints, &ai)) != 0)
+		return sp_err_set(err, SP_ERR_INVALID, "%s: %s", host,
+		    gai_strerror(r));
+	memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+	sl = ai->ai_addrlen;
+	/* The probe: refused if the address is taken. */
+	if ((probe = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) <
+	    0 || setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &one,
+	    sizeof(one)) != 0 || bind(probe, (struct sockaddr *)&ss, sl) != 0)
+		goto fail;
+	if (getsockname(probe, (struct sockaddr *)&ss, &sl) != 0)
+		goto fail;
+	close(probe);
+	probe = -1;
+	for (i = 0; i < n; i++) {
+		if ((fds[i] = socket(ai->ai_family, SOCK_STREAM |
+		    SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0 ||
+		    setsockopt(fds[i], SOL_SOCKET, SO_REUSEADDR, &one,
+		    sizeof(one)) != 0 || setsockopt(fds[i], SOL_SOCKET,
+		    SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+		    bind(fds[i], (struct sockaddr *)&ss, sl) != 0 ||
+		    listen(fds[i], BACKLOG) != 0)
+			goto fail;
+	}
+	freeaddrinfo(ai);
+	return 0;
+ fail:
+	r = errno;
+	if (probe >= 0)
+		close(probe);
+	for (i = 0; i < n; i++)
+		if (fds[i] >= 0) {
+			close(fds[i]);
+			fds[i] = -1;
+		}
+	freeaddrinfo(ai);
+	return sp_err_set(err, SP_ERR_IO, "cannot listen: %s", strerror(r));
+}
+
+/* Sets up loop l on listening socket fd, which it owns even on failure. */
+static int
+loop_setup(struct va_responder *rs, struct loop *l, int fd)
+{
+	struct event_config	*cfg;
+
+	l->rs = rs;
+	TAILQ_INIT(&l->done);
+	if ((cfg = event_config_new()) == NULL) {
+		close(fd);
+		return -1;
+	}
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	l->base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	if (l->base == NULL || (l->http = evhttp_new(l->base)) == NULL ||
+	    (l->wake = event_new(l->base, -1, EV_PERSIST, on_wake, l)) ==
+	    NULL) {
+		close(fd);
+		return -1;
+	}
+	evhttp_set_max_body_size(l->http, OCSP_REQ_MAX_BYTES);
+	evhttp_set_max_headers_size(l->http, 16 * 1024);
+	evhttp_set_timeout(l->http, 30);
+	evhttp_set_allowed_methods(l->http, EVHTTP_REQ_GET |
+	    EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
+	evhttp_set_gencb(l->http, on_request, l);
+	/* evhttp owns fd once it took it (closed with the listener). */
+	if (evhttp_accept_socket(l->http, fd) != 0) {
+		close(fd);
+		return -1;
+	}
+	return 0;
+}
+
 int
-va_listen(struct va *va, const char *hostport, struct sp_err *err)
+va_listen(struct va *va, const char *hostport, int loops, struct sp_err *err)
 {
 	struct va_responder	*rs;
-	struct event_config	*cfg;
 	struct timeval		 tv = { 0, TICK_MS * 1000 };
 	char			 host[64];
 	const char		*colon = strrchr(hostport, ':');
 	long			 port;
 	char			*end;
-	int			 ncpu, r;
+	int			 fds[LOOPS_MAX], ncpu, r, i;
 
 	if (colon == NULL || (size_t)(colon - hostport) >= sizeof(host))
 		return sp_err_set(err, SP_ERR_INVALID, "va listen %s: not "
 		    "HOST:PORT", hostport);
 	port = strtol(colon + 1, &end, 10);
-	if (*end != '\0' || port < 0 || port > 65535)
+	if (colon[1] == '\0' || *end != '\0' || port < 0 || port > 65535)
 		return sp_err_set(err, SP_ERR_INVALID, "va listen %s: bad "
 		    "port", hostport);
 	snprintf(host, sizeof(host), "%.*s", (int)(colon - hostport),
@@ -994,42 +1140,41 @@ va_listen(struct va *va, const char *hostport, struct sp_err *err)
 		memmove(host, host + 1, strlen(host));
 		host[strlen(host) - 1] = '\0';
 	}
-	if ((rs = calloc(1, sizeof(*rs))) == NULL)
+	ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	ncpu = ncpu < 1 ? 1 : ncpu > LOOPS_MAX ? LOOPS_MAX : ncpu;
+	if (loops <= 0)
+		loops = ncpu;
+	if (loops > LOOPS_MAX)
+		loops = LOOPS_MAX;
+	if ((r = listen_group(host, colon + 1, loops, fds, err)) != 0)
+		return sp_err_set(err, r, "va: %s: %s", hostport, err->msg);
+	if ((rs = calloc(1, sizeof(*rs))) == NULL) {
+		for (i = 0; i < loops; i++)
+			close(fds[i]);
 		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
+	}
 	rs->va = va;
 	TAILQ_INIT(&rs->pending);
-	TAILQ_INIT(&rs->done);
 	pthread_mutex_init(&rs->mtx, NULL);
 	pthread_cond_init(&rs->cond, NULL);
 	pthread_mutex_init(&rs->snap_mtx, NULL);
-	if ((cfg = event_config_new()) == NULL) {
-		free(rs);
-		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
+	for (i = 0; i < loops; i++) {
+		rs->nloops = i + 1;
+		if (loop_setup(rs, &rs->loops[i], fds[i]) != 0) {
+			for (int k = i + 1; k < loops; k++)
+				close(fds[k]);
+			r = sp_err_set(err, SP_ERR_INTERNAL, "va: event setup "
+			    "failed");
+			goto fail;
+		}
 	}
-	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
-	rs->base = event_base_new_with_config(cfg);
-	event_config_free(cfg);
-	if (rs->base == NULL || (rs->http = evhttp_new(rs->base)) == NULL ||
-	    (rs->wake = event_new(rs->base, -1, EV_PERSIST, on_wake, rs)) ==
-	    NULL || (rs->tick = event_new(rs->base, -1, EV_PERSIST, on_tick,
+	if ((rs->tick = event_new(rs->loops[0].base, -1, EV_PERSIST, on_tick,
 	    rs)) == NULL || event_add(rs->tick, &tv) != 0) {
 		r = sp_err_set(err, SP_ERR_INTERNAL, "va: event setup failed");
 		goto fail;
 	}
-	evhttp_set_max_body_size(rs->http, OCSP_REQ_MAX_BYTES);
-	evhttp_set_max_headers_size(rs->http, 16 * 1024);
-	evhttp_set_timeout(rs->http, 30);
-	evhttp_set_allowed_methods(rs->http, EVHTTP_REQ_GET |
-	    EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
-	evhttp_set_gencb(rs->http, on_request, rs);
-	if (evhttp_bind_socket(rs->http, host, (ev_uint16_t)port) != 0) {
-		r = sp_err_set(err, SP_ERR_IO, "va: cannot listen on %s: %s",
-		    hostport, strerror(errno));
-		goto fail;
-	}
-	ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
-	rs->nthr = ncpu < 1 ? 1 : ncpu > 8 ? 8 : ncpu;
-	for (int i = 0; i < rs->nthr; i++)
+	rs->nthr = ncpu;
+	for (i = 0; i < rs->nthr; i++)
 		if (pthread_create(&rs->thr[i], NULL, signer_main, rs) != 0) {
 			rs->nthr = i;
 			r = sp_err_set(err, SP_ERR_INTERNAL, "va: cannot start "
@@ -1038,15 +1183,18 @@ va_listen(struct va *va, const char *hostport, struct sp_err *err)
 		}
 	va->resp = rs;
 	snap_refresh(rs);
-	if (pthread_create(&rs->loop, NULL, loop_main, rs) != 0) {
-		va->resp = NULL;
-		r = sp_err_set(err, SP_ERR_INTERNAL, "va: cannot start the "
-		    "responder thread");
-		goto fail;
+	for (i = 0; i < rs->nloops; i++) {
+		if (pthread_create(&rs->loops[i].thr, NULL, loop_main,
+		    &rs->loops[i]) != 0) {
+			va->resp = NULL;
+			r = sp_err_set(err, SP_ERR_INTERNAL, "va: cannot start "
+			    "the responder threads");
+			goto fail;
+		}
+		rs->loops[i].started = true;
 	}
-	rs->loop_started = true;
-	log_info("va: OCSP and CRLs on http://%s (%d signer threads)",
-	    hostport, rs->nthr);
+	log_info("va: OCSP and CRLs on http://%s (%d loops, %d signer "
+	    "threads)", hostport, rs->nloops, rs->nthr);
 	return 0;
  fail:
 	responder_free(rs);
@@ -1057,7 +1205,7 @@ json_t *
 va_responder_status_json(struct va *va)
 {
 	struct va_responder	*rs = va->resp;
-	json_t			*o, *req, *sg;
+	json_t			*o, *req = NULL, *sg = NULL;
 	struct snap		*s;
 
 	if (rs == NULL)
@@ -1065,11 +1213,18 @@ va_responder_status_json(struct va *va)
 	if ((o = json_object()) == NULL || (req = json_object()) == NULL ||
 	    (sg = json_array()) == NULL) {
 		json_decref(o);
+		json_decref(req);
 		return NULL;
 	}
-	for (int i = 0; i < OUT__MAX; i++)
+	for (int i = 0; i < OUT__MAX; i++) {
+		uint64_t	n = 0;
+
+		for (int k = 0; k < rs->nloops; k++)
+			n += atomic_load_explicit(&rs->loops[k].count[i],
+			    memory_order_relaxed);
 		json_object_set_new(req, outcome_names[i],
-		    json_integer((json_int_t)rs->count[i]));
+		    json_integer((json_int_t)n));
+	}
 	pthread_mutex_lock(&rs->snap_mtx);
 	s = snap_ref(rs->snap);
 	pthread_mutex_unlock(&rs->snap_mtx);
@@ -1082,6 +1237,7 @@ va_responder_status_json(struct va *va)
 		    "not_after", buf));
 	}
 	snap_unref(s);
+	json_object_set_new(o, "loops", json_integer(rs->nloops));
 	json_object_set_new(o, "requests", req);
 	json_object_set_new(o, "signers", sg);
 	return o;

@@ -75,11 +75,12 @@ int	va_status_json(struct va *va, json_t **out, struct sp_err *err) SP_WUR;
 
 /*
  * Starts the client listener on HOST:PORT (plain HTTP): POST /ocsp, GET
- * /ocsp/<base64>, GET /crl/<CA name>.crl, served by a loop thread and
- * signer threads of its own (http.c). va_free() stops it.
+ * /ocsp/<base64>, GET /crl/<CA name>.crl, served by loops event loop
+ * threads (0: one per core, at most 8) and signer threads of its own
+ * (http.c). va_free() stops it.
  */
-int	va_listen(struct va *va, const char *hostport, struct sp_err *err)
-	    SP_WUR;
+int	va_listen(struct va *va, const char *hostport, int loops,
+	    struct sp_err *err) SP_WUR;
 int	va_cert_list_json(struct va *va, const char *issuer,
 	    const char *status, long long limit, json_t **out,
 	    struct sp_err *err) SP_WUR;
