@@ -41,6 +41,7 @@ va_resp_new(const unsigned char *der, size_t len, time_t refresh_at,
 	atomic_init(&r->refreshing, false);
 	r->refresh_at = refresh_at;
 	r->expires = expires;
+	r->lm[0] = '\0';
 	r->len = len;
 	memcpy(r->der, der, len);
 	return r;

@@ -66,6 +66,8 @@
 #define RESCAN_TICKS	20		/* rebuild anyway every 5 s: a token
 					 * activated moves no generation */
 #define CT_OCSP		"application/ocsp-response"
+#define MEMO_SLOTS	1024		/* per loop, a power of two */
+#define MEMO_DER_MAX	192		/* longer requests are not memoized */
 
 enum outcome {
 	OUT_GOOD, OUT_REVOKED, OUT_UNKNOWN, OUT_CACHED, OUT_MALFORMED,
@@ -116,6 +118,20 @@ struct job {
 };
 TAILQ_HEAD(jobq, job);
 
+/*
+ * The request memo: the CertID that a nonce-less single-CertID request
+ * decoded to, keyed by the request's bytes, so that the next identical
+ * request (clients send the same bytes for the same certificate) is
+ * answered from the cache without decoding it again. Direct mapped, so a
+ * flood of distinct requests only evicts; a hit is a byte comparison.
+ */
+struct memo {
+	uint64_t		 h;
+	size_t			 len;		/* 0: empty */
+	unsigned char		 der[MEMO_DER_MAX];
+	struct ocsp_certid	 id;
+};
+
 /* One event loop thread: its own base, evhttp and listening socket. */
 struct loop {
 	struct va_responder	*rs;
@@ -128,6 +144,9 @@ struct loop {
 	struct snap		*snap;		/* this loop's reference */
 	uint64_t		 snap_gen;	/* of snap */
 	_Atomic uint64_t	 count[OUT__MAX];
+	struct memo		*memo;		/* MEMO_SLOTS */
+	time_t			 cc_now, cc_expires;	/* of cc */
+	char			 cc[96];	/* the last Cache-Control */
 };
 
 struct va_responder {
@@ -393,6 +412,7 @@ work_ocsp(struct job *j)
 		    p.next_update - validity / 10, p.next_update);
 
 		if (r != NULL) {
+			http_date(p.this_update, r->lm, sizeof(r->lm));
 			/* Refused if a publish came in meanwhile: not cached. */
 			if (va_cache_put(va->cache, d.issuer,
 			    j->rq->ids[0].serial, j->rq->ids[0].hash, r,
@@ -733,6 +753,103 @@ defer(struct loop *l, struct evhttp_request *req, struct job *j)
 	    on_gone, j);
 }
 
+static uint64_t
+memo_hash(const unsigned char *p, size_t len)
+{
+	uint64_t	h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+static const struct ocsp_certid *
+memo_get(struct loop *l, const unsigned char *der, size_t len)
+{
+	uint64_t	 h;
+	struct memo	*m;
+
+	if (l->memo == NULL || len > MEMO_DER_MAX)
+		return NULL;
+	h = memo_hash(der, len);
+	m = &l->memo[h & (MEMO_SLOTS - 1)];
+	if (m->len != len || m->h != h || memcmp(m->der, der, len) != 0)
+		return NULL;
+	return &m->id;
+}
+
+static void
+memo_put(struct loop *l, const unsigned char *der, size_t len,
+    const struct ocsp_certid *id)
+{
+	uint64_t	 h;
+	struct memo	*m;
+
+	if (l->memo == NULL || len > MEMO_DER_MAX)
+		return;
+	h = memo_hash(der, len);
+	m = &l->memo[h & (MEMO_SLOTS - 1)];
+	m->h = h;
+	m->len = len;
+	memcpy(m->der, der, len);
+	m->id = *id;
+}
+
+/* Sends cached response c (loop thread). */
+static void
+send_cached(struct loop *l, struct evhttp_request *req, struct va_resp *c,
+    time_t now)
+{
+	/* max-age moves once a second: formatted once a second. */
+	if (l->cc_now != now || l->cc_expires != c->expires) {
+		time_t	left = c->expires - now;
+
+		snprintf(l->cc, sizeof(l->cc), "max-age=%lld, public, "
+		    "no-transform, must-revalidate",
+		    (long long)(left > 0 ? left : 0));
+		l->cc_now = now;
+		l->cc_expires = c->expires;
+	}
+	atomic_fetch_add_explicit(&l->count[OUT_CACHED], 1,
+	    memory_order_relaxed);
+	send_reply(req, 200, CT_OCSP, NULL, 0, c, l->cc, c->lm, NULL);
+}
+
+/*
+ * Answers a request seen before from the cache: true if it did, false if
+ * the request must take the full path (not memoized, no usable signer,
+ * not cached or due for re-signing).
+ */
+static bool
+serve_memo(struct loop *l, struct evhttp_request *req,
+    const unsigned char *der, size_t len)
+{
+	const struct ocsp_certid *id = memo_get(l, der, len);
+	struct snap		*s;
+	struct va_resp		*c;
+	bool			 refresh = false;
+	time_t			 now;
+	int64_t			 iss;
+
+	if (id == NULL || (s = loop_snap(l)) == NULL)
+		return false;
+	now = sp_now();
+	if ((iss = va_index_find(s->ix, id)) < 0 ||
+	    signer_for(s, iss, now) == NULL)
+		return false;
+	c = va_cache_get1(l->rs->va->cache, iss, id->serial, id->hash, now,
+	    &refresh);
+	if (c == NULL || refresh) {
+		va_resp_unref(c);
+		return false;
+	}
+	send_cached(l, req, c, now);
+	va_resp_unref(c);
+	return true;
+}
+
 static void
 serve_ocsp(struct loop *l, struct evhttp_request *req,
     const unsigned char *der, size_t len)
@@ -740,11 +857,14 @@ serve_ocsp(struct loop *l, struct evhttp_request *req,
 	struct va_responder *rs = l->rs;
 	struct ocsp_req	*rq = NULL;
 	struct sp_err	 err = { 0 };
-	struct snap	*s = loop_snap(l);
+	struct snap	*s;
 	struct job	*j;
 	int64_t		 iss;
 	int		 r;
 
+	if (serve_memo(l, req, der, len))
+		return;
+	s = loop_snap(l);
 	if ((r = ocsp_req_decode(der, len, &rq, &err)) != 0) {
 		answer_error(l, req, r == SP_ERR_ALLOC ?
 		    OCSP_RESPONSE_STATUS_INTERNALERROR :
@@ -766,21 +886,13 @@ serve_ocsp(struct loop *l, struct evhttp_request *req,
 	}
 	if (rq->n == 1 && !rq->has_nonce) {
 		bool		 refresh = false;
+		time_t		 now = sp_now();
 		struct va_resp	*c = va_cache_get1(rs->va->cache, iss,
-		    rq->ids[0].serial, rq->ids[0].hash, sp_now(), &refresh);
+		    rq->ids[0].serial, rq->ids[0].hash, now, &refresh);
 
+		memo_put(l, der, len, &rq->ids[0]);
 		if (c != NULL && !refresh) {
-			char	cc[96], lm[64];
-			time_t	left = c->expires - sp_now();
-
-			snprintf(cc, sizeof(cc), "max-age=%lld, public, "
-			    "no-transform, must-revalidate",
-			    (long long)(left > 0 ? left : 0));
-			http_date(c->expires - rs->va->response_validity -
-			    BACKDATE, lm, sizeof(lm));
-			atomic_fetch_add_explicit(&l->count[OUT_CACHED], 1,
-			    memory_order_relaxed);
-			send_reply(req, 200, CT_OCSP, NULL, 0, c, cc, lm, NULL);
+			send_cached(l, req, c, now);
 			va_resp_unref(c);
 			ocsp_req_free(rq);
 			return;
@@ -905,14 +1017,12 @@ static void
 on_request(struct evhttp_request *req, void *arg)
 {
 	struct loop		*l = arg;
-	const char		*uri = evhttp_request_get_uri(req);
-	struct evhttp_uri	*u;
+	/* evhttp parsed the target already (and refused what it could not). */
+	const struct evhttp_uri	*u = evhttp_request_get_evhttp_uri(req);
 	const char		*path;
 	enum evhttp_cmd_type	 m = evhttp_request_get_command(req);
 
-	if ((u = evhttp_uri_parse(uri)) == NULL ||
-	    (path = evhttp_uri_get_path(u)) == NULL) {
-		evhttp_uri_free(u);
+	if (u == NULL || (path = evhttp_uri_get_path(u)) == NULL) {
 		plain_error(req, 400, "bad request target");
 		return;
 	}
@@ -944,7 +1054,6 @@ on_request(struct evhttp_request *req, void *arg)
 			serve_crl(l, req, path);
 	} else
 		plain_error(req, 404, "not found");
-	evhttp_uri_free(u);
 }
 
 static void *
@@ -997,6 +1106,7 @@ responder_free(struct va_responder *rs)
 		if (l->base != NULL)
 			event_base_free(l->base);
 		snap_unref(l->snap);
+		free(l->memo);
 	}
 	snap_unref(rs->snap);
 	pthread_mutex_destroy(&rs->mtx);
@@ -1089,7 +1199,8 @@ loop_setup(struct va_responder *rs, struct loop *l, int fd)
 
 	l->rs = rs;
 	TAILQ_INIT(&l->done);
-	if ((cfg = event_config_new()) == NULL) {
+	if ((l->memo = calloc(MEMO_SLOTS, sizeof(*l->memo))) == NULL ||
+	    (cfg = event_config_new()) == NULL) {
 		close(fd);
 		return -1;
 	}

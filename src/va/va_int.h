@@ -38,6 +38,7 @@ struct va_resp {
 	atomic_bool	refreshing;
 	time_t		refresh_at;	/* re-sign from then on */
 	time_t		expires;	/* never served after (nextUpdate) */
+	char		lm[32];		/* Last-Modified (thisUpdate), or "" */
 	size_t		len;
 	unsigned char	der[];
 };

@@ -58,3 +58,44 @@ def test_init_va_listen(tmp_path):
     assert sp("check", d).returncode == 0
     r = sp("init", tmp_path / "m", "--va-listen", "nope")
     assert r.returncode != 0 and "HOST:PORT" in r.stderr
+
+
+def _va_conf(tmp_path, name, port, loops=None):
+    d = tmp_path / name
+    assert sp("init", d, "--va-listen", f"127.0.0.1:{port}").returncode == 0
+    if loops is not None:
+        conf = d / "sallyport.conf"
+        conf.write_text(conf.read_text().replace(
+            "\n[va]\n", f"\n[va]\nloops = {loops}\n"))
+    return d
+
+
+def test_va_loops_setting_and_port_in_use(tmp_path):
+    """[va] loops is checked; a port another socket holds is refused at
+    start (the SO_REUSEPORT group must not join a stranger's socket)."""
+    import socket
+
+    import helpers
+    from conftest import Node
+
+    port = helpers.free_port()
+    bad = _va_conf(tmp_path, "bad", port, loops=9)
+    r = sp("check", bad)
+    assert r.returncode != 0 and "loops" in r.stderr, r.stderr
+    n = Node(tmp_path / "one", "one")
+    conf = n.dir / "sallyport.conf"
+    conf.write_text(conf.read_text() +
+                    f"\n[va]\nloops = 1\nlisten = 127.0.0.1:{port}\n")
+    n.start()
+    try:
+        assert n.cli_json("va", "status")["responder"]["loops"] == 1
+    finally:
+        n.stop()
+    # Someone else's listening socket, even one with SO_REUSEPORT set.
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        s.bind(("127.0.0.1", port))
+        s.listen(1)
+        r = sp("run", n.dir, timeout=30)
+        assert r.returncode != 0, r
+        assert "cannot listen" in r.stderr, r.stderr

@@ -373,6 +373,38 @@ def test_refusals(env, issued):
     assert st == 415
 
 
+def test_cached_answer_follows_revocation_on_every_loop(env):
+    """The same nonce-less request on fresh connections (spread over the
+    responder's loops by SO_REUSEPORT): served from the pre-signed cache,
+    and revoked on all of them soon after `cert revoke`."""
+    ca, va, work, csr = env
+    serial, = issue(ca, csr, 1)
+    cert = x509.load_pem_x509_certificate(leaf(ca, work, serial).read_bytes())
+    issuer = x509.load_pem_x509_certificate((work / "pub.pem").read_bytes())
+    req = build_req(cert, issuer)
+
+    def statuses(n=16):
+        out = []
+        for _ in range(n):
+            st, h, body = post(va, req)
+            assert st == 200 and h["Content-Type"] == \
+                "application/ocsp-response"
+            out.append(ocsp.load_der_ocsp_response(body).certificate_status)
+        return out
+    wait_for(lambda: statuses(1) == [ocsp.OCSPCertStatus.GOOD], 10,
+             "the VA never said good")
+    before = va.cli_json("va", "status")["responder"]
+    assert before["loops"] == min(os.cpu_count(), 8)
+    assert statuses() == [ocsp.OCSPCertStatus.GOOD] * 16
+    after = va.cli_json("va", "status")["responder"]["requests"]
+    assert after["cache_hits"] >= before["requests"]["cache_hits"] + 15
+    st, h, _ = post(va, req)
+    assert "max-age=" in h["Cache-Control"] and h["Last-Modified"]
+    revoke(ca, [serial])
+    wait_for(lambda: statuses() == [ocsp.OCSPCertStatus.REVOKED] * 16, 5,
+             "a loop kept serving the good answer")
+
+
 def test_non_issued_revoked(env, issued):
     ca, va, work, _ = env
     va.cli("va", "set", "non_issued", "revoked")
