@@ -3,7 +3,8 @@
 #   make demo   run the end-to-end demonstration (scripts/demo.sh)
 #   make test   the release build (its warnings are errors too), then unit +
 #               fuzz-regression + end-to-end tests under ASan/UBSan
-#   make bench  issuance and peer-transport benchmarks against baselines
+#   make bench  issuance, peer-transport, publishing and OCSP benchmarks
+#               against baselines
 JOBS ?= $(shell nproc)
 SAN_BUILD := build-asan
 FUZZ_BUILD := build-fuzz
@@ -44,8 +45,11 @@ e2e: test-deps
 	    /usr/bin/python3 -m pytest -q -x tests/e2e
 
 bench: all
+	@scripts/deps.sh bench
 	build/bench/bench_issue
 	/usr/bin/python3 bench/bench_peer.py build/sallyport
+	/usr/bin/python3 bench/bench_publish.py build/sallyport
+	/usr/bin/python3 bench/bench_ocsp.py build/sallyport
 
 clean:
 	rm -rf build $(SAN_BUILD) $(FUZZ_BUILD)

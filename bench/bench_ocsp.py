@@ -17,6 +17,9 @@ seconds per run:
                     per request (loops = cores)
   nginx   workers=W the response as a static file (open_file_cache on,
                     access_log off, sendfile on)
+  bare evhttp       build/bench/bench_bare_http: the same bytes from an
+                    evhttp server that does nothing else (one loop), the
+                    ceiling of "va ... loops=1" with this HTTP library
   openssl ocsp      `openssl ocsp -port -multi 2`: signs every response,
                     one connection per request (it does not keep alive)
   openssl speed     ecdsap256 signatures/s, -multi 2: the ceiling of the
@@ -101,10 +104,8 @@ def set_loops(va, n):
     conf.write_text(text.replace("\n[va]\n", f"\n[va]\nloops = {n}\n"))
 
 
-def nginx_start(work, port, workers, body):
+def nginx_start(work, port, workers):
     www = work / "www"
-    www.mkdir(exist_ok=True)
-    (www / "resp").write_bytes(body)
     conf = work / f"nginx{workers}.conf"
     conf.write_text(f"""daemon off;
 worker_processes {workers};
@@ -219,6 +220,8 @@ def main():
                     sys.exit("the VA never said good")
                 time.sleep(0.1)
         body = va_body()
+        (work / "www").mkdir()
+        (work / "www" / "resp").write_bytes(body)
 
         # The scripts: POST the same request; POST with a fresh nonce.
         nonce = b"\xa5" * 16
@@ -270,14 +273,24 @@ end
                 pair.stop_va()
                 set_loops(pair.va, loops)
                 pair.start_va()
-                if va_body() != body:
-                    pass	# re-signed at start: same size, new time
+                va_body()	# the cache filled (re-signed at start)
                 add(f"va GET  loops={loops}", wrk(va_url + path))
                 add(f"va POST loops={loops}", wrk(va_url, post))
             add(f"va nonce loops={NCPU}", wrk(va_url, noncel))
+            bare = Path(vapair.BIN).parent / "bench" / "bench_bare_http"
+            if bare.exists():
+                port = vapair.free_port()
+                p = subprocess.Popen([str(bare), str(port),
+                                      str(work / "www" / "resp")])
+                procs.append(p)
+                wait_port(port, p)
+                add("bare evhttp loops=1", wrk(f"http://127.0.0.1:{port}/"))
+                p.terminate()
+                p.wait(timeout=30)
+                procs.remove(p)
             for workers in sorted({1, NCPU}):
                 port = vapair.free_port()
-                p = nginx_start(work, port, workers, body)
+                p = nginx_start(work, port, workers)
                 procs.append(p)
                 add(f"nginx   workers={workers}",
                     wrk(f"http://127.0.0.1:{port}/resp"))

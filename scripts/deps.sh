@@ -2,16 +2,21 @@
 # Installs the Debian packages Sallyport needs, only those missing.
 #   scripts/deps.sh build   - to build the node
 #   scripts/deps.sh test    - to build and run every test (unit, fuzz, e2e)
+#   scripts/deps.sh bench   - to build and run the benchmarks (make bench)
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libssl-dev openssl libevent-dev
 	libjansson-dev libsqlite3-dev libinih-dev)
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev python3 python3-pytest
 	python3-cryptography gnutls-bin curl iproute2 sqlite3 postgresql libpq-dev)
+# bench_ocsp.py: a load generator and the static-file server it compares with
+bench_pkgs=(python3 python3-cryptography wrk nginx-light)
 
 want=("${build_pkgs[@]}")
 if [ "${1:-build}" = test ]; then
 	want+=("${test_pkgs[@]}")
+elif [ "${1:-build}" = bench ]; then
+	want+=("${bench_pkgs[@]}")
 fi
 
 missing=()
