@@ -6,9 +6,10 @@
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libssl-dev openssl libevent-dev
-	libjansson-dev libsqlite3-dev libinih-dev)
+	libjansson-dev libsqlite3-dev libinih-dev libyaml-dev)
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev python3 python3-pytest
-	python3-cryptography gnutls-bin curl iproute2 sqlite3 postgresql libpq-dev)
+	python3-cryptography gnutls-bin curl iproute2 sqlite3 postgresql libpq-dev
+	python3-yaml)
 # bench_ocsp.py: a load generator and the static-file server it compares with
 bench_pkgs=(python3 python3-cryptography wrk nginx-light)
 

@@ -3,6 +3,8 @@
  * (the fn form): they read and write the store, never the loop's state.
  */
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "admin/args.h"
 #include "admin/handlers.h"
@@ -190,7 +192,102 @@ h_republish(struct admin_ctx *ctx, json_t *args, const char *actor,
 	return r;
 }
 
+/* "2026-12-01", "2026-12-01T10:00:00Z": seconds since the epoch (UTC). */
+static int
+iso_time(const char *s, int64_t *out, struct sp_err *err)
+{
+	struct tm	 tm = { 0 };
+	const char	*e;
+
+	if ((e = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) != NULL) {
+		if (*e == 'Z')
+			e++;
+	} else {
+		memset(&tm, 0, sizeof(tm));
+		e = strptime(s, "%Y-%m-%d", &tm);
+	}
+	if (e == NULL || *e != '\0')
+		return sp_err_set(err, SP_ERR_INVALID, "--since: not "
+		    "YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC)");
+	*out = (int64_t)timegm(&tm);
+	return 0;
+}
+
+static int
+h_sync_start(struct admin_ctx *ctx, json_t *args, const char *actor,
+    json_t **out, struct sp_err *err)
+{
+	struct pub_sync_opts	 o = { 0 };
+	const char		*since = NULL, **cas = NULL;
+	long long		 batch = 0;
+	int			 r;
+
+	if ((r = need_pub(ctx, err)) != 0 ||
+	    (r = admin_arg_str(args, "connector", true, &o.connector,
+	    err)) != 0 ||
+	    (r = admin_arg_strlist(args, "cas", PUB_CAS_MAX, &cas, &o.ncas,
+	    err)) != 0 ||
+	    (r = admin_arg_str(args, "subset", false, &o.subset, err)) != 0 ||
+	    (r = admin_arg_str(args, "since", false, &since, err)) != 0 ||
+	    (r = admin_arg_int(args, "batch", 0, 2000, &batch, err)) != 0 ||
+	    (r = admin_arg_bool(args, "restart", &o.restart, err)) != 0 ||
+	    (since != NULL && (r = iso_time(since, &o.since, err)) != 0)) {
+		free(cas);
+		return r;
+	}
+	o.cas = cas;
+	o.batch = batch;
+	r = pub_sync_start(ctx->pub, &o, actor, out, err);
+	free(cas);
+	return r;
+}
+
+static int
+h_sync_stop(struct admin_ctx *ctx, json_t *args, const char *actor,
+    json_t **out, struct sp_err *err)
+{
+	const char	*c;
+	int		 r;
+
+	if ((r = need_pub(ctx, err)) != 0 ||
+	    (r = admin_arg_str(args, "connector", true, &c, err)) != 0)
+		return r;
+	return pub_sync_stop(ctx->pub, c, actor, out, err);
+}
+
+static int
+h_sync_status(struct admin_ctx *ctx, json_t *args, const char *actor,
+    json_t **out, struct sp_err *err)
+{
+	const char	*c;
+	int		 r;
+
+	(void)actor;
+	if ((r = need_pub(ctx, err)) != 0 ||
+	    (r = admin_arg_str(args, "connector", false, &c, err)) != 0)
+		return r;
+	return pub_sync_status(ctx->pub, c, out, err);
+}
+
+static int
+h_sync_report(struct admin_ctx *ctx, json_t *args, const char *actor,
+    json_t **out, struct sp_err *err)
+{
+	const char	*c;
+	int		 r;
+
+	(void)actor;
+	if ((r = need_pub(ctx, err)) != 0 ||
+	    (r = admin_arg_str(args, "connector", true, &c, err)) != 0)
+		return r;
+	return pub_sync_report(ctx->pub, c, out, err);
+}
+
 const struct admin_handler admin_handlers_pub[] = {
+	{ "peer.sync.start", h_sync_start, NULL },
+	{ "peer.sync.stop", h_sync_stop, NULL },
+	{ "peer.sync.status", h_sync_status, NULL },
+	{ "peer.sync.report", h_sync_report, NULL },
 	{ "publisher.add", h_add, NULL },
 	{ "publisher.edit", h_edit, NULL },
 	{ "publisher.delete", h_delete, NULL },

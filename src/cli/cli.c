@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <openssl/crypto.h>
@@ -14,6 +15,7 @@
 #include "admin/proto.h"
 #include "cli/cli.h"
 #include "cli/cli_int.h"
+#include "cli/cli_yaml.h"
 #include "node/node.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -125,8 +127,9 @@ parse_args(const struct cmd *c, int argc, char **argv, json_t *args)
 				free(s);
 				continue;
 			}
-			json_object_set_new(args, c->pos[npos++],
-			    json_string(argv[i]));
+			json_object_set_new(args, c->pos[npos] +
+			    (c->pos[npos][0] == '?'), json_string(argv[i]));
+			npos++;
 			continue;
 		}
 		for (int k = 0; k < MAX_OPTS && c->opts[k].flag; k++)
@@ -191,6 +194,8 @@ parse_args(const struct cmd *c, int argc, char **argv, json_t *args)
 	for (int k = 0; k < MAX_POS && c->pos[k]; k++) {
 		const char *key = c->pos[k] + (c->pos[k][0] == '@');
 
+		if (c->pos[k][0] == '?')
+			continue;
 		if (json_object_get(args, key) == NULL)
 			return usage_err(c->usage, "missing", key);
 	}
@@ -381,6 +386,12 @@ print_result(const struct cmd *c, json_t *args, json_t *res)
 	case OUT_TABLE:
 		print_table(res, c->cols);
 		break;
+	case OUT_YAML:
+		if (cli_yaml_print(stdout, res) != 0) {
+			fprintf(stderr, "sallyport: cannot write YAML\n");
+			r = CLI_FAILED;
+		}
+		break;
 	case OUT_SHOW:
 		print_obj(res, 0);
 		__attribute__((fallthrough));
@@ -395,6 +406,88 @@ print_result(const struct cmd *c, json_t *args, json_t *res)
 	}
 	free(pem);
 	return r;
+}
+
+/* One progress line for a sync's status: a bar on a terminal. */
+static void
+sync_line(json_t *t, bool tty)
+{
+	long long	total = json_integer_value(json_object_get(t, "total"));
+	long long	checked = json_integer_value(json_object_get(t,
+			    "checked"));
+	double		eta = json_real_value(json_object_get(t, "eta"));
+	double		frac = total > 0 ? (double)checked / (double)total : 1;
+	char		bar[31];
+	int		w = (int)(frac * 30);
+
+	if (frac > 1)
+		frac = 1, w = 30;
+	memset(bar, '#', (size_t)w);
+	memset(bar + w, '.', (size_t)(30 - w));
+	bar[30] = '\0';
+	printf("%s%s %s [%s] %3.0f%% %lld/%lld checked, %lld pushed, %lld "
+	    "failed, %.0f/s", tty ? "\r" : "",
+	    json_string_value(json_object_get(t, "connector")) ?: "?",
+	    json_string_value(json_object_get(t, "state")) ?: "?", bar,
+	    frac * 100, checked, total,
+	    (long long)json_integer_value(json_object_get(t, "pushed")),
+	    (long long)json_integer_value(json_object_get(t, "failed")),
+	    json_real_value(json_object_get(t, "rate")));
+	if (eta >= 0)
+		printf(", ETA %.0f s", eta);
+	printf(tty ? "\033[K" : "\n");
+	fflush(stdout);
+}
+
+/*
+ * `peer sync status --watch`: the status once a second until no sync
+ * (the one named, or any) is running. Exit 0 if it ended done.
+ */
+static int
+watch_sync(const char *sock, const struct cmd *c, json_t *args)
+{
+	struct sp_err	 err = { 0 };
+	json_t		*res, *t;
+	bool		 tty = isatty(STDOUT_FILENO), running;
+	bool		 ok = true;
+	size_t		 i;
+
+	for (;;) {
+		res = NULL;
+		json_incref(args);
+		if (admin_call(sock, c->admin, args, &res, &err) != 0) {
+			fprintf(stderr, "%ssallyport: %s\n", tty ? "\n" : "",
+			    err.msg);
+			return CLI_FAILED;
+		}
+		running = false;
+		ok = true;
+		if (json_is_object(res)) {	/* one connector named */
+			t = json_array();
+			json_array_append_new(t, res);
+			res = t;
+		}
+		json_array_foreach(res, i, t) {
+			const char *st = json_string_value(json_object_get(t,
+			    "state"));
+
+			if (st == NULL)
+				continue;
+			if (strcmp(st, "running") == 0)
+				running = true;
+			else if (strcmp(st, "done") != 0)
+				ok = false;
+			if (!tty || json_array_size(res) == 1)
+				sync_line(t, tty);
+		}
+		json_decref(res);
+		if (!running)
+			break;
+		sleep(1);
+	}
+	if (tty)
+		putchar('\n');
+	return ok ? CLI_OK : CLI_FAILED;
 }
 
 /* Wipes the PIN in the request arguments, if there is one. */
@@ -449,6 +542,13 @@ run_admin(const char *dir, const struct cmd *c, int argc, char **argv)
 		json_decref(args);
 		fprintf(stderr, "sallyport: sigaction: %s\n", strerror(errno));
 		return CLI_FAILED;
+	}
+	if (json_is_true(json_object_get(args, "watch"))) {
+		json_object_del(args, "watch");
+		r = watch_sync(sock, c, args);
+		sigaction(SIGPIPE, &old, NULL);
+		json_decref(args);
+		return r;
 	}
 	json_incref(args);
 	r = admin_call(sock, c->admin, args, &res, &err);

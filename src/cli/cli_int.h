@@ -34,12 +34,14 @@ enum out {
 	OUT_CERT,	/* "der" as a PEM certificate */
 	OUT_CRL,	/* "der" as a PEM CRL, or raw with --der */
 	OUT_SHOW,	/* object, then its "pem" */
+	OUT_YAML,	/* the document as YAML */
 };
 
 struct cmd {
 	const char	*noun, *verb, *admin;
 	const char	*pos[MAX_POS];	/* JSON keys of positionals; "@key":
-					   a file, sent as base64 */
+					   a file, sent as base64; "?key":
+					   optional */
 	struct opt	 opts[MAX_OPTS];
 	enum out	 out;
 	const char	*cols;		/* OUT_TABLE columns, comma separated */

@@ -63,5 +63,39 @@ const struct cmd cli_cmds_pub[] = {
 	  "  Queues each covered CA's certificate (or only CA's), then "
 	  "every\n  certificate it issued with its current status, in one "
 	  "transaction." },
+	{ "peer", "sync start", "peer.sync.start", { "connector" },
+	  { { "--ca", "cas", O_LIST, false },
+	  { "--subset", "subset", O_STR, false },
+	  { "--since", "since", O_STR, false },
+	  { "--batch", "batch", O_INT, false },
+	  { "--restart", "restart", O_BOOL, false } }, OUT_OBJ, NULL,
+	  "peer sync start CONNECTOR [--ca CA ...] [--subset all|active|"
+	  "revoked]\n    [--since YYYY-MM-DD[THH:MM:SSZ]] [--batch N] "
+	  "[--restart]\n"
+	  "  Synchronizes the VA behind CONNECTOR with this CA in the "
+	  "background:\n  every certificate of the CAs named (default: "
+	  "all) in the subset\n  (active: not revoked, not expired) issued "
+	  "since the date is compared\n  with the VA's entry "
+	  "(publish/readcerts) and pushed if the VA lacks it\n  or holds "
+	  "it differently, in batches of N (default 2000). An\n  "
+	  "interrupted or stopped sync resumes where it was, unless "
+	  "--restart.\n  One sync per connector at a time." },
+	{ "peer", "sync stop", "peer.sync.stop", { "connector" },
+	  { { NULL } }, OUT_OBJ, NULL, "peer sync stop CONNECTOR\n"
+	  "  Stops the sync after its current batch (state stopped; start "
+	  "resumes)." },
+	{ "peer", "sync status", "peer.sync.status", { "?connector" },
+	  { { "--watch", "watch", O_BOOL, false } }, OUT_OBJ, NULL,
+	  "peer sync status [CONNECTOR] [--watch]\n"
+	  "  State (running, done, stopped, interrupted, failed), entries "
+	  "total,\n  checked, pushed and failed, rate (entries/s) and ETA "
+	  "(seconds).\n  --watch: again every second until the sync ends "
+	  "(a progress bar on\n  a terminal, one line per second "
+	  "otherwise)." },
+	{ "peer", "sync report", "peer.sync.report", { "connector" },
+	  { { NULL } }, OUT_YAML, NULL, "peer sync report CONNECTOR\n"
+	  "  The entries the last sync could not synchronize, as YAML: "
+	  "implementation,\n  creationDate, failureCount, then per entry "
+	  "fingerprint, subjectDn,\n  issuerDn, errorType, errorMessage." },
 	{ NULL },
 };

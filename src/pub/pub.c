@@ -85,14 +85,15 @@ pub_free(struct pub *p)
 		return;
 	pub_stop(p);
 	pub_free_dlv(p);
+	pub_sync_free_all(p);
 	pthread_mutex_destroy(&p->lk);
 	free(p->v);
 	free(p);
 }
 
 /* Whether the comma list cas names ca ("" names every CA). */
-static bool
-covers(const char *cas, const char *ca)
+bool
+pub_covers(const char *cas, const char *ca)
 {
 	size_t		 n = strlen(ca);
 	const char	*s = cas;
@@ -228,7 +229,7 @@ pub_commit_hook(void *arg, struct store *st, struct store_txn *tx,
 		const unsigned char	*der = ev->der;
 		size_t			 derlen = ev->derlen;
 
-		if (!covers(e->cas, ev->ca))
+		if (!pub_covers(e->cas, ev->ca))
 			continue;
 		if (ev->what == CA_CHANGE_CRL && e->no_crls)
 			continue;
@@ -291,8 +292,8 @@ find(struct pub *p, const char *name, struct publisher *out,
 	return r;
 }
 
-static int
-join_cas(const char *const *cas, size_t n, char *buf, size_t cap,
+int
+pub_join_cas(const char *const *cas, size_t n, char *buf, size_t cap,
     struct sp_err *err)
 {
 	size_t	off = 0;
@@ -355,7 +356,7 @@ queue_cas(struct pub *p, struct store_txn *tx, const struct publisher *e,
 	    "SELECT id, name FROM cas ORDER BY id", "")) != 0)
 		goto out;
 	for (size_t i = 0; i < l->n; i++) {
-		if (!covers(e->cas, l->v[i].name) ||
+		if (!pub_covers(e->cas, l->v[i].name) ||
 		    (ca != NULL && strcmp(ca, l->v[i].name) != 0))
 			continue;
 		if ((r = store_exec(p->st, tx, NULL, err,
@@ -430,7 +431,7 @@ pub_add(struct pub *p, const char *name, const struct pub_settings *s,
 		return sp_err_set(err, SP_ERR_INVALID, "invalid publisher "
 		    "name");
 	if ((r = check_settings(s, true, err)) != 0 ||
-	    (r = join_cas(s->cas, s->cas ? s->ncas : 0, e.cas,
+	    (r = pub_join_cas(s->cas, s->cas ? s->ncas : 0, e.cas,
 	    sizeof(e.cas), err)) != 0)
 		return r;
 	snprintf(e.name, sizeof(e.name), "%s", name);
@@ -483,7 +484,7 @@ pub_edit(struct pub *p, const char *name, const struct pub_settings *s,
 	    (r = check_settings(s, false, err)) != 0)
 		return r;
 	snprintf(old, sizeof(old), "%s", e.cas);
-	if (s->cas != NULL && (r = join_cas(s->cas, s->ncas, e.cas,
+	if (s->cas != NULL && (r = pub_join_cas(s->cas, s->ncas, e.cas,
 	    sizeof(e.cas), err)) != 0)
 		return r;
 	newcas = strcmp(old, e.cas) != 0;
@@ -765,7 +766,7 @@ pub_republish(struct pub *p, const char *name, const char *ca,
 	*out = NULL;
 	if ((r = find(p, name, &e, err)) != 0)
 		return r;
-	if (ca != NULL && !covers(e.cas, ca))
+	if (ca != NULL && !pub_covers(e.cas, ca))
 		return sp_err_set(err, SP_ERR_INVALID, "publisher \"%s\" does "
 		    "not cover CA \"%.64s\"", name, ca);
 	if ((r = store_txn_begin(p->st, &tx, err)) != 0)

@@ -91,6 +91,34 @@ int	pub_republish(struct pub *p, const char *name, const char *ca,
 	    const char *actor, json_t **out, struct sp_err *err) SP_WUR;
 
 /*
+ * Certificate synchronization to a VA (sync.c): one background task per
+ * connector, which walks the CA's certificates, asks the VA which it lacks
+ * or holds differently (publish/readcerts) and pushes those.
+ */
+struct pub_sync_opts {
+	const char		*connector;
+	const char *const	*cas;		/* NULL: every CA */
+	size_t			 ncas;
+	const char		*subset;	/* all, active, revoked; NULL all */
+	int64_t			 since;		/* not_before >= since */
+	int64_t			 batch;		/* 0: 2000 */
+	bool			 restart;	/* not resume an interrupted one */
+};
+/* Starts, or resumes an interrupted or stopped, task; *out its status. */
+int	pub_sync_start(struct pub *p, const struct pub_sync_opts *o,
+	    const char *actor, json_t **out, struct sp_err *err) SP_WUR;
+int	pub_sync_stop(struct pub *p, const char *connector, const char *actor,
+	    json_t **out, struct sp_err *err) SP_WUR;
+/* One task's status (an object), or every task's (connector NULL). */
+int	pub_sync_status(struct pub *p, const char *connector, json_t **out,
+	    struct sp_err *err) SP_WUR;
+/* The entries that could not be synchronized, in the report's shape. */
+int	pub_sync_report(struct pub *p, const char *connector, json_t **out,
+	    struct sp_err *err) SP_WUR;
+/* Node start: a task left running is marked interrupted. */
+int	pub_sync_recover(struct pub *p, struct sp_err *err) SP_WUR;
+
+/*
  * The delay before try number attempts (>= 1): PUB_BACKOFF_MIN doubling,
  * at most PUB_BACKOFF_MAX, then +-20% from rnd (uniform in [0, 1]).
  */

@@ -32,7 +32,21 @@ struct pub {
 	struct pub_dlv		*dlv;
 	size_t			 ndlv;
 	bool			 stopping;
+	/* Syncs (sync.c): loop thread only. */
+	struct pub_sync		*syncs;		/* a list */
+	bool			 sync_scanning;
 };
+
+/* True if the list "A,B" ("" : every CA) covers ca. */
+bool	pub_covers(const char *cas, const char *ca);
+/* cas[0..n) as "A,B" into buf (names checked). */
+int	pub_join_cas(const char *const *cas, size_t n, char *buf, size_t cap,
+	    struct sp_err *err) SP_WUR;
+
+/* sync.c: the loop side, driven by the publishers' tick and wake. */
+struct pub_sync;
+void	pub_sync_run(struct pub *p);
+void	pub_sync_free_all(struct pub *p);
 
 /* A copy of the publisher list (*out heap; NULL if n is 0). */
 int	pub_snapshot(struct pub *p, struct publisher **out, size_t *n);

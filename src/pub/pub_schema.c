@@ -36,6 +36,24 @@ static const char *const pub_migrations[] = {
 	"CREATE TABLE pub_seq (id INTEGER PRIMARY KEY, next INTEGER NOT NULL);"
 	"INSERT INTO pub_seq (id, next) VALUES (1, 1);"
 	"ALTER TABLE pub_queue ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;",
+	/*
+	 * 2 -> 3: certificate synchronization to a VA (sync.c), one task per
+	 * connector, and the entries it could not synchronize.
+	 */
+	"CREATE TABLE sync_tasks (connector TEXT PRIMARY KEY,"
+	"  state TEXT NOT NULL, subset TEXT NOT NULL, since INTEGER NOT NULL,"
+	"  cas TEXT NOT NULL, batch INTEGER NOT NULL,"
+	"  cursor INTEGER NOT NULL DEFAULT 0, total INTEGER NOT NULL DEFAULT 0,"
+	"  checked INTEGER NOT NULL DEFAULT 0, pushed INTEGER NOT NULL DEFAULT 0,"
+	"  failed INTEGER NOT NULL DEFAULT 0, started INTEGER NOT NULL,"
+	"  updated INTEGER NOT NULL, finished INTEGER NOT NULL DEFAULT 0,"
+	"  run_started INTEGER NOT NULL, run_checked INTEGER NOT NULL DEFAULT 0,"
+	"  last_error TEXT NOT NULL DEFAULT '');"
+	"CREATE TABLE sync_failures (id INTEGER PRIMARY KEY,"
+	"  connector TEXT NOT NULL, cert_id INTEGER NOT NULL,"
+	"  fingerprint TEXT NOT NULL, subject TEXT NOT NULL,"
+	"  issuer TEXT NOT NULL, error_type TEXT NOT NULL,"
+	"  error_message TEXT NOT NULL, UNIQUE (connector, cert_id));",
 };
 
 const struct store_schema pub_schema = {

@@ -416,6 +416,7 @@ run_all(struct pub *p)
 	for (size_t i = 0; i < p->ndlv; i++)
 		if (p->dlv[i].seen)
 			round_start(p, &p->dlv[i]);
+	pub_sync_run(p);
 }
 
 static void
@@ -431,10 +432,13 @@ pub_start(struct pub *p, struct peer *peer, struct event_base *base,
     struct pool *pool, struct sp_err *err)
 {
 	struct timeval	tv = { TICK_S, 0 };
+	int		r;
 
 	p->peer = peer;
 	p->base = base;
 	p->pool = pool;
+	if ((r = pub_sync_recover(p, err)) != 0)
+		return r;
 	if ((p->ev_wake = event_new(base, -1, EV_PERSIST, on_event, p)) ==
 	    NULL || (p->ev_tick = event_new(base, -1, EV_PERSIST, on_event,
 	    p)) == NULL || event_add(p->ev_tick, &tv) != 0)

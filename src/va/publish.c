@@ -1,6 +1,8 @@
 /*
- * The endpoints the CAs publish to (PUBLISH-WIRE, docs/peer-protocol-
- * publish.md): POST /publish/cas, /publish/certs, /publish/crls.
+ * The endpoints the CAs publish to (docs/peer-protocol.md, "Publishing"):
+ * POST /publish/cas, /publish/certs, /publish/crls, and
+ * /publish/readcerts, which compares a CA's entries with the VA's without
+ * changing anything (a sync asks it which entries to push).
  *
  * The loop checks the shape (an array of 1..N entries), copies the body and
  * defers; a worker parses and authorizes every entry (authz_check(), the
@@ -33,6 +35,7 @@
 
 static const char *const rules_cert[] = { "/peerpublish/writecert", NULL };
 static const char *const rules_crl[] = { "/peerpublish/writecrl", NULL };
+static const char *const rules_read[] = { "/peerpublish/readcert", NULL };
 
 /* --- parsing (pure; tests/unit/va/test_va_publish.c) ---------------------- */
 
@@ -354,6 +357,7 @@ struct res {
 	bool		 applied;
 	bool		 changed_issuer;
 	int64_t		 issuer_id;
+	const char	*state;		/* readcerts: same, missing, differs */
 };
 
 static void
@@ -508,6 +512,7 @@ struct pub_job {
 	struct va_pub		*pubs;
 	struct res		*res;
 	bool			 audit_failed;
+	bool			 read;		/* readcerts: compare only */
 };
 
 static void
@@ -532,9 +537,9 @@ audit_forbidden(struct pub_job *j, struct store_txn *tx, const char *ca)
 	char		*s;
 
 	d = json_pack("{s:s,s:s,s:s,s:s}", "role", j->role, "client",
-	    j->client, "ca", ca, "endpoint", j->kind == VA_PUB_CA ?
-	    "publish/cas" : j->kind == VA_PUB_CERT ? "publish/certs" :
-	    "publish/crls");
+	    j->client, "ca", ca, "endpoint", j->read ? "publish/readcerts" :
+	    j->kind == VA_PUB_CA ? "publish/cas" : j->kind == VA_PUB_CERT ?
+	    "publish/certs" : "publish/crls");
 	s = d != NULL ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	/* A failed audit row fails the commit (the store marks tx). */
 	if (s != NULL && store_audit_append(j->va->st, tx,
@@ -543,6 +548,47 @@ audit_forbidden(struct pub_job *j, struct store_txn *tx, const char *ca)
 		j->audit_failed = true;
 	free(s);
 	json_decref(d);
+}
+
+struct held {
+	bool	found;
+	int64_t	status, revoked_at, reason;
+};
+
+static int
+held_row(const struct store_row *row, void *arg)
+{
+	struct held	*h = arg;
+
+	h->found = true;
+	h->status = store_row_int(row, 0);
+	h->revoked_at = store_row_int(row, 1);
+	h->reason = store_row_int(row, 2);
+	return 0;
+}
+
+/* readcerts: how the VA's entry compares with the CA's (p). */
+static void
+compare_entry(struct store *st, struct store_txn *tx, int64_t issuer,
+    const struct va_pub *p, struct res *rs)
+{
+	struct held	h = { 0 };
+	struct sp_err	err = { 0 };
+
+	if (store_select(st, tx, held_row, &h, &err, "SELECT status, "
+	    "revoked_at, reason FROM va_certs WHERE issuer_id = ? AND "
+	    "serial = ?", "is", issuer, p->serial) != 0) {
+		res_fail(rs, "internal", err.msg);
+		return;
+	}
+	if (!h.found)
+		rs->state = "missing";
+	else if (h.status != (int64_t)p->e.status ||
+	    (p->e.status != VA_GOOD && (h.revoked_at !=
+	    (int64_t)p->e.revoked_at || h.reason != (int64_t)p->e.reason)))
+		rs->state = "differs";
+	else
+		rs->state = "same";
 }
 
 static void
@@ -601,7 +647,9 @@ pub_entry(struct pub_job *j, struct store_txn *tx, size_t i)
 		return;
 	}
 	rs->issuer_id = id;
-	if (j->kind == VA_PUB_CERT) {
+	if (j->read)
+		compare_entry(j->va->st, tx, id, p, rs);
+	else if (j->kind == VA_PUB_CERT) {
 		if (p->der != NULL)
 			check_cert(p, iss, rs);
 		if (rs->code == NULL && va_cert_put(j->va->st, tx, id, &p->e,
@@ -656,7 +704,7 @@ pub_done(void *arg)
 	json_t		*out, *arr, *o;
 	const char	*key;
 
-	for (size_t i = 0; i < j->n; i++) {
+	for (size_t i = 0; i < j->n && !j->read; i++) {
 		struct res *rs = &j->res[i];
 
 		if (rs->code != NULL || !rs->applied)
@@ -670,7 +718,7 @@ pub_done(void *arg)
 			    j->pubs[i].serial);
 		atomic_fetch_add(&j->va->published[j->kind], 1);
 	}
-	for (size_t i = 0; i < j->n; i++)
+	for (size_t i = 0; i < j->n && !j->read; i++)
 		if (j->res[i].code != NULL)
 			atomic_fetch_add(&j->va->pub_refused, 1);
 	if (j->r == NULL)
@@ -688,7 +736,10 @@ pub_done(void *arg)
 		else if ((v = json_object_get(ent, key)) != NULL &&
 		    json_is_string(v) && json_string_length(v) <= 256)
 			id = json_string_value(v);
-		if (rs->code == NULL) {
+		if (rs->code == NULL && j->read)
+			o = json_pack("{s:s,s:b,s:s}", key, id, "ok", 1, "state",
+			    rs->state ? rs->state : "missing");
+		else if (rs->code == NULL) {
 			o = json_pack("{s:s,s:b}", key, id, "ok", 1);
 			if (j->kind == VA_PUB_CERT && o != NULL)
 				json_object_set_new(o, "applied",
@@ -715,7 +766,7 @@ pub_cancel(struct peer_req *r, enum peer_cancel why, void *arg)
 }
 
 static void
-pub_handle(struct peer_req *r, enum va_pub_kind kind, size_t max,
+pub_handle(struct peer_req *r, enum va_pub_kind kind, bool read, size_t max,
     struct va_pub_reg *reg)
 {
 	static const char *const keys[VA_PUB__MAX] = { "cas", "entries",
@@ -744,6 +795,7 @@ pub_handle(struct peer_req *r, enum va_pub_kind kind, size_t max,
 	j->va = reg->va;
 	j->authz = reg->authz;
 	j->kind = kind;
+	j->read = read;
 	j->n = json_array_size(arr);
 	j->r = r;
 	if ((j->cert = peer_req_cert(r)) != NULL)
@@ -768,38 +820,46 @@ pub_handle(struct peer_req *r, enum va_pub_kind kind, size_t max,
 static void
 ep_cas(struct peer_req *r, void *arg)
 {
-	pub_handle(r, VA_PUB_CA, VA_PUB_CAS_MAX, arg);
+	pub_handle(r, VA_PUB_CA, false, VA_PUB_CAS_MAX, arg);
 }
 
 static void
 ep_certs(struct peer_req *r, void *arg)
 {
-	pub_handle(r, VA_PUB_CERT, VA_PUB_CERTS_MAX, arg);
+	pub_handle(r, VA_PUB_CERT, false, VA_PUB_CERTS_MAX, arg);
 }
 
 static void
 ep_crls(struct peer_req *r, void *arg)
 {
-	pub_handle(r, VA_PUB_CRL, VA_PUB_CRLS_MAX, arg);
+	pub_handle(r, VA_PUB_CRL, false, VA_PUB_CRLS_MAX, arg);
+}
+
+static void
+ep_readcerts(struct peer_req *r, void *arg)
+{
+	pub_handle(r, VA_PUB_CERT, true, VA_READ_MAX, arg);
 }
 
 int
 va_peer_register(struct va *va, struct peer *p, struct authz *az,
     struct sp_err *err)
 {
-	struct peer_endpoint	ep[3] = {
+	struct peer_endpoint	ep[4] = {
 		{ PEER_POST, "/publish/cas", rules_cert, NULL, PEER_MAX_BODY,
 		    ep_cas, NULL },
 		{ PEER_POST, "/publish/certs", rules_cert, NULL, PEER_MAX_BODY,
 		    ep_certs, NULL },
 		{ PEER_POST, "/publish/crls", rules_crl, NULL, PEER_MAX_BODY,
 		    ep_crls, NULL },
+		{ PEER_POST, "/publish/readcerts", rules_read, NULL,
+		    PEER_MAX_BODY, ep_readcerts, NULL },
 	};
 	int			r;
 
 	va->reg.va = va;
 	va->reg.authz = az;
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < sizeof(ep) / sizeof(ep[0]); i++) {
 		ep[i].arg = &va->reg;
 		if ((r = peer_endpoint_add(p, &ep[i], err)) != 0)
 			return r;

@@ -229,6 +229,7 @@ struct va_responder;	/* http.c: the client listener and its signers */
 
 #define VA_PUB_CAS_MAX		16	/* entries of one request */
 #define VA_PUB_CERTS_MAX	500
+#define VA_READ_MAX		2000	/* entries in one publish/readcerts */
 #define VA_PUB_CRLS_MAX		16
 #define VA_PUB_DER_MAX		(64 * 1024)	/* one certificate */
 #define VA_PUB_CRL_MAX		(768 * 1024)	/* one CRL (body <= 1 MiB) */
