@@ -623,7 +623,7 @@ pub_json(struct pub *p, const struct publisher *e, json_t **out,
 	    "oldest_age", (json_int_t)(depth.a ? now - depth.b : 0),
 	    "delivered", (json_int_t)deliv.a, "failing", (json_int_t)fail.a,
 	    "last_error", le.s, "next_retry",
-	    (json_int_t)(fail.a ? fail.b - now : 0));
+	    (json_int_t)(fail.a && fail.b > now ? fail.b - now : 0));
 	return *out ? 0 : sp_err_set(err, SP_ERR_ALLOC, "out of memory");
 }
 
@@ -689,7 +689,7 @@ queue_row(const struct store_row *row, void *arg)
 	return json_array_append_new(a, json_pack(
 	    "{s:I,s:I,s:s,s:s,s:s,s:s,s:I,s:I,s:s}",
 	    "id", (json_int_t)store_row_int(row, 0),
-	    "seq", (json_int_t)store_row_int(row, 0),
+	    "seq", (json_int_t)store_row_int(row, 8),
 	    "kind", store_row_text(row, 1), "ca", store_row_text(row, 2),
 	    "serial", store_row_text(row, 3), "status",
 	    store_row_text(row, 4), "attempts",
@@ -715,7 +715,7 @@ pub_queue(struct pub *p, const char *name, size_t limit, json_t **out,
 		return sp_err_set(err, SP_ERR_ALLOC, "out of memory");
 	if ((r = store_select(p->st, NULL, queue_row, a, err,
 	    "SELECT id, kind, ca, serial, status, attempts, next_try,"
-	    " last_error FROM pub_queue WHERE publisher_id = ? ORDER BY id"
+	    " last_error, seq FROM pub_queue WHERE publisher_id = ? ORDER BY id"
 	    " LIMIT ?", "ii", e.id, (int64_t)limit)) != 0) {
 		json_decref(a);
 		return r;

@@ -637,6 +637,8 @@ test_issue_revoke(void **state)
 	assert_string_equal(jstr(it, "serial"), sn);
 	assert_string_equal(jstr(it, "status"), "good");
 	qrow_get(fx, json_integer_value(json_object_get(it, "id")), &q);
+	/* publisher queue shows the sequence the VA gets, not the row id. */
+	assert_int_equal(json_integer_value(json_object_get(it, "seq")), q.seq);
 	json_decref(it);
 	assert_true(q.seq > 0);
 	assert_int_equal(q.revoked_at, 0);
@@ -903,6 +905,8 @@ test_failing_retry(void **state)
 	    0);
 	json_decref(it);
 	assert_int_equal(show_int(fx, "all", "failing"), 1);
+	/* Due now: never a negative wait. */
+	assert_int_equal(show_int(fx, "all", "next_retry"), 0);
 	assert_int_equal(audit_events(fx, "publisher.retry"), 2);
 	expect_rc(pub_retry(fx->pub, "nope", ACTOR, &j, &err), SP_ERR_NOTFOUND,
 	    &err, "retry unknown", NULL);
