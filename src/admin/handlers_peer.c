@@ -11,7 +11,9 @@
 #include "admin/args.h"
 #include "admin/handlers.h"
 #include "admin/proto.h"
+#include "net/pool.h"
 #include "peer/peer.h"
+#include "pub/pub.h"
 #include "util/util.h"
 
 static void
@@ -252,8 +254,86 @@ a_connector_add(struct admin_ctx *ctx, json_t *args, const char *actor,
 		later_refused(l, r, &err);
 }
 
+static void	connector_edit(struct admin_ctx *ctx, json_t *args,
+		    const char *actor, admin_reply_fn *reply, void *cookie);
+
+/* --check-every: the publishers' schedule, set on a worker first. */
+struct every {
+	struct admin_ctx	*ctx;
+	json_t			*args;
+	char			 actor[128];
+	admin_reply_fn		*reply;
+	void			*cookie;
+	long long		 secs;
+	int			 rc;
+	struct sp_err		 err;
+};
+
+static void
+every_work(void *arg)
+{
+	struct every	*e = arg;
+	const char	*name = json_string_value(json_object_get(e->args,
+			    "name"));
+
+	e->rc = pub_sync_check_every(e->ctx->pub, name, e->secs, &e->err);
+}
+
+static void
+every_done(void *arg)
+{
+	struct every	*e = arg;
+
+	if (e->rc != 0)
+		done(e->reply, e->cookie, e->rc, &e->err, NULL);
+	else
+		connector_edit(e->ctx, e->args, e->actor, e->reply, e->cookie);
+	json_decref(e->args);
+	free(e);
+}
+
 static void
 a_connector_edit(struct admin_ctx *ctx, json_t *args, const char *actor,
+    admin_reply_fn *reply, void *cookie)
+{
+	struct sp_err	 err = { 0 };
+	struct every	*e;
+	long long	 secs;
+	int		 r;
+
+	if (json_object_get(args, "check_every") == NULL) {
+		connector_edit(ctx, args, actor, reply, cookie);
+		return;
+	}
+	if ((r = admin_arg_int(args, "check_every", 0, 366 * 86400, &secs,
+	    &err)) != 0 || (r = ctx->pub == NULL ? sp_err_set(&err,
+	    SP_ERR_STATE, "no publishers on this node") : 0) != 0) {
+		done(reply, cookie, r, &err, NULL);
+		return;
+	}
+	if ((e = calloc(1, sizeof(*e))) == NULL ||
+	    (e->args = json_deep_copy(args)) == NULL) {
+		free(e);
+		sp_err_set(&err, SP_ERR_ALLOC, "out of memory");
+		done(reply, cookie, err.code, &err, NULL);
+		return;
+	}
+	json_object_del(e->args, "check_every");
+	e->ctx = ctx;
+	e->secs = secs;
+	e->reply = reply;
+	e->cookie = cookie;
+	snprintf(e->actor, sizeof(e->actor), "%s", actor ? actor : "");
+	if (pool_submit(ctx->pool, every_work, every_done, e) != 0) {
+		json_decref(e->args);
+		free(e);
+		sp_err_set(&err, SP_ERR_LIMIT, "the node is busy; retry");
+		done(reply, cookie, err.code, &err, NULL);
+	}
+}
+
+static void
+connector_edit(struct admin_ctx *ctx, json_t *args, const char *actor,
     admin_reply_fn *reply, void *cookie)
 {
 	struct peer_connector_conf	 cf;
@@ -344,9 +424,23 @@ static void
 a_connector_list(struct admin_ctx *ctx, json_t *args, const char *actor,
     admin_reply_fn *reply, void *cookie)
 {
+	json_t	*list = peer_connector_list(ctx->peer), *view, *c, *v;
+	size_t	 i;
+
 	(void)args;
 	(void)actor;
-	done(reply, cookie, 0, NULL, peer_connector_list(ctx->peer));
+	/* What the publishers know of each connector: sync and check. */
+	view = ctx->pub != NULL ? pub_sync_view(ctx->pub) : NULL;
+	json_array_foreach(list, i, c) {
+		v = json_object_get(view, json_string_value(json_object_get(c,
+		    "name")) ?: "");
+		json_object_set_new(c, "sync", json_string(json_string_value(
+		    json_object_get(v, "sync")) ?: "-"));
+		json_object_set_new(c, "check", json_string(json_string_value(
+		    json_object_get(v, "check")) ?: "-"));
+	}
+	json_decref(view);
+	done(reply, cookie, 0, NULL, list);
 }
 
 static void

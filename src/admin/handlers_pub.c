@@ -8,6 +8,7 @@
 
 #include "admin/args.h"
 #include "admin/handlers.h"
+#include "admin/proto.h"
 #include "pub/pub.h"
 
 static int
@@ -283,7 +284,56 @@ h_sync_report(struct admin_ctx *ctx, json_t *args, const char *actor,
 	return pub_sync_report(ctx->pub, c, out, err);
 }
 
+struct checkctx {
+	admin_reply_fn	*reply;
+	void		*cookie;
+};
+
+static void
+check_done(void *arg, json_t *result, int rc, const struct sp_err *err)
+{
+	struct checkctx	*cc = arg;
+
+	if (rc == 0)
+		cc->reply(cc->cookie, admin_response_ok(result));
+	else {
+		json_decref(result);
+		cc->reply(cc->cookie, admin_response_err(rc, err->msg[0] ?
+		    err->msg : sp_rc_str(rc)));
+	}
+	free(cc);
+}
+
+/* Loop thread: the check talks to the VA; it replies when it is done. */
+static void
+a_sync_check(struct admin_ctx *ctx, json_t *args, const char *actor,
+    admin_reply_fn *reply, void *cookie)
+{
+	struct sp_err	 err = { 0 };
+	struct checkctx	*cc;
+	const char	*c;
+	long long	 sample = 0;
+	bool		 all = false;
+	int		 r;
+
+	(void)actor;
+	if ((r = need_pub(ctx, &err)) != 0 ||
+	    (r = admin_arg_str(args, "connector", true, &c, &err)) != 0 ||
+	    (r = admin_arg_int(args, "sample", 0, 2000, &sample, &err)) != 0 ||
+	    (r = admin_arg_bool(args, "all", &all, &err)) != 0 ||
+	    (cc = calloc(1, sizeof(*cc))) == NULL) {
+		reply(cookie, admin_response_err(r ? r : SP_ERR_ALLOC,
+		    err.msg[0] ? err.msg : "out of memory"));
+		return;
+	}
+	cc->reply = reply;
+	cc->cookie = cookie;
+	pub_sync_check(ctx->pub, c, all ? 0 : sample ? sample : 1000,
+	    check_done, cc);
+}
+
 const struct admin_handler admin_handlers_pub[] = {
+	{ "peer.sync.check", NULL, a_sync_check },
 	{ "peer.sync.start", h_sync_start, NULL },
 	{ "peer.sync.stop", h_sync_stop, NULL },
 	{ "peer.sync.status", h_sync_status, NULL },

@@ -35,9 +35,14 @@ const struct cmd cli_cmds_peer[] = {
 	  "Pool of at most N\n  keep-alive connections (default 4)." },
 	{ "peer", "connector edit", "peer.connector.edit", { "name" },
 	  { { "--url", "url", O_STR, false }, { "--auth", "auth", O_STR,
-	  false }, { "--max", "max", O_INT, false } }, OUT_OBJ, NULL,
+	  false }, { "--max", "max", O_INT, false },
+	  { "--check-every", "check_every", O_INT, false } }, OUT_OBJ, NULL,
 	  "peer connector edit NAME [--url URL] [--auth KEYBINDING] "
-	  "[--max N]" },
+	  "[--max N]\n    [--check-every SECONDS]\n"
+	  "  --check-every: compare 1000 certificates at random with the "
+	  "VA behind\n  NAME that often (peer sync check); a drift shows "
+	  "in `peer connector\n  list` (CHECK) and the log. 0 turns it "
+	  "off." },
 	{ "peer", "connector clone", "peer.connector.clone",
 	  { "name", "new_name" }, { { NULL } }, OUT_OBJ, NULL,
 	  "peer connector clone NAME NEW_NAME" },
@@ -49,9 +54,11 @@ const struct cmd cli_cmds_peer[] = {
 	  { { NULL } }, OUT_OBJ, NULL, "peer connector disable NAME" },
 	{ "peer", "connector list", "peer.connector.list", { NULL },
 	  { { NULL } }, OUT_TABLE, "name,url,state,in_use,ready,max,queued,"
-	  "tls_peer", "peer connector list\n"
+	  "sync,check,tls_peer", "peer connector list\n"
 	  "  Pool status: IN-USE/READY/MAX/QUEUED connections and the "
-	  "server\n  certificate last seen (TLS-PEER)." },
+	  "server\n  certificate last seen (TLS-PEER); SYNC the state of "
+	  "the last `peer sync`\n  to it, CHECK the last staleness check "
+	  "(DRIFT: the VA differs)." },
 	{ "peer", "ping", "peer.ping", { "name" },
 	  { { "--count", "count", O_INT, false }, { "--parallel", "parallel",
 	  O_INT, false } }, OUT_OBJ, NULL,

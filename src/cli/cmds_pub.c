@@ -92,6 +92,14 @@ const struct cmd cli_cmds_pub[] = {
 	  "(seconds).\n  --watch: again every second until the sync ends "
 	  "(a progress bar on\n  a terminal, one line per second "
 	  "otherwise)." },
+	{ "peer", "sync check", "peer.sync.check", { "connector" },
+	  { { "--sample", "sample", O_INT, false },
+	  { "--all", "all", O_BOOL, false } }, OUT_OBJ, NULL,
+	  "peer sync check CONNECTOR [--sample N | --all]\n"
+	  "  Compares N certificates at random (default 1000, at most "
+	  "2000), or all\n  of them, with the VA's entries and says how "
+	  "many are missing or differ;\n  pushes nothing. DRIFTED: run "
+	  "`peer sync start`." },
 	{ "peer", "sync report", "peer.sync.report", { "connector" },
 	  { { NULL } }, OUT_YAML, NULL, "peer sync report CONNECTOR\n"
 	  "  The entries the last sync could not synchronize, as YAML: "

@@ -86,6 +86,7 @@ pub_free(struct pub *p)
 	pub_stop(p);
 	pub_free_dlv(p);
 	pub_sync_free_all(p);
+	json_decref(p->sync_view);
 	pthread_mutex_destroy(&p->lk);
 	free(p->v);
 	free(p);

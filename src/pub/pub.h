@@ -115,6 +115,26 @@ int	pub_sync_status(struct pub *p, const char *connector, json_t **out,
 /* The entries that could not be synchronized, in the report's shape. */
 int	pub_sync_report(struct pub *p, const char *connector, json_t **out,
 	    struct sp_err *err) SP_WUR;
+/*
+ * Compares sample certificates at random (0: all) with the VA's entries
+ * through publish/readcerts, pushing nothing; the counts (checked, same,
+ * missing, differs, errors, drifted) go to done and are kept for `peer
+ * connector list`. Loop thread; done runs once, on the loop.
+ */
+typedef void pub_check_done(void *arg, json_t *result, int rc,
+    const struct sp_err *err);
+void	pub_sync_check(struct pub *p, const char *connector, int64_t sample,
+	    pub_check_done *done, void *arg);
+/* Schedules a check of connector every seconds (0: none). Worker thread. */
+int	pub_sync_check_every(struct pub *p, const char *connector,
+	    int64_t seconds, struct sp_err *err) SP_WUR;
+/*
+ * Per connector with a sync or a check, its state for `peer connector
+ * list`: {"NAME": {"sync": "running 40%", "check": "ok" or "DRIFT: ..."}}
+ * (loop thread; new reference).
+ */
+json_t	*pub_sync_view(struct pub *p);
+
 /* Node start: a task left running is marked interrupted. */
 int	pub_sync_recover(struct pub *p, struct sp_err *err) SP_WUR;
 

@@ -35,6 +35,7 @@ struct pub {
 	/* Syncs (sync.c): loop thread only. */
 	struct pub_sync		*syncs;		/* a list */
 	bool			 sync_scanning;
+	json_t			*sync_view;	/* pub_sync_view() */
 };
 
 /* True if the list "A,B" ("" : every CA) covers ca. */

@@ -53,7 +53,14 @@ static const char *const pub_migrations[] = {
 	"  connector TEXT NOT NULL, cert_id INTEGER NOT NULL,"
 	"  fingerprint TEXT NOT NULL, subject TEXT NOT NULL,"
 	"  issuer TEXT NOT NULL, error_type TEXT NOT NULL,"
-	"  error_message TEXT NOT NULL, UNIQUE (connector, cert_id));",
+	"  error_message TEXT NOT NULL, UNIQUE (connector, cert_id));"
+	/* Staleness checks: the last result, and the schedule (every > 0). */
+	"CREATE TABLE sync_checks (connector TEXT PRIMARY KEY,"
+	"  every INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL DEFAULT 0,"
+	"  at INTEGER NOT NULL DEFAULT 0, checked INTEGER NOT NULL DEFAULT 0,"
+	"  same INTEGER NOT NULL DEFAULT 0, missing INTEGER NOT NULL DEFAULT 0,"
+	"  differs INTEGER NOT NULL DEFAULT 0, errors INTEGER NOT NULL DEFAULT 0,"
+	"  last_error TEXT NOT NULL DEFAULT '');",
 };
 
 const struct store_schema pub_schema = {

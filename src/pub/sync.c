@@ -78,6 +78,12 @@ struct pub_sync {
 	bool		 fatal;		/* the task fails (not retried) */
 	bool		 empty;		/* nothing left after the cursor */
 	struct sp_err	 err;
+	/* a staleness check (pub_sync_check()) instead of a sync */
+	bool		 check;
+	int64_t		 sample;	/* entries at random; 0: all */
+	int64_t		 same, missing, differs, errors, checked;
+	pub_check_done	*cb;		/* NULL: a scheduled check */
+	void		*cb_arg;
 };
 
 /* --- helpers ---------------------------------------------------------------- */
@@ -461,6 +467,8 @@ pub_sync_recover(struct pub *p, struct sp_err *err)
 /* --- the runners (loop thread) ---------------------------------------------- */
 
 static void	step(struct pub_sync *s);
+static void	check_end(struct pub_sync *s);
+static void	check_tally(struct pub_sync *s, json_t *results);
 
 /* A step's end: s is idle again and takes the next one, or waits. */
 static void
@@ -586,6 +594,37 @@ seq_row(const struct store_row *row, void *arg)
 	return 0;
 }
 
+/* A check reads a random sample, or every entry batch by batch. */
+static void
+check_batch(struct pub_sync *s)
+{
+	int	r;
+
+	s->seq = 1;	/* readcerts compares no sequence */
+	if (s->sample > 0)
+		r = store_select(s->p->st, NULL, batch_row, s, &s->err,
+		    "SELECT c.id, a.name, a.subject, c.serial, c.status,"
+		    " c.revoked_at, c.reason, c.not_before, c.not_after,"
+		    " c.fingerprint, c.subject, c.der FROM certs c JOIN cas a"
+		    " ON a.id = c.ca_id WHERE c.status IN (1, 2) ORDER BY"
+		    " RANDOM() LIMIT ?", "i", s->sample);
+	else
+		r = store_select(s->p->st, NULL, batch_row, s, &s->err,
+		    "SELECT c.id, a.name, a.subject, c.serial, c.status,"
+		    " c.revoked_at, c.reason, c.not_before, c.not_after,"
+		    " c.fingerprint, c.subject, c.der FROM certs c JOIN cas a"
+		    " ON a.id = c.ca_id WHERE c.id > ? AND c.status IN (1, 2)"
+		    " ORDER BY c.id LIMIT ?", "ii", s->cursor,
+		    (int64_t)SYNC_BATCH_MAX);
+	if (r != 0) {
+		snprintf(s->error, sizeof(s->error), "reading certificates: %s",
+		    s->err.msg);
+		rows_clear(s);
+		return;
+	}
+	s->empty = s->n == 0;
+}
+
 static void
 batch_work(void *arg)
 {
@@ -597,6 +636,10 @@ batch_work(void *arg)
 	rows_clear(s);
 	s->last_id = s->cursor;
 	s->empty = false;
+	if (s->check) {
+		check_batch(s);
+		return;
+	}
 	/* The sequence first (see the top of the file). */
 	if ((r = store_txn_begin(s->p->st, &tx, &s->err)) != 0 ||
 	    (r = store_exec(s->p->st, tx, NULL, &s->err, "UPDATE pub_seq SET "
@@ -693,6 +736,8 @@ error_work(void *arg)
 	struct pub_sync	*s = arg;
 	struct sp_err	 err = { 0 };
 
+	if (s->check)
+		return;		/* check_end() records it */
 	if (store_exec(s->p->st, NULL, NULL, &err, "UPDATE sync_tasks SET "
 	    "last_error = ?, updated = ?, state = CASE WHEN ? = 1 AND state = "
 	    "'running' THEN 'failed' ELSE state END WHERE connector = ?",
@@ -706,6 +751,10 @@ error_done(void *arg)
 {
 	struct pub_sync	*s = arg;
 
+	if (s->check) {
+		check_end(s);
+		return;
+	}
 	log_warnx("peer sync %s: %s%s", s->connector, s->error, s->fatal ?
 	    " (the sync stops)" : "; retrying");
 	if (s->fatal)
@@ -869,6 +918,10 @@ on_read(void *arg, const struct peer_response *res)
 			error_done(s);
 		return;
 	}
+	if (s->check) {
+		check_tally(s, results);
+		return;
+	}
 	for (size_t i = 0; i < s->n; i++) {
 		json_t		*o = json_array_get(results, i), *e;
 		const char	*st = json_string_value(json_object_get(o,
@@ -902,6 +955,10 @@ batch_done(void *arg)
 	if (s->error[0] != '\0') {
 		if (pool_submit(s->p->pool, error_work, error_done, s) != 0)
 			error_done(s);
+		return;
+	}
+	if (s->check && (s->empty || s->n == 0)) {
+		check_end(s);
 		return;
 	}
 	if (s->n == 0) {	/* done, or only CAs this task skips */
@@ -1008,6 +1065,140 @@ load_done(void *arg)
 	s->cas_body = NULL;
 }
 
+/* --- staleness checks (loop thread) -------------------------------------- */
+
+static void
+check_tally(struct pub_sync *s, json_t *results)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		json_t		*o = json_array_get(results, i);
+		const char	*st = json_string_value(json_object_get(o,
+				    "state"));
+
+		if (!json_is_true(json_object_get(o, "ok")) || st == NULL)
+			s->errors++;
+		else if (strcmp(st, "same") == 0)
+			s->same++;
+		else if (strcmp(st, "missing") == 0)
+			s->missing++;
+		else
+			s->differs++;
+	}
+	s->checked += (int64_t)s->n;
+	s->cursor = s->last_id;
+	rows_clear(s);
+	if (s->sample > 0 || s->p->stopping) {
+		check_end(s);
+		return;
+	}
+	s->stage = ST_IDLE;
+	step(s);
+}
+
+static void
+check_save_work(void *arg)
+{
+	struct pub_sync	*s = arg;
+	struct sp_err	 err = { 0 };
+
+	if (store_exec(s->p->st, NULL, NULL, &err, "INSERT INTO sync_checks "
+	    "(connector, at, checked, same, missing, differs, errors, "
+	    "last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT "
+	    "(connector) DO UPDATE SET at = excluded.at, checked = "
+	    "excluded.checked, same = excluded.same, missing = "
+	    "excluded.missing, differs = excluded.differs, errors = "
+	    "excluded.errors, last_error = excluded.last_error", "siiiiiis",
+	    s->connector, (int64_t)sp_now(), s->checked, s->same, s->missing,
+	    s->differs, s->errors, s->error) < 0)
+		log_warnx("peer sync check %s: %s", s->connector, err.msg);
+}
+
+static void
+check_save_done(void *arg)
+{
+	struct pub_sync	*s = arg;
+	struct sp_err	 err = { 0 };
+	json_t		*res = NULL;
+	int		 rc = 0;
+
+	if (s->error[0] != '\0') {
+		rc = sp_err_set(&err, SP_ERR_IO, "%s", s->error);
+		log_warnx("peer sync check %s: %s", s->connector, s->error);
+	} else {
+		res = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:b}", "connector",
+		    s->connector, "checked", (json_int_t)s->checked, "same",
+		    (json_int_t)s->same, "missing", (json_int_t)s->missing,
+		    "differs", (json_int_t)s->differs, "errors",
+		    (json_int_t)s->errors, "drifted",
+		    s->missing + s->differs > 0);
+		if (s->missing + s->differs > 0)
+			log_warnx("peer sync check %s: the VA has drifted: %lld "
+			    "of %lld entries missing, %lld different (peer "
+			    "sync start %s)", s->connector,
+			    (long long)s->missing, (long long)s->checked,
+			    (long long)s->differs, s->connector);
+		if (res == NULL)
+			rc = sp_err_set(&err, SP_ERR_ALLOC, "out of memory");
+	}
+	if (s->cb != NULL)
+		s->cb(s->cb_arg, res, rc, &err);
+	else
+		json_decref(res);
+	sync_free(s);
+}
+
+static void
+check_end(struct pub_sync *s)
+{
+	rows_clear(s);
+	s->stage = ST_BUSY;
+	if (s->p->stopping || pool_submit(s->p->pool, check_save_work,
+	    check_save_done, s) != 0)
+		check_save_done(s);
+}
+
+void
+pub_sync_check(struct pub *p, const char *connector, int64_t sample,
+    pub_check_done *cb, void *arg)
+{
+	struct pub_sync	*s;
+	struct sp_err	 err = { 0 };
+
+	if (connector == NULL || !sp_name_valid(connector, PUB_NAME_MAX) ||
+	    sample < 0 || sample > SYNC_BATCH_MAX) {
+		if (connector == NULL || !sp_name_valid(connector,
+		    PUB_NAME_MAX))
+			sp_err_set(&err, SP_ERR_INVALID, "invalid connector "
+			    "name");
+		else
+			sp_err_set(&err, SP_ERR_INVALID, "--sample is 1 to %d "
+			    "(0: all)", SYNC_BATCH_MAX);
+		if (cb != NULL)
+			cb(arg, NULL, err.code, &err);
+		return;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		sp_err_set(&err, SP_ERR_ALLOC, "out of memory");
+		if (cb != NULL)
+			cb(arg, NULL, err.code, &err);
+		return;
+	}
+	s->p = p;
+	s->check = true;
+	s->cas_sent = true;
+	s->sample = sample;
+	s->cb = cb;
+	s->cb_arg = arg;
+	snprintf(s->connector, sizeof(s->connector), "%s", connector);
+	snprintf(s->subset, sizeof(s->subset), "all");
+	s->batch = SYNC_BATCH_MAX;
+	step(s);
+	if (s->stage == ST_WAIT) {	/* the pool is full */
+		snprintf(s->error, sizeof(s->error), "the node is busy; retry");
+		check_save_done(s);
+	}
+}
+
 /* Takes s's next step if it is idle (or its wait is over). */
 static void
 step(struct pub_sync *s)
@@ -1018,7 +1209,7 @@ step(struct pub_sync *s)
 	    s->retry_at))
 		return;
 	s->stage = ST_BUSY;
-	if (!s->cas_sent)
+	if (!s->cas_sent && !s->check)
 		r = pool_submit(s->p->pool, load_work, load_done, s);
 	else
 		r = pool_submit(s->p->pool, batch_work, batch_done, s);
@@ -1033,6 +1224,9 @@ struct scan {
 	struct pub	*p;
 	char		(*names)[PUB_NAME_MAX + 1];
 	size_t		 n;
+	char		(*due)[PUB_NAME_MAX + 1];	/* checks to run */
+	size_t		 ndue;
+	json_t		*view;		/* pub_sync_view() */
 };
 
 static int
@@ -1052,15 +1246,103 @@ scan_row(const struct store_row *row, void *arg)
 	return 0;
 }
 
+static json_t *
+view_entry(json_t *view, const char *connector)
+{
+	json_t	*e = json_object_get(view, connector);
+
+	if (e == NULL && (e = json_object()) != NULL)
+		json_object_set_new(view, connector, e);
+	return e;
+}
+
+static int
+view_task_row(const struct store_row *row, void *arg)
+{
+	json_t		*e = view_entry(arg, store_row_text(row, 0));
+	int64_t		 checked = store_row_int(row, 2);
+	int64_t		 total = store_row_int(row, 3);
+	char		 buf[64];
+
+	if (e == NULL)
+		return SP_ERR_ALLOC;
+	snprintf(buf, sizeof(buf), "%s %lld%%", store_row_text(row, 1),
+	    (long long)(total > 0 ? (checked > total ? 100 : 100 * checked /
+	    total) : 100));
+	json_object_set_new(e, "sync", json_string(buf));
+	return 0;
+}
+
+static int
+view_check_row(const struct store_row *row, void *arg)
+{
+	json_t		*e = view_entry(arg, store_row_text(row, 0));
+	int64_t		 missing = store_row_int(row, 3);
+	int64_t		 differs = store_row_int(row, 4);
+	char		 buf[128];
+
+	if (e == NULL)
+		return SP_ERR_ALLOC;
+	if (store_row_int(row, 1) == 0)
+		snprintf(buf, sizeof(buf), "never");
+	else if (store_row_text(row, 6)[0] != '\0')
+		snprintf(buf, sizeof(buf), "failed: %.100s",
+		    store_row_text(row, 6));
+	else if (missing + differs > 0)
+		snprintf(buf, sizeof(buf), "DRIFT: %lld missing, %lld differ "
+		    "of %lld", (long long)missing, (long long)differs,
+		    (long long)store_row_int(row, 2));
+	else
+		snprintf(buf, sizeof(buf), "ok (%lld checked)",
+		    (long long)store_row_int(row, 2));
+	json_object_set_new(e, "check", json_string(buf));
+	json_object_set_new(e, "check_every", json_integer(store_row_int(row,
+	    5)));
+	return 0;
+}
+
+static int
+due_row(const struct store_row *row, void *arg)
+{
+	struct scan	*sc = arg;
+	void		*t;
+
+	if (sc->ndue >= 64)
+		return 0;
+	if ((t = realloc(sc->due, (sc->ndue + 1) * sizeof(*sc->due))) == NULL)
+		return SP_ERR_ALLOC;
+	sc->due = t;
+	snprintf(sc->due[sc->ndue++], PUB_NAME_MAX + 1, "%s",
+	    store_row_text(row, 0));
+	return 0;
+}
+
 static void
 scan_work(void *arg)
 {
 	struct scan	*sc = arg;
 	struct sp_err	 err = { 0 };
+	int64_t		 now = (int64_t)sp_now();
 
 	if (store_select(sc->p->st, NULL, scan_row, sc, &err, "SELECT "
 	    "connector FROM sync_tasks WHERE state = 'running'", "") != 0)
 		log_warnx("peer sync: listing the tasks: %s", err.msg);
+	if ((sc->view = json_object()) == NULL ||
+	    store_select(sc->p->st, NULL, view_task_row, sc->view, &err,
+	    "SELECT connector, state, checked, total FROM sync_tasks", "") !=
+	    0 || store_select(sc->p->st, NULL, view_check_row, sc->view, &err,
+	    "SELECT connector, at, checked, missing, differs, every, "
+	    "last_error FROM sync_checks", "") != 0) {
+		json_decref(sc->view);
+		sc->view = NULL;
+	}
+	/* Scheduled checks that are due, moved on in the same breath. */
+	if (store_select(sc->p->st, NULL, due_row, sc, &err, "SELECT "
+	    "connector FROM sync_checks WHERE every > 0 AND next_at <= ?",
+	    "i", now) == 0 && sc->ndue > 0 && store_exec(sc->p->st, NULL,
+	    NULL, &err, "UPDATE sync_checks SET next_at = ? + every WHERE "
+	    "every > 0 AND next_at <= ?", "ii", now, now) < 0)
+		log_warnx("peer sync: scheduling checks: %s", err.msg);
 }
 
 static void
@@ -1070,6 +1352,12 @@ scan_done(void *arg)
 	struct pub	*p = sc->p;
 
 	p->sync_scanning = false;
+	if (sc->view != NULL) {
+		json_decref(p->sync_view);
+		p->sync_view = sc->view;
+	}
+	for (size_t i = 0; i < sc->ndue && !p->stopping; i++)
+		pub_sync_check(p, sc->due[i], 1000, NULL, NULL);
 	for (size_t i = 0; i < sc->n && !p->stopping; i++) {
 		struct pub_sync	*s;
 
@@ -1087,7 +1375,35 @@ scan_done(void *arg)
 		step(s);
 	}
 	free(sc->names);
+	free(sc->due);
 	free(sc);
+}
+
+json_t *
+pub_sync_view(struct pub *p)
+{
+	return p->sync_view != NULL ? json_deep_copy(p->sync_view) :
+	    json_object();
+}
+
+int
+pub_sync_check_every(struct pub *p, const char *connector, int64_t seconds,
+    struct sp_err *err)
+{
+	int	r;
+
+	if (connector == NULL || !sp_name_valid(connector, PUB_NAME_MAX))
+		return sp_err_set(err, SP_ERR_INVALID, "invalid connector "
+		    "name");
+	if (seconds < 0 || seconds > 366 * 86400)
+		return sp_err_set(err, SP_ERR_INVALID, "--check-every is 0 "
+		    "(off) to 31622400 seconds");
+	r = store_exec(p->st, NULL, NULL, err, "INSERT INTO sync_checks "
+	    "(connector, every, next_at) VALUES (?, ?, ?) ON CONFLICT "
+	    "(connector) DO UPDATE SET every = excluded.every, next_at = "
+	    "excluded.next_at", "sii", connector, seconds,
+	    (int64_t)sp_now() + seconds);
+	return r < 0 ? r : 0;
 }
 
 void
