@@ -113,7 +113,7 @@ class Pair:
         return sp(self.ca, "cert", "issue", "--ca", cname, "--profile",
                   profile, "--csr", f).stdout
 
-    def setup(self):
+    def setup(self, publisher=True):
         w, ca, va = self.work, self.ca, self.va
         sp(w, "init", ca, "--name", "bench-ca")
         sp(w, "init", va, "--name", "bench-va", "--peer-listen",
@@ -169,5 +169,6 @@ class Pair:
            "ca-tls")
         sp(ca, "peer", "connector", "add", "va", "--url",
            f"https://127.0.0.1:{self.pport}/peer/v1", "--auth", "ca-tls")
-        sp(ca, "publisher", "add", "vapub", "--connector", "va", "--ca",
-           "Pub")
+        if publisher:
+            sp(ca, "publisher", "add", "vapub", "--connector", "va",
+               "--ca", "Pub")

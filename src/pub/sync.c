@@ -127,14 +127,17 @@ b64(const unsigned char *der, size_t len)
 	return out;
 }
 
-static const char *
-subset_sql(const char *subset)
+/* The subset as the statuses "c.status IN (?, ?)" binds: issued 1, revoked 2. */
+static int64_t
+subset_lo(const char *subset)
 {
-	if (strcmp(subset, "active") == 0)
-		return "c.status = 1 AND c.not_after > ?";
-	if (strcmp(subset, "revoked") == 0)
-		return "c.status = 2 AND c.not_after > ?";
-	return "c.status IN (1, 2) AND c.not_after > ?";
+	return strcmp(subset, "revoked") == 0 ? 2 : 1;
+}
+
+static int64_t
+subset_hi(const char *subset)
+{
+	return strcmp(subset, "active") == 0 ? 1 : 2;
 }
 
 static int64_t
@@ -201,7 +204,6 @@ pub_sync_start(struct pub *p, const struct pub_sync_opts *o,
 	struct taskrow		 t = { 0 };
 	struct countarg		 ca = { 0 };
 	char			 cas[sizeof(((struct pub_sync *)0)->cas)];
-	char			 sql[512];
 	const char		*subset = o->subset ? o->subset : "all";
 	int64_t			 batch = o->batch ? o->batch : SYNC_BATCH_DEFAULT;
 	int64_t			 now = (int64_t)sp_now();
@@ -253,12 +255,13 @@ pub_sync_start(struct pub *p, const struct pub_sync_opts *o,
 		    "checked, updated = ?, last_error = '' WHERE connector = ?",
 		    "iis", now, now, o->connector);
 	} else {
-		snprintf(sql, sizeof(sql), "SELECT a.name, COUNT(*) FROM certs "
-		    "c JOIN cas a ON a.id = c.ca_id WHERE %s AND c.not_before "
-		    ">= ? GROUP BY a.name", subset_sql(subset));
 		ca.cas = cas;
-		if ((r = store_select(p->st, tx, count_row, &ca, err, sql,
-		    "ii", subset_after(subset), o->since)) != 0 ||
+		if ((r = store_select(p->st, tx, count_row, &ca, err, "SELECT "
+		    "a.name, COUNT(*) FROM certs c JOIN cas a ON a.id = c.ca_id "
+		    "WHERE c.status IN (?, ?) AND c.not_after > ? AND "
+		    "c.not_before >= ? GROUP BY a.name", "iiii",
+		    subset_lo(subset), subset_hi(subset), subset_after(subset),
+		    o->since)) != 0 ||
 		    (r = store_exec(p->st, tx, NULL, err, "DELETE FROM "
 		    "sync_failures WHERE connector = ?", "s",
 		    o->connector)) < 0 ||
@@ -630,7 +633,6 @@ batch_work(void *arg)
 {
 	struct pub_sync		*s = arg;
 	struct store_txn	*tx = NULL;
-	char			 sql[640];
 	int			 r;
 
 	rows_clear(s);
@@ -653,13 +655,14 @@ batch_work(void *arg)
 		    s->err.msg);
 		return;
 	}
-	snprintf(sql, sizeof(sql), "SELECT c.id, a.name, a.subject, c.serial,"
-	    " c.status, c.revoked_at, c.reason, c.not_before, c.not_after,"
-	    " c.fingerprint, c.subject, c.der FROM certs c JOIN cas a ON a.id"
-	    " = c.ca_id WHERE c.id > ? AND %s AND c.not_before >= ? ORDER BY"
-	    " c.id LIMIT ?", subset_sql(s->subset));
-	if (store_select(s->p->st, NULL, batch_row, s, &s->err, sql, "iiii",
-	    s->cursor, subset_after(s->subset), s->since, s->batch) != 0) {
+	if (store_select(s->p->st, NULL, batch_row, s, &s->err, "SELECT c.id,"
+	    " a.name, a.subject, c.serial, c.status, c.revoked_at, c.reason,"
+	    " c.not_before, c.not_after, c.fingerprint, c.subject, c.der FROM"
+	    " certs c JOIN cas a ON a.id = c.ca_id WHERE c.id > ? AND c.status"
+	    " IN (?, ?) AND c.not_after > ? AND c.not_before >= ? ORDER BY"
+	    " c.id LIMIT ?", "iiiiii", s->cursor, subset_lo(s->subset),
+	    subset_hi(s->subset), subset_after(s->subset), s->since,
+	    s->batch) != 0) {
 		snprintf(s->error, sizeof(s->error), "reading certificates: %s",
 		    s->err.msg);
 		rows_clear(s);
